@@ -1,0 +1,1 @@
+//! Ansible inventories (INI and YAML), parsed as Ansible parses them.

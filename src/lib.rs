@@ -1,0 +1,2 @@
+//! credpush (skeleton)
+pub mod inventory;

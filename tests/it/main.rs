@@ -1,0 +1,1 @@
+//! credpush integration tests.
