@@ -1,2 +1,90 @@
-//! credpush (skeleton)
+//! credpush gives on-prem servers what an EC2 instance profile gives EC2 instances: short-lived credentials for
+//! a least-privilege IAM role, in a `credential_process` document that every AWS SDK and the AWS CLI re-read
+//! before it expires.
+//!
+//! - **Authentication.** The caller (a CodeBuild service role, a CI user, an operator) is found through the
+//!   standard AWS chain; see [`sts::Sts::connect`]. credpush then calls `GetCallerIdentity` and `AssumeRole`.
+//! - **The document** ([`document::CredentialDocument`]) holds the secret in [`secret::Secret`], whose `Debug` and
+//!   `Display` print `(redacted)`. It is written only through [`fsutil::write_atomic`]: temp file, fsync, rename,
+//!   mode 0600.
+//! - **The profile** ([`profile::ProfileSpec`]) is `credential_process = cat /ABSOLUTE/path`, because botocore
+//!   runs the process without a shell.
+//! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
+//!
+//! ```no_run
+//! # async fn demo() -> credpush::error::Result<()> {
+//! use credpush::{cli::StsArgs, params::AssumeParams, sts::Sts};
+//! let params = AssumeParams::from_args("arn:aws:iam::123456789012:role/deploy", &StsArgs::default())?;
+//! let sts = Sts::connect(None).await?;
+//! let caller = sts.caller_identity().await?;
+//! let doc = sts.assume_role(&caller, &params).await?;
+//! credpush::fsutil::write_atomic("/srv/ci/.aws/temp.json".as_ref(), doc.to_json().expose().as_bytes(), 0o600)?;
+//! # Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod document;
+pub mod error;
+pub mod fsutil;
 pub mod inventory;
+pub mod params;
+pub mod profile;
+pub mod secret;
+pub mod sts;
+
+use std::io::Write;
+
+use cli::{AssumeCmd, Cli, Command, ProfileCmd};
+use error::{EXIT_OK, Error, Result};
+
+/// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
+pub async fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Assume(cmd) => assume(cmd).await,
+        Command::Profile(cmd) => profile(cmd),
+    }
+}
+
+async fn assume(cmd: AssumeCmd) -> Result<i32> {
+    let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
+    let sts = sts::Sts::connect(cmd.sts.region.as_deref()).await?;
+    let caller = sts.caller_identity().await?;
+    let doc = sts.assume_role(&caller, &params).await?;
+    let json = doc.to_json();
+    match &cmd.output {
+        Some(path) => {
+            fsutil::write_atomic(path, json.expose().as_bytes(), 0o600)?;
+            eprintln!(
+                "credpush: wrote credentials for {} (session {}, expires {}) to {}",
+                params.role_arn,
+                params.session_name,
+                doc.expiration_rfc3339(),
+                path.display()
+            );
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(json.expose().as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::io("write", "stdout", e))?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn profile(cmd: ProfileCmd) -> Result<i32> {
+    let spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    match &cmd.install {
+        None => print!("{}", spec.render()),
+        Some(file) => {
+            let outcome = spec.install(file)?;
+            let what = match outcome {
+                profile::InstallOutcome::Created => "created",
+                profile::InstallOutcome::Updated => "updated",
+                profile::InstallOutcome::Unchanged => "unchanged",
+            };
+            println!("profile {:?} in {}: {what}", cmd.name, file.display());
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,1 +1,43 @@
-fn main() {}
+//! The credpush binary: parse, set up logging and the runtime, run, map the result to an exit code.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use credpush::cli::Cli;
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => match rt.block_on(credpush::run(cli)) {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("credpush: error: {err}");
+                err.exit_code()
+            }
+        },
+        Err(err) => {
+            eprintln!("credpush: error: could not start the async runtime: {err}");
+            credpush::error::EXIT_IO
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Verbosity applies to credpush's own events only. The AWS SDK stays at `warn` at every verbosity, because its
+/// debug and trace events describe requests and signing in detail that credpush does not control.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::new(format!("warn,credpush={level}"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

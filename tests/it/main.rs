@@ -1,1 +1,5 @@
-//! credpush integration tests.
+//! credpush integration tests: one binary, real parts (moto's STS, the AWS CLI), see `harness`.
+
+mod assume;
+mod harness;
+mod profile;

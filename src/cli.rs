@@ -1,0 +1,114 @@
+//! Command-line interface (clap derive). Values are checked right after parsing, in `params` and `profile`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (rotate: every host ok)
+  1  rotate: at least one host failed
+  2  bad input (flags, ARN, duration, tag, policy file, profile path, inventory) or a refused request
+  3  AWS: no caller credentials, STS unreachable, access denied, other STS errors
+  4  a local file could not be read or written";
+
+/// Short-lived AWS credentials for on-prem hosts: assume a least-privilege role, write the credential_process
+/// document, and point an AWS profile at it.
+#[derive(Debug, Parser)]
+#[command(name = "credpush", version, after_help = EXIT_CODES, max_term_width = 110)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Assume a role and print (or atomically write) the credential_process document.
+    #[command(after_help = EXIT_CODES)]
+    Assume(AssumeCmd),
+    /// Render the on-prem AWS profile block, or merge it into a config file.
+    #[command(after_help = EXIT_CODES)]
+    Profile(ProfileCmd),
+}
+
+/// `credpush assume`.
+#[derive(Debug, Args)]
+pub struct AssumeCmd {
+    /// The role to assume: arn:aws:iam::ACCOUNT:role/NAME.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: String,
+
+    /// STS parameters.
+    #[command(flatten)]
+    pub sts: StsArgs,
+
+    /// Write the document to FILE atomically (0600, parent created 0700) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// AssumeRole parameters shared by every command that assumes a role.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StsArgs {
+    /// RoleSessionName [default: credpush-<local hostname>].
+    #[arg(long, value_name = "NAME")]
+    pub session_name: Option<String>,
+
+    /// Session length: seconds, or 45m, 1h, 1h30m, 12h (15m to 12h) [default: 1h].
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<String>,
+
+    /// ExternalId, when the role's trust policy requires one.
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+
+    /// Inline session policy (a JSON file) that narrows the role's permissions.
+    #[arg(long, value_name = "FILE")]
+    pub policy_file: Option<PathBuf>,
+
+    /// Managed session policy ARN that narrows the role's permissions (repeatable, up to 10).
+    #[arg(long, value_name = "ARN")]
+    pub policy_arn: Vec<String>,
+
+    /// Session tag KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+
+    /// Session tag key that passes on to chained sessions (repeatable; must be a --tag key).
+    #[arg(long, value_name = "KEY")]
+    pub transitive_tag_key: Vec<String>,
+
+    /// SourceIdentity, recorded in CloudTrail for this session and every session chained from it.
+    #[arg(long, value_name = "ID")]
+    pub source_identity: Option<String>,
+
+    /// AWS region for STS [default: AWS_REGION, the profile's region, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+/// `credpush profile`.
+#[derive(Debug, Args)]
+pub struct ProfileCmd {
+    /// Profile name; `default` renders [default].
+    #[arg(long)]
+    pub name: String,
+
+    /// Absolute path of the credential document on the host (no ~ or $VARIABLES).
+    #[arg(long, value_name = "ABS_PATH")]
+    pub path: String,
+
+    /// Region to set in the profile.
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// Merge the block into this AWS config file between managed markers, instead of printing it.
+    #[arg(long, value_name = "CONFIG_FILE")]
+    pub install: Option<PathBuf>,
+}

@@ -1,0 +1,193 @@
+//! Every failure credpush reports, and the exit code each one maps to.
+//!
+//! Exit codes (documented in the README and `credpush --help`):
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success (for `rotate`: every host ok) |
+//! | 1 | `rotate` ran, and at least one host failed |
+//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; or a refused request such as role chaining past 1 hour |
+//! | 3 | AWS: no caller credentials, STS unreachable, access denied, any other STS error |
+//! | 4 | a local file could not be read or written |
+//!
+//! Messages are lower case, name the input, say what is wrong and how to fix it, and never carry a secret.
+
+use std::path::PathBuf;
+
+/// Exit code: every host ok, or the command succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: `rotate` finished, and at least one host failed.
+pub const EXIT_HOSTS_FAILED: i32 = 1;
+/// Exit code: bad input or a refused request; nothing was called or written.
+pub const EXIT_INPUT: i32 = 2;
+/// Exit code: AWS credentials or STS failed.
+pub const EXIT_AWS: i32 = 3;
+/// Exit code: a local file could not be read or written.
+pub const EXIT_IO: i32 = 4;
+
+/// A credpush failure. Each variant names the input it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag's value failed validation before any network call.
+    #[error("{flag} {value:?} is invalid: {reason}")]
+    InvalidArg {
+        /// The flag, e.g. `--role-arn`.
+        flag: &'static str,
+        /// The value as given (never a secret).
+        value: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+
+    /// The policy file could not be read, or is not JSON.
+    #[error("--policy-file {}: {reason}", path.display())]
+    PolicyFile {
+        /// The file given.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The caller is an assumed role and asked for more than STS allows for role chaining.
+    #[error(
+        "--duration {duration_secs}s is over the 1-hour limit STS applies to role chaining: the caller {caller_arn} \
+         is itself an assumed role (fix: use --duration 1h or less, and rotate at least every 30 minutes)"
+    )]
+    RoleChaining {
+        /// The caller's ARN.
+        caller_arn: String,
+        /// The requested duration in seconds.
+        duration_secs: u32,
+    },
+
+    /// No credentials for the caller were found anywhere in the standard chain.
+    #[error(
+        "no AWS credentials found for the caller: {detail} (looked in: environment AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+         AWS_PROFILE or default profile in the shared config and credentials files, web identity token, \
+         container credentials (ECS, CodeBuild), EC2 instance metadata; fix: provide one of these)"
+    )]
+    NoCredentials {
+        /// What the credential chain said.
+        detail: String,
+    },
+
+    /// The caller's own credentials are past their expiry.
+    #[error("the caller's AWS credentials expired at {expired_at} (fix: refresh them before running credpush)")]
+    CallerCredentialsExpired {
+        /// RFC 3339 expiry of the caller's credentials.
+        expired_at: String,
+    },
+
+    /// STS could not be reached.
+    #[error(
+        "could not reach the STS endpoint {endpoint}: {detail} (fix: check AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the region, and the network or proxy)"
+    )]
+    EndpointUnreachable {
+        /// The endpoint the request went to.
+        endpoint: String,
+        /// The transport error.
+        detail: String,
+    },
+
+    /// STS refused AssumeRole.
+    #[error(
+        "access denied: the caller {caller_arn} may not assume {role_arn}: {message} (likely causes: the role's trust \
+         policy does not name the caller, the caller lacks sts:AssumeRole on the role, or the trust policy requires an \
+         ExternalId that --external-id does not match)"
+    )]
+    AccessDenied {
+        /// The caller's ARN.
+        caller_arn: String,
+        /// The role asked for.
+        role_arn: String,
+        /// STS's own message.
+        message: String,
+    },
+
+    /// STS rejected the caller's credentials themselves.
+    #[error(
+        "STS rejected the caller's credentials ({code}): {message} (fix: check that the caller's access key, secret and session token belong together and are current)"
+    )]
+    CallerRejected {
+        /// The STS operation.
+        operation: &'static str,
+        /// STS's error code.
+        code: String,
+        /// STS's message.
+        message: String,
+    },
+
+    /// Any other STS error.
+    #[error("STS {operation} failed{}: {message}", role_arn.as_deref().map(|r| format!(" for {r}")).unwrap_or_default())]
+    Sts {
+        /// The STS operation.
+        operation: &'static str,
+        /// The role, for AssumeRole.
+        role_arn: Option<String>,
+        /// STS's code and message.
+        message: String,
+    },
+
+    /// A profile path that botocore could not use.
+    #[error("profile path {path:?} is not usable: {reason}")]
+    ProfilePath {
+        /// The path as given.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The config file already has the profile outside credpush's managed block, or a broken block.
+    #[error("{}: {reason}", path.display())]
+    ConfigFile {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        reason: String,
+    },
+
+    /// A local file operation failed.
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "write".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error (see the module docs).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidArg { .. }
+            | Error::PolicyFile { .. }
+            | Error::RoleChaining { .. }
+            | Error::ProfilePath { .. }
+            | Error::ConfigFile { .. } => EXIT_INPUT,
+            Error::NoCredentials { .. }
+            | Error::CallerCredentialsExpired { .. }
+            | Error::EndpointUnreachable { .. }
+            | Error::AccessDenied { .. }
+            | Error::CallerRejected { .. }
+            | Error::Sts { .. } => EXIT_AWS,
+            Error::Io { .. } => EXIT_IO,
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArg`].
+    pub fn invalid(flag: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArg { flag, value: value.into(), reason: reason.into() }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+}
+
+/// `Result` with credpush's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,80 @@
+//! Local atomic writes: a reader sees the old file or the new one, never a partial one.
+
+use std::fs::{self, DirBuilder, File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes `contents` to `path` atomically with permission `mode`: a temp file in the same directory (created
+/// 0600 so the content is never readable by others, even briefly), fsync, rename over the target, fsync the
+/// directory. A missing parent directory is created 0700. On failure the old file is untouched and the temp file
+/// is removed.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| Error::io("create directory", parent, e))?;
+    }
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(0o600))
+        .tempfile_in(parent)
+        .map_err(|e| Error::io("create a temporary file in", parent, e))?;
+    tmp.write_all(contents).map_err(|e| Error::io("write", tmp.path().to_owned(), e))?;
+    if mode != 0o600 {
+        fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
+            .map_err(|e| Error::io("set permissions on", path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| Error::io("fsync", tmp.path().to_owned(), e))?;
+    tmp.persist(path).map_err(|e| Error::io("rename into place", path, e.error))?;
+    // The rename is durable only once the directory entry is.
+    File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io("fsync directory", parent, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn creates_parent_0700_and_file_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/temp.json");
+        write_atomic(&target, b"one", 0o600).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"one");
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(dir.path().join("a/b")).unwrap().mode() & 0o777, 0o700);
+        write_atomic(&target, b"two", 0o640).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"two");
+        assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o640);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp files left behind");
+    }
+
+    #[test]
+    fn failure_leaves_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("temp.json");
+        fs::write(&target, b"old").unwrap();
+        // A directory where the file should be makes the rename fail after the temp file was written.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("x"), b"").unwrap();
+        let err = write_atomic(&blocked, b"new", 0o600).unwrap_err();
+        assert!(err.to_string().starts_with("could not rename into place"), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"old");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "temp file left behind: {names:?}");
+    }
+}
