@@ -35,6 +35,92 @@ pub enum Command {
     /// Render the on-prem AWS profile block, or merge it into a config file.
     #[command(after_help = EXIT_CODES)]
     Profile(ProfileCmd),
+    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
+    #[command(after_help = EXIT_CODES)]
+    Rotate(Box<RotateCmd>),
+    /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
+    #[command(after_help = EXIT_CODES)]
+    Inventory(InventoryCmd),
+}
+
+/// Inventory sources and host selection, shared by `rotate` and `inventory`.
+#[derive(Debug, Args, Clone)]
+pub struct InventoryArgs {
+    /// Inventory file (INI or YAML) or directory; repeatable, as with ansible -i.
+    #[arg(short = 'i', long = "inventory", value_name = "INV", required = true)]
+    pub inventory: Vec<PathBuf>,
+
+    /// Host pattern as Ansible's --limit: names, globs, groups, a:b, a,b, a:&b, a:!b, ~regex.
+    #[arg(short = 'l', long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+}
+
+/// `credpush inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryCmd {
+    /// Inventory and selection.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+
+    /// Print the whole inventory as JSON (groups, hosts, children, _meta.hostvars).
+    #[arg(long, required = true)]
+    pub list: bool,
+}
+
+/// `credpush rotate`.
+#[derive(Debug, Args)]
+pub struct RotateCmd {
+    /// Inventory and selection.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+
+    /// Role for hosts without credpush_role_arn: arn:aws:iam::ACCOUNT:role/NAME.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// STS parameters.
+    #[command(flatten)]
+    pub sts: StsArgs,
+
+    /// Target file for hosts without credpush_path: absolute, or under ~/ (resolved on the host) [default: ~/.aws/temp.json].
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// Hosts in flight at once.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub forks: u16,
+
+    /// The most one host may take, connect, retries and push included (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_name = "DUR")]
+    pub timeout: String,
+
+    /// Extra connection attempts, with backoff, for hosts that do not answer (not for refused keys or failed writes).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
+
+    /// Host key policy: strict (only keys already in known_hosts) or accept-new (record keys of new hosts).
+    #[arg(long, value_enum, default_value = "strict", value_name = "POLICY")]
+    pub known_hosts: crate::push::HostKeyPolicy,
+
+    /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Also ensure [profile NAME] in each host's ~/.aws/config, pointing at the document's absolute path.
+    #[arg(long, value_name = "NAME")]
+    pub install_profile: Option<String>,
+
+    /// One AssumeRole per host: session name credpush-<host>, SourceIdentity <host>, so CloudTrail names the machine.
+    #[arg(long, conflicts_with_all = ["session_name", "source_identity"])]
+    pub session_per_host: bool,
+
+    /// Print what would happen per host; no STS call, no connection, no write.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `credpush assume`.

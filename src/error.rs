@@ -146,6 +146,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A host's inventory variable is unusable.
+    #[error(
+        "host {host}: {var} {value:?} is invalid: {reason} (fix: correct it in the inventory or its group_vars/host_vars)"
+    )]
+    HostVar {
+        /// The inventory host.
+        host: String,
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The inventory could not be read.
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::InventoryError),
+
     /// A local file operation failed.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -167,7 +186,9 @@ impl Error {
             | Error::PolicyFile { .. }
             | Error::RoleChaining { .. }
             | Error::ProfilePath { .. }
-            | Error::ConfigFile { .. } => EXIT_INPUT,
+            | Error::ConfigFile { .. }
+            | Error::HostVar { .. }
+            | Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }
             | Error::EndpointUnreachable { .. }

@@ -25,12 +25,17 @@
 pub mod cli;
 pub mod document;
 pub mod error;
+pub mod fanout;
 pub mod fsutil;
 pub mod inventory;
 pub mod params;
 pub mod profile;
+pub mod push;
+pub mod report;
+pub mod rotate;
 pub mod secret;
 pub mod sts;
+pub mod target;
 
 use std::io::Write;
 
@@ -42,6 +47,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Assume(cmd) => assume(cmd).await,
         Command::Profile(cmd) => profile(cmd),
+        Command::Rotate(cmd) => rotate::rotate(*cmd).await,
+        Command::Inventory(cmd) => {
+            let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
+            let list = inv.to_list_json(cmd.inv.limit.as_deref());
+            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            Ok(EXIT_OK)
+        }
     }
 }
 

@@ -69,15 +69,10 @@ impl std::fmt::Display for RoleArn {
     }
 }
 
-/// Parses `3600`, `900s`, `45m`, `1h`, `1h30m` or `12h` into seconds within STS's 15 minutes to 12 hours.
-pub fn parse_duration(value: &str) -> Result<u32> {
-    let bad = |why: &str| {
-        Error::invalid(
-            "--duration",
-            value,
-            format!("{why} (expected seconds or a span like 45m, 1h, 1h30m, 12h, from 15m to 12h)"),
-        )
-    };
+/// Parses a span: plain seconds, or units `h`, `m`, `s` combined (`90`, `45m`, `1h30m`, `2s`) into seconds.
+/// `flag` and `expected` go into the error message.
+pub fn parse_span(flag: &'static str, value: &str, expected: &str) -> Result<u64> {
+    let bad = |why: &str| Error::invalid(flag, value, format!("{why} ({expected})"));
     let mut total: u64 = 0;
     let mut digits = String::new();
     let mut saw_unit = false;
@@ -105,8 +100,19 @@ pub fn parse_duration(value: &str) -> Result<u32> {
     } else if !saw_unit {
         return Err(bad("empty"));
     }
+    Ok(total)
+}
+
+/// Parses `3600`, `900s`, `45m`, `1h`, `1h30m` or `12h` into seconds within STS's 15 minutes to 12 hours.
+pub fn parse_duration(value: &str) -> Result<u32> {
+    const EXPECTED: &str = "expected seconds or a span like 45m, 1h, 1h30m, 12h, from 15m to 12h";
+    let total = parse_span("--duration", value, EXPECTED)?;
     if total < u64::from(MIN_DURATION_SECS) || total > u64::from(MAX_DURATION_SECS) {
-        return Err(bad(&format!("{total} seconds is outside what STS allows")));
+        return Err(Error::invalid(
+            "--duration",
+            value,
+            format!("{total} seconds is outside what STS allows ({EXPECTED})"),
+        ));
     }
     Ok(total as u32)
 }

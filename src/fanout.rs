@@ -1,0 +1,207 @@
+//! Many hosts: bounded concurrency, a time budget per host, retries with backoff for connection failures only,
+//! Ctrl-C that stops new hosts but lets running ones finish. One host's failure is a value, never an abort.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::document::CredentialDocument;
+use crate::profile::InstallOutcome;
+use crate::push::{self, PushError, SshSettings};
+use crate::target::HostTarget;
+
+/// The result of one host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Written and verified.
+    Ok,
+    /// Reached, but the push failed (or STS failed for its role, or its key or login was refused).
+    Failed,
+    /// Never reached.
+    Unreachable,
+    /// Not started: the run was interrupted.
+    Skipped,
+}
+
+/// One host's line in the report. Holds no secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostOutcome {
+    /// Inventory hostname.
+    pub host: String,
+    /// user@address:port.
+    pub destination: String,
+    /// What happened.
+    pub status: Status,
+    /// Wall time spent on this host, in seconds.
+    pub seconds: f64,
+    /// The absolute path on the host when written, else the configured path.
+    pub path: String,
+    /// The document's expiration, when written.
+    pub expiration: Option<String>,
+    /// The role whose credentials were pushed.
+    pub role_arn: String,
+    /// Connection attempts made.
+    pub attempts: u32,
+    /// `created`, `updated` or `unchanged`, with --install-profile.
+    pub profile: Option<&'static str>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl HostOutcome {
+    /// An outcome for a host that never got a connection attempt.
+    pub fn not_attempted(target: &HostTarget, status: Status, error: String) -> Self {
+        Self {
+            host: target.name.clone(),
+            destination: target.destination(),
+            status,
+            seconds: 0.0,
+            path: target.path.clone(),
+            expiration: None,
+            role_arn: target.role_arn.to_string(),
+            attempts: 0,
+            profile: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Settings for a fan-out.
+#[derive(Debug, Clone)]
+pub struct FanoutOptions {
+    /// Hosts in flight at once.
+    pub forks: usize,
+    /// The most one host may take, retries included.
+    pub timeout: Duration,
+    /// Extra connection attempts after the first.
+    pub retries: u32,
+    /// SSH settings.
+    pub ssh: SshSettings,
+    /// `--install-profile NAME`.
+    pub install_profile: Option<String>,
+    /// Region written into that profile.
+    pub profile_region: Option<String>,
+    /// Print a line per finished host on stderr.
+    pub progress: bool,
+}
+
+/// A host and the document it gets.
+pub type Job = (HostTarget, Arc<CredentialDocument>);
+
+/// Pushes every job; returns one outcome per job (skipped ones included), in completion order.
+pub async fn run(jobs: Vec<Job>, opts: Arc<FanoutOptions>, mut cancel: watch::Receiver<bool>) -> Vec<HostOutcome> {
+    let total = jobs.len();
+    let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
+    let mut set = JoinSet::new();
+    let mut outcomes = Vec::with_capacity(total);
+    let mut pending = jobs.into_iter();
+    while let Some(job) = pending.next() {
+        let permit = tokio::select! {
+            p = sem.clone().acquire_owned() => p.ok(),
+            _ = cancel.wait_for(|c| *c) => None,
+        };
+        let Some(permit) = permit.filter(|_| !*cancel.borrow()) else {
+            for (target, _) in std::iter::once(job).chain(pending.by_ref()) {
+                outcomes.push(HostOutcome::not_attempted(
+                    &target,
+                    Status::Skipped,
+                    "interrupted before this host started".into(),
+                ));
+            }
+            break;
+        };
+        let opts = opts.clone();
+        let span = tracing::info_span!("host", host = %job.0.name);
+        set.spawn(
+            async move {
+                let _permit = permit;
+                push_one(job, &opts).await
+            }
+            .instrument(span),
+        );
+    }
+    while let Some(joined) = set.join_next().await {
+        // A panicking host task is a bug; keep going for the others.
+        let Ok(outcome) = joined else { continue };
+        if opts.progress {
+            eprintln!("[{}/{total}] {} {:?}", outcomes.len() + 1, outcome.host, outcome.status);
+        }
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let mut ssh = opts.ssh.clone();
+        // ssh's ConnectTimeout is in whole seconds and also bounds the SSH handshake.
+        ssh.connect_timeout = ssh.connect_timeout.min(remaining).max(Duration::from_secs(1));
+        let attempt = tokio::time::timeout(remaining, attempt(&target, &doc, &ssh, opts));
+        let r = attempt.await.unwrap_or(Err(PushError::Timeout(opts.timeout)));
+        match r {
+            Err(e) if e.is_retryable() && attempts <= opts.retries => {
+                let backoff = Duration::from_millis(250 * (1 << (attempts - 1).min(4)));
+                if Instant::now() + backoff >= deadline {
+                    break Err(e);
+                }
+                tracing::info!(attempt = attempts, error = %e, "retrying");
+                tokio::time::sleep(backoff).await;
+            }
+            other => break other,
+        }
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let mut outcome = HostOutcome::not_attempted(&target, Status::Ok, String::new());
+    outcome.seconds = (seconds * 1000.0).round() / 1000.0;
+    outcome.attempts = attempts;
+    match result {
+        Ok(pushed) => {
+            tracing::info!(path = %pushed.path, "verified");
+            outcome.path = pushed.path;
+            outcome.expiration = Some(doc.expiration_rfc3339());
+            outcome.profile = pushed.profile.map(|p| match p {
+                InstallOutcome::Created => "created",
+                InstallOutcome::Updated => "updated",
+                InstallOutcome::Unchanged => "unchanged",
+            });
+            outcome.error = None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "host failed");
+            outcome.status = if e.is_unreachable() { Status::Unreachable } else { Status::Failed };
+            outcome.error = Some(e.to_string());
+        }
+    }
+    outcome
+}
+
+async fn attempt(
+    target: &HostTarget,
+    doc: &CredentialDocument,
+    ssh: &SshSettings,
+    opts: &FanoutOptions,
+) -> Result<push::Pushed, PushError> {
+    let conn = push::connect(target, ssh).await?;
+    let result = async {
+        let path = conn.write_file(&target.path, &doc.to_json(), 0o600).await?;
+        let profile = match &opts.install_profile {
+            Some(name) => Some(conn.install_profile(name, &path, opts.profile_region.as_deref()).await?),
+            None => None,
+        };
+        Ok(push::Pushed { path, profile })
+    }
+    .await;
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "closing the ssh connection failed");
+    }
+    result
+}

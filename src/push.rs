@@ -1,0 +1,345 @@
+//! One host: connect with the system ssh (through the `openssh` crate), write a file atomically over one exec
+//! with the content on stdin, verify its checksum, and optionally ensure the AWS profile block.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::profile::{InstallOutcome, ProfileSpec};
+use crate::secret::Secret;
+use crate::target::HostTarget;
+
+const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
+const READ_SCRIPT: &str = include_str!("../templates/remote_read.sh");
+
+/// How strictly host keys are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HostKeyPolicy {
+    /// Only hosts whose key is already in known_hosts (the default).
+    Strict,
+    /// Trust and record the key of a host never seen before; a changed key still fails.
+    AcceptNew,
+}
+
+/// SSH settings shared by every host of a run.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    /// Host key policy.
+    pub host_keys: HostKeyPolicy,
+    /// Connect timeout (TCP and SSH handshake).
+    pub connect_timeout: Duration,
+    /// Where control sockets and generated configs live (short path: Unix sockets cap at 108 bytes).
+    pub control_dir: PathBuf,
+    /// `--ssh-config`: used instead of the user's default ssh config.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Why one host failed. Messages carry no secret: remote stderr comes from our own scripts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The host did not answer (refused, timed out, no route, closed during handshake). Retried.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The host key is unknown or changed.
+    #[error(
+        "host key verification failed for {destination} (fix: verify the key, e.g. with ssh-keyscan{port} {address}, and add it to known_hosts; or trust a new host once with --known-hosts accept-new)"
+    )]
+    HostKey {
+        /// user@host:port.
+        destination: String,
+        /// The address.
+        address: String,
+        /// ` -p PORT` or empty.
+        port: String,
+    },
+    /// Authentication was refused.
+    #[error(
+        "ssh authentication failed: {0} (fix: check ansible_user and ansible_ssh_private_key_file, or the ssh agent)"
+    )]
+    Auth(String),
+    /// Any other ssh failure.
+    #[error("ssh failed: {0}")]
+    Ssh(String),
+    /// The remote write failed; the previous file is intact.
+    #[error("remote write to {path} failed, previous file kept: {detail}")]
+    Remote {
+        /// The target path.
+        path: String,
+        /// The remote script's message.
+        detail: String,
+    },
+    /// The file on the host does not have the checksum of what was sent.
+    #[error("verification failed for {0}: the file on the host does not match what was sent")]
+    Verify(String),
+    /// The host did not finish within --timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// A local problem preparing the connection.
+    #[error("{0}")]
+    Local(String),
+}
+
+impl PushError {
+    /// Connection-level failures are worth retrying; a refused key or a failed write is not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PushError::Unreachable(_))
+    }
+
+    /// True when the host was never reached.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, PushError::Unreachable(_) | PushError::Timeout(_))
+    }
+}
+
+/// What a successful push did on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The absolute path written on the host.
+    pub path: String,
+    /// What happened to the profile, when one was asked for.
+    pub profile: Option<InstallOutcome>,
+}
+
+/// An open connection to one host.
+pub struct Connection {
+    session: Session,
+    // Keeps the generated ssh config alive as long as the master may re-read it.
+    _config: Option<tempfile::NamedTempFile>,
+}
+
+/// Connects to `target`. The generated ssh config (when the inventory sets ssh options) lists those options
+/// first, so they win, then includes the user's own config, so `~/.ssh/config`, agents and ProxyJump still apply.
+pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Connection, PushError> {
+    let mut builder = SessionBuilder::default();
+    builder
+        .known_hosts_check(match settings.host_keys {
+            HostKeyPolicy::Strict => KnownHosts::Strict,
+            HostKeyPolicy::AcceptNew => KnownHosts::Add,
+        })
+        .connect_timeout(settings.connect_timeout)
+        .server_alive_interval(Duration::from_secs(15))
+        .control_directory(&settings.control_dir);
+    if let Some(u) = &target.user {
+        builder.user(u.clone());
+    }
+    if let Some(p) = target.port {
+        builder.port(p);
+    }
+    if let Some(k) = &target.key_file {
+        builder.keyfile(k);
+    }
+    let config = ssh_config(target, settings)?;
+    if let Some(c) = &config {
+        builder.config_file(c.path());
+    } else if let Some(c) = &settings.config_file {
+        builder.config_file(c);
+    }
+    tracing::debug!(host = %target.name, destination = %target.destination(), "connecting");
+    match builder.connect(&target.address).await {
+        Ok(session) => Ok(Connection { session, _config: config }),
+        Err(e) => Err(classify_connect_error(target, &e)),
+    }
+}
+
+fn ssh_config(target: &HostTarget, settings: &SshSettings) -> Result<Option<tempfile::NamedTempFile>, PushError> {
+    if target.ssh_options.is_empty() && target.ssh_config_file.is_none() {
+        return Ok(None);
+    }
+    let mut text = format!("# generated by credpush for host {}\n", target.name);
+    for line in &target.ssh_options {
+        text.push_str(line);
+        text.push('\n');
+    }
+    match target.ssh_config_file.as_ref().or(settings.config_file.as_ref()) {
+        Some(file) => text.push_str(&format!("Include \"{}\"\n", file.display())),
+        None => text.push_str("Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n"),
+    }
+    let mut file = tempfile::Builder::new().prefix("cfg").tempfile_in(&settings.control_dir).map_err(|e| {
+        PushError::Local(format!("cannot create an ssh config in {}: {e}", settings.control_dir.display()))
+    })?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| PushError::Local(format!("cannot write the ssh config: {e}")))?;
+    Ok(Some(file))
+}
+
+fn classify_connect_error(target: &HostTarget, err: &openssh::Error) -> PushError {
+    let detail = match err {
+        openssh::Error::Connect(e) | openssh::Error::Master(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let detail =
+        detail.trim().lines().filter(|l| !l.starts_with("Warning: Permanently added")).collect::<Vec<_>>().join("; ");
+    if detail.contains("Host key verification failed")
+        || detail.contains("HOST IDENTIFICATION HAS CHANGED")
+        || detail.contains("No ED25519 host key is known")
+    {
+        return PushError::HostKey {
+            destination: target.destination(),
+            address: target.address.clone(),
+            port: target.port.map(|p| format!(" -p {p}")).unwrap_or_default(),
+        };
+    }
+    if detail.contains("Permission denied") {
+        return PushError::Auth(detail);
+    }
+    match err {
+        openssh::Error::Connect(_) => {
+            PushError::Unreachable(if detail.is_empty() { "connection failed".into() } else { detail })
+        }
+        _ => PushError::Ssh(detail),
+    }
+}
+
+impl Connection {
+    /// Writes `content` to `path` (absolute or `~/…`) atomically with `mode`, and returns the absolute path after
+    /// checking that the file on the host has the checksum of what was sent.
+    pub async fn write_file(&self, path: &str, content: &Secret, mode: u32) -> Result<String, PushError> {
+        let want = hex(&Sha256::digest(content.expose().as_bytes()));
+        let mut child = self
+            .session
+            .command("sh")
+            .arg("-c")
+            .arg(WRITE_SCRIPT)
+            .arg("credpush")
+            .arg(path)
+            .arg(format!("{mode:o}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
+        if let Some(mut stdin) = child.stdin().take() {
+            // The checksum line first, then the content: a stream cut short fails the remote check.
+            let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
+            input.extend_from_slice(want.as_bytes());
+            input.push(b'\n');
+            input.extend_from_slice(content.expose().as_bytes());
+            let sent = stdin.write_all(&input).await.and(stdin.shutdown().await);
+            drop(stdin);
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "stdin closed early");
+            }
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            let detail = if stderr.is_empty() { format!("remote exit status {:?}", out.status.code()) } else { stderr };
+            return Err(PushError::Remote { path: path.to_owned(), detail });
+        }
+        let (got, abs) = stdout.trim_end().split_once(' ').unwrap_or_default();
+        if got != want {
+            return Err(PushError::Verify(path.to_owned()));
+        }
+        Ok(abs.to_owned())
+    }
+
+    /// Reads a small file: its absolute path, and its mode and content when it exists.
+    pub async fn read_file(&self, path: &str) -> Result<(String, Option<(u32, String)>), PushError> {
+        let out = self
+            .session
+            .command("sh")
+            .arg("-c")
+            .arg(READ_SCRIPT)
+            .arg("credpush")
+            .arg(path)
+            .output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("cannot read {path}: {e}")))?;
+        let text = String::from_utf8(out.stdout)
+            .map_err(|_| PushError::Remote { path: path.into(), detail: "not UTF-8 text".into() })?;
+        let (abs, rest) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+        match out.status.code() {
+            Some(0) => {
+                let (mode, content) = rest.split_once('\n').unwrap_or((rest, ""));
+                let mode = u32::from_str_radix(mode.trim(), 8).unwrap_or(0o600);
+                Ok((abs.to_owned(), Some((mode, content.to_owned()))))
+            }
+            Some(3) => Ok((abs.to_owned(), None)),
+            _ => Err(PushError::Remote {
+                path: path.into(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            }),
+        }
+    }
+
+    /// Ensures the managed profile block in the host's `~/.aws/config`, pointing at `document_path`.
+    pub async fn install_profile(
+        &self,
+        name: &str,
+        document_path: &str,
+        region: Option<&str>,
+    ) -> Result<InstallOutcome, PushError> {
+        let spec = ProfileSpec::new(name, document_path, region).map_err(|e| PushError::Local(e.to_string()))?;
+        let (config_path, existing) = self.read_file("~/.aws/config").await?;
+        let (mode, text, outcome) = match existing {
+            Some((mode, text)) => (mode, text, InstallOutcome::Updated),
+            None => (0o600, String::new(), InstallOutcome::Created),
+        };
+        let merged = spec
+            .merge(&text, Path::new(&config_path))
+            .map_err(|e| PushError::Remote { path: config_path.clone(), detail: e.to_string() })?;
+        if outcome == InstallOutcome::Updated && merged == text {
+            return Ok(InstallOutcome::Unchanged);
+        }
+        self.write_file(&config_path, &Secret::new(merged), mode).await?;
+        Ok(outcome)
+    }
+
+    /// Closes the master connection, reporting its error.
+    pub async fn close(self) -> Result<(), PushError> {
+        self.session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn run_write(home: &Path, target: &str, input: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new("sh")
+            .args(["-c", WRITE_SCRIPT, "credpush", target, "600"])
+            .env("HOME", home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn remote_writer_is_atomic_and_rejects_short_input() {
+        let home = tempfile::tempdir().unwrap();
+        let doc = b"{\"Version\":1}\n";
+        let sha = hex(&Sha256::digest(doc));
+        let out = run_write(home.path(), "~/.aws/temp.json", &[sha.as_bytes(), b"\n", doc].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let abs = home.path().join(".aws/temp.json");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{sha} {}\n", abs.display()));
+        assert_eq!(std::fs::read(&abs).unwrap(), doc);
+
+        let short = run_write(home.path(), "~/.aws/temp.json", &[b"0000\n".as_slice(), b"{\"Vers"].concat());
+        assert_eq!(short.status.code(), Some(65));
+        assert!(String::from_utf8_lossy(&short.stderr).contains("checksum mismatch"));
+        assert_eq!(std::fs::read(&abs).unwrap(), doc, "the previous document must survive");
+        assert_eq!(std::fs::read_dir(home.path().join(".aws")).unwrap().count(), 1, "temp file left behind");
+
+        let rel = run_write(home.path(), "aws/temp.json", &[sha.as_bytes(), b"\n", doc].concat());
+        assert_eq!(rel.status.code(), Some(64));
+    }
+}

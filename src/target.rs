@@ -1,0 +1,239 @@
+//! One host's connection and target settings, read from its inventory variables the way Ansible reads them.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::params::RoleArn;
+
+/// Where the document goes when neither `credpush_path` nor `--path` says otherwise. Resolved on the host.
+pub const DEFAULT_PATH: &str = "~/.aws/temp.json";
+
+/// Everything needed to reach one host and write its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTarget {
+    /// The inventory hostname (what reports and `--limit` use).
+    pub name: String,
+    /// `ansible_host`, else the inventory name.
+    pub address: String,
+    /// `ansible_port`.
+    pub port: Option<u16>,
+    /// `ansible_user`.
+    pub user: Option<String>,
+    /// `ansible_ssh_private_key_file`.
+    pub key_file: Option<PathBuf>,
+    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, as ssh_config lines.
+    pub ssh_options: Vec<String>,
+    /// A config file named with `-F` in those args: included instead of the user's default config.
+    pub ssh_config_file: Option<PathBuf>,
+    /// `credpush_path`, else `--path`, else [`DEFAULT_PATH`]. Absolute or `~/…`.
+    pub path: String,
+    /// `credpush_role_arn`, else `--role-arn`.
+    pub role_arn: RoleArn,
+}
+
+fn var_str(host: &str, vars: &Map<String, Value>, name: &'static str) -> Result<Option<String>> {
+    match vars.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(host_var(host, name, &other.to_string(), "expected a string")),
+    }
+}
+
+fn host_var(host: &str, var: &'static str, value: &str, reason: &str) -> Error {
+    Error::HostVar { host: host.to_owned(), var, value: value.to_owned(), reason: reason.to_owned() }
+}
+
+impl HostTarget {
+    /// Reads a host's settings from its merged inventory variables, with `--path` and `--role-arn` as defaults.
+    pub fn from_vars(
+        name: &str,
+        vars: &Map<String, Value>,
+        default_path: Option<&str>,
+        default_role: Option<&RoleArn>,
+    ) -> Result<Self> {
+        let address = var_str(name, vars, "ansible_host")?.unwrap_or_else(|| name.to_owned());
+        let port = match var_str(name, vars, "ansible_port")? {
+            None => None,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| host_var(name, "ansible_port", &p, "expected a port number from 1 to 65535"))?,
+            ),
+        };
+        let user = var_str(name, vars, "ansible_user")?;
+        let key_file = var_str(name, vars, "ansible_ssh_private_key_file")?.map(|k| expand_local_home(&k));
+        let mut ssh_options = Vec::new();
+        let mut ssh_config_file = None;
+        for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
+            if let Some(raw) = var_str(name, vars, var)? {
+                let parsed = ssh_args_to_config(name, var, &raw)?;
+                ssh_options.extend(parsed.lines);
+                if parsed.config_file.is_some() {
+                    ssh_config_file = parsed.config_file;
+                }
+            }
+        }
+        let path = var_str(name, vars, "credpush_path")?
+            .or_else(|| default_path.map(str::to_owned))
+            .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+        check_remote_path(name, &path)?;
+        let role_arn = match var_str(name, vars, "credpush_role_arn")? {
+            Some(r) => RoleArn::parse(&r).map_err(|e| match e {
+                Error::InvalidArg { reason, .. } => host_var(name, "credpush_role_arn", &r, &reason),
+                other => other,
+            })?,
+            None => default_role.cloned().ok_or_else(|| {
+                Error::invalid(
+                    "--role-arn",
+                    "",
+                    format!(
+                        "host {name} has no role: pass --role-arn, or set credpush_role_arn for it in the inventory"
+                    ),
+                )
+            })?,
+        };
+        Ok(Self { name: name.to_owned(), address, port, user, key_file, ssh_options, ssh_config_file, path, role_arn })
+    }
+
+    /// `user@address:port` for reports and dry runs.
+    pub fn destination(&self) -> String {
+        let mut s = String::new();
+        if let Some(u) = &self.user {
+            s.push_str(u);
+            s.push('@');
+        }
+        s.push_str(&self.address);
+        if let Some(p) = self.port {
+            s.push_str(&format!(":{p}"));
+        }
+        s
+    }
+}
+
+/// Checks a target path before anything is sent: absolute or `~/…`, and no characters a shell line cannot carry.
+pub fn check_remote_path(host: &str, path: &str) -> Result<()> {
+    let var = "credpush_path";
+    if !(path.starts_with('/') || path.starts_with("~/")) {
+        return Err(host_var(host, var, path, "expected an absolute path or one under ~/ (e.g. ~/.aws/temp.json)"));
+    }
+    if path.ends_with('/') || path.chars().any(|c| c.is_control()) || path.contains('$') {
+        return Err(host_var(host, var, path, "expected a file path without $, control characters or a trailing /"));
+    }
+    Ok(())
+}
+
+fn expand_local_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// ssh options from `ansible_ssh_common_args`-style text.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SshArgs {
+    /// ssh_config lines (`Keyword value`).
+    pub lines: Vec<String>,
+    /// The `-F` file, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Splits `raw` as a shell would (Ansible uses shlex) and turns ssh's flags into ssh_config lines, because the
+/// openssh crate drives ssh through a config file rather than free-form arguments.
+pub fn ssh_args_to_config(host: &str, var: &'static str, raw: &str) -> Result<SshArgs> {
+    let tokens = shlex::split(raw).ok_or_else(|| host_var(host, var, raw, "unbalanced quotes"))?;
+    let mut out = SshArgs::default();
+    let mut it = tokens.into_iter();
+    while let Some(tok) = it.next() {
+        let mut value_of =
+            |flag: &str| it.next().ok_or_else(|| host_var(host, var, raw, &format!("{flag} needs a value")));
+        let line = match tok.as_str() {
+            "-o" => value_of("-o")?,
+            t if t.starts_with("-o") => t[2..].to_owned(),
+            "-J" => format!("ProxyJump {}", value_of("-J")?),
+            "-i" => format!("IdentityFile {}", value_of("-i")?),
+            "-p" => format!("Port {}", value_of("-p")?),
+            "-l" => format!("User {}", value_of("-l")?),
+            "-F" => {
+                out.config_file = Some(expand_local_home(&value_of("-F")?));
+                continue;
+            }
+            "-4" => "AddressFamily inet".into(),
+            "-6" => "AddressFamily inet6".into(),
+            "-C" => "Compression yes".into(),
+            "-A" => "ForwardAgent yes".into(),
+            "-q" | "-v" | "-vv" | "-vvv" | "-T" | "-n" => continue,
+            other => {
+                return Err(host_var(
+                    host,
+                    var,
+                    raw,
+                    &format!("unsupported ssh flag {other:?} (credpush passes -o, -J, -i, -p, -l, -F, -4, -6, -C, -A)"),
+                ));
+            }
+        };
+        if line.chars().any(|c| c == '\n' || c == '\r') || line.trim().is_empty() {
+            return Err(host_var(host, var, raw, "an ssh option may not be empty or contain a newline"));
+        }
+        out.lines.push(line);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn reads_ansible_connection_vars() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/deploy").unwrap();
+        let t = HostTarget::from_vars(
+            "web01",
+            &vars(json!({"ansible_host": "10.0.0.5", "ansible_port": 2222, "ansible_user": "deploy",
+                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -J bastion", "ansible_ssh_extra_args": "-oServerAliveInterval=5 -C",
+                "credpush_path": "/srv/ci/.aws/temp.json"})),
+            None,
+            Some(&role),
+        )
+        .unwrap();
+        assert_eq!(t.destination(), "deploy@10.0.0.5:2222");
+        assert_eq!(
+            t.ssh_options,
+            ["StrictHostKeyChecking=no", "ProxyJump bastion", "ServerAliveInterval=5", "Compression yes"]
+        );
+        assert_eq!(t.path, "/srv/ci/.aws/temp.json");
+        assert_eq!(t.role_arn, role);
+        let d = HostTarget::from_vars("db", &Map::new(), None, Some(&role)).unwrap();
+        assert_eq!((d.destination().as_str(), d.path.as_str()), ("db", DEFAULT_PATH));
+    }
+
+    #[test]
+    fn bad_vars_name_the_host_and_variable() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/deploy").unwrap();
+        let err = |v: Value| HostTarget::from_vars("web01", &vars(v), None, Some(&role)).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"ansible_port": "ssh"})),
+            "host web01: ansible_port \"ssh\" is invalid: expected a port number from 1 to 65535 (fix: correct it in the inventory or its group_vars/host_vars)"
+        );
+        assert!(
+            err(json!({"credpush_path": "aws/temp.json"}))
+                .contains("credpush_path \"aws/temp.json\" is invalid: expected an absolute path")
+        );
+        assert!(err(json!({"ansible_ssh_common_args": "-o 'Proxy"})).contains("unbalanced quotes"));
+        assert!(err(json!({"ansible_ssh_common_args": "-X"})).contains("unsupported ssh flag \"-X\""));
+        assert!(
+            err(json!({"credpush_role_arn": "nope"})).contains("credpush_role_arn \"nope\" is invalid: not an ARN")
+        );
+        let none = HostTarget::from_vars("web01", &Map::new(), None, None).unwrap_err().to_string();
+        assert!(none.contains("host web01 has no role"), "{none}");
+    }
+}
