@@ -3,3 +3,5 @@
 mod assume;
 mod harness;
 mod profile;
+mod rotate;
+mod sshd;
