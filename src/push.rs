@@ -138,7 +138,7 @@ pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Conn
         builder.config_file(c);
     }
     tracing::debug!(host = %target.name, destination = %target.destination(), "connecting");
-    match builder.connect(&target.address).await {
+    match builder.connect_mux(&target.address).await {
         Ok(session) => Ok(Connection { session, _config: config }),
         Err(e) => Err(classify_connect_error(target, &e)),
     }

@@ -400,3 +400,41 @@ fn dry_run_and_session_per_host() {
         ]
     );
 }
+
+#[test]
+fn ctrl_c_lets_hosts_in_flight_finish_skips_the_rest_and_still_reports() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
+    let holes: Vec<BlackHole> = (0..3).map(|_| BlackHole::start()).collect();
+    let extra: String = holes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| format!("hole{i} ansible_host=127.0.0.1 ansible_port={} ansible_user={TEST_USER}\n", h.port))
+        .collect();
+    let inv = fleet.inventory(&extra);
+    let mut cmd = rotate(&env, &moto, &fleet, &inv, &["--json", "--forks", "1", "--timeout", "5s", "--retries", "0"]);
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let start = Instant::now();
+    // host1 is done within a second; hole0 is then in flight for its 5 s timeout.
+    std::thread::sleep(Duration::from_secs(2));
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    assert!(start.elapsed() < Duration::from_secs(9), "took {:?}", start.elapsed());
+    let r = r.expect_code(1);
+    assert!(
+        r.stderr.contains("credpush: interrupted: finishing hosts in flight, starting no new ones"),
+        "{}",
+        r.stderr
+    );
+    let report = json_of(&r);
+    assert_eq!(host_status(&report, "host1").0, "ok");
+    assert_eq!(host_status(&report, "hole0").0, "unreachable", "the host in flight runs to its own end");
+    for skipped in ["hole1", "hole2"] {
+        assert_eq!(host_status(&report, skipped), ("skipped".into(), "interrupted before this host started".into()));
+    }
+}
