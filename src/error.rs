@@ -161,6 +161,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A host has no role: no credpush_role_arn and no --role-arn.
+    #[error(
+        "host {host} has no role to assume (fix: pass --role-arn, or set credpush_role_arn for the host or its group in the inventory)"
+    )]
+    NoRole {
+        /// The inventory host.
+        host: String,
+    },
+
     /// The inventory could not be read.
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
@@ -188,6 +197,7 @@ impl Error {
             | Error::ProfilePath { .. }
             | Error::ConfigFile { .. }
             | Error::HostVar { .. }
+            | Error::NoRole { .. }
             | Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }

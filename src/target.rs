@@ -86,15 +86,7 @@ impl HostTarget {
                 Error::InvalidArg { reason, .. } => host_var(name, "credpush_role_arn", &r, &reason),
                 other => other,
             })?,
-            None => default_role.cloned().ok_or_else(|| {
-                Error::invalid(
-                    "--role-arn",
-                    "",
-                    format!(
-                        "host {name} has no role: pass --role-arn, or set credpush_role_arn for it in the inventory"
-                    ),
-                )
-            })?,
+            None => default_role.cloned().ok_or_else(|| Error::NoRole { host: name.to_owned() })?,
         };
         Ok(Self { name: name.to_owned(), address, port, user, key_file, ssh_options, ssh_config_file, path, role_arn })
     }
@@ -234,6 +226,9 @@ mod tests {
             err(json!({"credpush_role_arn": "nope"})).contains("credpush_role_arn \"nope\" is invalid: not an ARN")
         );
         let none = HostTarget::from_vars("web01", &Map::new(), None, None).unwrap_err().to_string();
-        assert!(none.contains("host web01 has no role"), "{none}");
+        assert_eq!(
+            none,
+            "host web01 has no role to assume (fix: pass --role-arn, or set credpush_role_arn for the host or its group in the inventory)"
+        );
     }
 }
