@@ -226,28 +226,31 @@ fn a_running_boto3_job_keeps_working_across_rotations() {
     let inv = fleet.inventory("");
     let args = ["--duration", "15m", "--install-profile", "onprem", "--region", "us-east-1"];
     run(&mut rotate(&env, &moto, &fleet, &inv, &args)).expect_code(0);
-    // The job: a boto3 client made once, calling STS every 0.5 s for 12 s. With 15-minute credentials botocore
-    // is always inside its refresh window, so every call re-reads the document through credential_process.
+    // The job: a boto3 client made once, calling STS every 0.5 s until told to stop. With 15-minute credentials
+    // botocore is always inside its refresh window, so every call re-reads the document through credential_process.
+    // It drops a `started` file after its first call and stops when a `stop` file appears (or after 120 s).
     let job = r#"
-import json, sys, time, boto3
+import json, os, time, boto3
+home = os.environ["HOME"]
 session = boto3.Session(profile_name="onprem")
 sts = session.client("sts")
 ok, failed, keys = 0, [], []
-end = time.time() + 12
-while time.time() < end:
+end = time.time() + 120
+while time.time() < end and not os.path.exists(os.path.join(home, "stop")):
     try:
         sts.get_caller_identity()
         ok += 1
         key = session.get_credentials().get_frozen_credentials().access_key
         if not keys or keys[-1] != key:
             keys.append(key)
+        open(os.path.join(home, "started"), "w").close()
     except Exception as e:
         failed.append(repr(e))
     time.sleep(0.5)
 print(json.dumps({"ok": ok, "failed": failed, "keys": len(keys)}))
 "#;
     let endpoint = moto.endpoint.clone();
-    let fleet_ref = &fleet;
+    let (fleet_ref, home) = (&fleet, fleet.host("host1").home.clone());
     let result = std::thread::scope(|s| {
         let handle = s.spawn(move || {
             fleet_ref.ssh(
@@ -256,16 +259,23 @@ print(json.dumps({"ok": ok, "failed": failed, "keys": len(keys)}))
                 job.as_bytes(),
             )
         });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !home.join("started").exists() {
+            assert!(Instant::now() < deadline, "the job never made its first call");
+            std::thread::sleep(Duration::from_millis(100));
+        }
         for _ in 0..3 {
-            std::thread::sleep(Duration::from_secs(3));
+            std::thread::sleep(Duration::from_secs(2));
             run(&mut rotate(&env, &moto, &fleet, &inv, &args)).expect_code(0);
         }
+        std::thread::sleep(Duration::from_secs(2));
+        std::fs::write(home.join("stop"), "").expect("stop");
         handle.join().expect("job")
     });
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let summary: Value = serde_json::from_slice(&result.stdout).expect("job output");
     assert_eq!(summary["failed"], serde_json::json!([]), "{summary}");
-    assert!(summary["ok"].as_u64().unwrap_or(0) >= 15, "{summary}");
+    assert!(summary["ok"].as_u64().unwrap_or(0) >= 12, "{summary}");
     assert_eq!(summary["keys"], 4, "the job should have used the first document and each of 3 rotations: {summary}");
 }
 
