@@ -49,16 +49,19 @@ fn test_uid() -> u32 {
 fn rotation_to_five_hosts_writes_verified_0600_files_and_replaces_them() {
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(5));
     let inv = fleet.inventory("");
-    let first = json_of(
-        &run(&mut rotate(
-            &env,
-            &moto,
-            &fleet,
-            &inv,
-            &["--json", "--install-profile", "onprem", "--region", "us-east-1"],
-        ))
-        .expect_code(0),
-    );
+    let rotate_json = || {
+        json_of(
+            &run(&mut rotate(
+                &env,
+                &moto,
+                &fleet,
+                &inv,
+                &["--json", "--install-profile", "onprem", "--region", "us-east-1"],
+            ))
+            .expect_code(0),
+        )
+    };
+    let first = rotate_json();
     assert_eq!(first["summary"]["ok"], 5, "{first}");
     let uid = test_uid();
     let mut key_ids = Vec::new();
@@ -98,16 +101,7 @@ fn rotation_to_five_hosts_writes_verified_0600_files_and_replaces_them() {
         String::from_utf8_lossy(&who.stdout).starts_with("arn:aws:sts::123456789012:assumed-role/deploy/credpush-")
     );
 
-    let second = json_of(
-        &run(&mut rotate(
-            &env,
-            &moto,
-            &fleet,
-            &inv,
-            &["--json", "--install-profile", "onprem", "--region", "us-east-1"],
-        ))
-        .expect_code(0),
-    );
+    let second = rotate_json();
     assert_eq!(second["summary"]["ok"], 5);
     for h in &fleet.hosts {
         assert_ne!(
