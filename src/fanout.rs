@@ -176,7 +176,7 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
             outcome.error = None;
         }
         Err(e) => {
-            tracing::warn!(error = %e, "host failed");
+            tracing::info!(error = %e, "host failed");
             outcome.status = if e.is_unreachable() { Status::Unreachable } else { Status::Failed };
             outcome.error = Some(e.to_string());
         }

@@ -442,3 +442,70 @@ fn ctrl_c_lets_hosts_in_flight_finish_skips_the_rest_and_still_reports() {
         assert_eq!(host_status(&report, skipped), ("skipped".into(), "interrupted before this host started".into()));
     }
 }
+
+#[test]
+fn per_host_roles_share_one_assume_role_each_and_a_denied_role_fails_only_its_hosts() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(3));
+    let inv = fleet.inventory(&format!(
+        "\n[onprem:vars]\ncredpush_role_arn={}\n\n[locked]\nhost3\n\n[locked:vars]\ncredpush_role_arn={}\n",
+        moto.role("chained"),
+        moto.role("locked")
+    ));
+    // host3's role denies the caller: exit 3, host3 failed with the STS message, the others written.
+    let r = run(&mut rotate(&env, &moto, &fleet, &inv, &["--json"])).expect_code(3);
+    let report = json_of(&r);
+    assert_eq!(host_status(&report, "host1").0, "ok");
+    assert_eq!(host_status(&report, "host2").0, "ok");
+    let (status, error) = host_status(&report, "host3");
+    assert_eq!(status, "failed");
+    assert!(
+        error.starts_with(&format!(
+            "access denied: the caller {} may not assume {}",
+            moto.user("ci").arn,
+            moto.role("locked")
+        )),
+        "{error}"
+    );
+    assert!(!fleet.host("host3").document().exists());
+    let mut roles: Vec<String> = moto
+        .recorded_actions("AssumeRole")
+        .iter()
+        .filter_map(|c| c.iter().find(|(k, _)| k == "RoleArn").map(|(_, v)| v.clone()))
+        .collect();
+    roles.sort();
+    assert_eq!(roles, [moto.role("chained"), moto.role("locked")], "one AssumeRole per distinct role");
+    let a = read_doc(&fleet.host("host1").document());
+    let b = read_doc(&fleet.host("host2").document());
+    assert_eq!(a["AccessKeyId"], b["AccessKeyId"]);
+}
+
+#[test]
+fn bad_inventory_and_flags_exit_2_before_any_network_call() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
+    let bad = fleet.root.path().join("bad.ini");
+    std::fs::write(&bad, "[web]\nweb[01:x].example.com\n").expect("write");
+    let r = run(&mut rotate(&env, &moto, &fleet, &bad, &[])).expect_code(2);
+    assert!(r.stderr.starts_with(&format!("credpush: error: {}:2:", bad.display())), "{}", r.stderr);
+    let inv = fleet.inventory("host1 ansible_port=notaport\n");
+    let r = run(&mut rotate(&env, &moto, &fleet, &inv, &[])).expect_code(2);
+    assert!(
+        r.stderr.contains("ansible_port \"notaport\" is invalid: expected a port number from 1 to 65535"),
+        "{}",
+        r.stderr
+    );
+    let inv = fleet.inventory("");
+    for (flag, value, message) in [
+        ("--timeout", "soon", "--timeout \"soon\" is invalid: not a duration"),
+        (
+            "--path",
+            "relative/temp.json",
+            "--path \"relative/temp.json\" is invalid: expected an absolute path or one under ~/",
+        ),
+        ("--install-profile", "bad name", "--name \"bad name\" is invalid"),
+    ] {
+        let r = run(&mut rotate(&env, &moto, &fleet, &inv, &[flag, value])).expect_code(2);
+        assert!(r.stderr.starts_with(&format!("credpush: error: {message}")), "{}", r.stderr);
+    }
+    assert!(moto.recorded_actions("GetCallerIdentity").is_empty(), "bad input reached STS");
+    assert!(!fleet.host("host1").document().exists());
+}
