@@ -1,0 +1,1 @@
+//! Unit tests across the inventory modules.
