@@ -306,7 +306,12 @@ fn to_json(v: Py) -> Value {
         Py::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
         Py::Complex(re, im) => Value::String(complex_repr(re, im)),
         Py::Str(s) => Value::String(s),
-        Py::Bytes(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+        // Ansible marks text that came from bytes as untrusted, which its JSON output spells as an unsafe wrapper.
+        Py::Bytes(b) => {
+            let mut m = Map::new();
+            m.insert("__ansible_unsafe".into(), Value::String(String::from_utf8_lossy(&b).into_owned()));
+            Value::Object(m)
+        }
         Py::Ellipsis => Value::String("...".into()),
         Py::List(items) => Value::Array(items.into_iter().map(to_json).collect()),
         Py::Dict(pairs) => {

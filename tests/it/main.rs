@@ -1,1 +1,3 @@
 //! credpush integration tests.
+
+mod inventory;
