@@ -36,7 +36,9 @@ pub enum InventoryError {
         source: std::io::Error,
     },
     /// A `--limit` pattern names no host and no group.
-    #[error("--limit pattern \"{pattern}\" matches no host or group in the inventory (check the name, or list them with `--list`)")]
+    #[error(
+        "--limit pattern \"{pattern}\" matches no host or group in the inventory (check the name, or list them with `--list`)"
+    )]
     NoMatch {
         /// The pattern as given, without `&`/`!`.
         pattern: String,
@@ -53,10 +55,17 @@ pub enum InventoryError {
 
 impl InventoryError {
     pub(crate) fn syntax(path: &std::path::Path, line: usize, message: impl Into<String>) -> Self {
-        Self::Syntax { path: path.to_path_buf(), line, message: message.into() }
+        Self::Syntax {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn file(path: &std::path::Path, message: impl Into<String>) -> Self {
-        Self::File { path: path.to_path_buf(), message: message.into() }
+        Self::File {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 }

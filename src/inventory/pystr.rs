@@ -19,12 +19,18 @@ pub(crate) fn lex_string(src: &str, i: &mut usize) -> Option<Option<Py>> {
     let body_start = *i + prefix_len;
     let quote = &src[body_start..=body_start];
     let triple = src[body_start..].starts_with(&quote.repeat(3));
-    let delim = if triple { quote.repeat(3) } else { quote.to_string() };
+    let delim = if triple {
+        quote.repeat(3)
+    } else {
+        quote.to_string()
+    };
     let mut j = body_start + delim.len();
     let mut out = String::new();
     let mut chars = src[j..].char_indices().peekable();
     loop {
-        let Some((off, c)) = chars.next() else { return Some(None) };
+        let Some((off, c)) = chars.next() else {
+            return Some(None);
+        };
         let at = j + off;
         if src[at..].starts_with(&delim) {
             j = at + delim.len();
@@ -36,7 +42,9 @@ pub(crate) fn lex_string(src: &str, i: &mut usize) -> Option<Option<Py>> {
         match c {
             '\n' | '\r' if !triple => return Some(None),
             '\\' => {
-                let Some((_, e)) = chars.next() else { return Some(None) };
+                let Some((_, e)) = chars.next() else {
+                    return Some(None);
+                };
                 if raw {
                     out.push('\\');
                     out.push(e);

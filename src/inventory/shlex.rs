@@ -31,7 +31,9 @@ pub(crate) fn split(line: &str) -> Result<Vec<String>, String> {
                     state = State::Quote(c);
                 }
                 '\\' => {
-                    let Some(next) = chars.next() else { return Err("no escaped character".into()) };
+                    let Some(next) = chars.next() else {
+                        return Err("no escaped character".into());
+                    };
                     word.push(next);
                     in_word = true;
                     state = State::Word;
@@ -44,7 +46,9 @@ pub(crate) fn split(line: &str) -> Result<Vec<String>, String> {
             },
             State::Quote(q) if c == q => state = State::Word,
             State::Quote('"') if c == '\\' => {
-                let Some(next) = chars.next() else { return Err("no escaped character".into()) };
+                let Some(next) = chars.next() else {
+                    return Err("no escaped character".into());
+                };
                 // Inside double quotes a backslash escapes only `"` and itself; otherwise it stays.
                 if next != '"' && next != '\\' {
                     word.push('\\');
@@ -74,6 +78,9 @@ mod tests {
         assert_eq!(s("h p=ab#cd e=f"), ["h", "p=ab"]);
         assert_eq!(s("h a='#x' b=\"q\\\"r\\n\""), ["h", "a=#x", "b=q\"r\\n"]);
         assert_eq!(s("h a=\"'03'\" ''"), ["h", "a='03'", ""]);
-        assert_eq!(split("h a=\"x").expect_err("unclosed"), "no closing quotation");
+        assert_eq!(
+            split("h a=\"x").expect_err("unclosed"),
+            "no closing quotation"
+        );
     }
 }

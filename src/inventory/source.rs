@@ -12,8 +12,9 @@ use super::{ini, yaml, yaml11};
 use std::path::{Path, PathBuf};
 
 const IGNORED_NAMES: [&str; 3] = ["host_vars", "group_vars", "vars_plugins"];
-const IGNORED_SUFFIXES: [&str; 12] =
-    [".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"];
+const IGNORED_SUFFIXES: [&str; 12] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+];
 const YAML_EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
 
 /// Reads one source (file or directory) into `graph`.
@@ -29,7 +30,9 @@ pub(crate) fn read_source(graph: &mut Graph, source: &Path) -> Result<(), Invent
         .map_err(|e| io(source, e))?;
     names.sort();
     for name in names {
-        if name.starts_with('.') || IGNORED_NAMES.contains(&name.as_str()) || IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s))
+        if name.starts_with('.')
+            || IGNORED_NAMES.contains(&name.as_str())
+            || IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s))
         {
             continue;
         }
@@ -43,13 +46,20 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
     let text = String::from_utf8(bytes).map_err(|_| {
         InventoryError::file(path, "not valid UTF-8 text (save the inventory as UTF-8)")
     })?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let ext = py_splitext(&name);
     if ext == ".toml" {
-        return Err(InventoryError::file(path, "TOML inventories are not supported (convert it to INI or YAML)"));
+        return Err(InventoryError::file(
+            path,
+            "TOML inventories are not supported (convert it to INI or YAML)",
+        ));
     }
     if YAML_EXTENSIONS.contains(&ext) {
-        let root = yaml11::load(&text).map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
+        let root = yaml11::load(&text)
+            .map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
         return yaml::parse(graph, path, root);
     }
     if ext.is_empty()
@@ -67,7 +77,10 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
 }
 
 fn io(path: &Path, source: std::io::Error) -> InventoryError {
-    InventoryError::Io { path: path.to_path_buf(), source }
+    InventoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The directory whose `group_vars/` and `host_vars/` belong to `source`: the source itself when it is a

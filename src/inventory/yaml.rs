@@ -13,10 +13,19 @@ use serde_json::{Map, Number, Value};
 use std::path::Path;
 
 /// Reads a parsed YAML inventory document into `graph`.
-pub(crate) fn parse(graph: &mut Graph, path: &Path, root: Option<Node>) -> Result<(), InventoryError> {
+pub(crate) fn parse(
+    graph: &mut Graph,
+    path: &Path,
+    root: Option<Node>,
+) -> Result<(), InventoryError> {
     let root = match root {
         Some(n) if !is_empty(&n) => n,
-        _ => return Err(InventoryError::file(path, "empty YAML inventory (add an `all:` group with hosts)")),
+        _ => {
+            return Err(InventoryError::file(
+                path,
+                "empty YAML inventory (add an `all:` group with hosts)",
+            ));
+        }
     };
     let Kind::Map(groups) = root.kind else {
         return Err(InventoryError::syntax(
@@ -25,7 +34,10 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, root: Option<Node>) -> Resul
             "a YAML inventory must be a mapping of group names (start with `all:`)",
         ));
     };
-    if groups.iter().any(|(k, v)| k.kind == Kind::Str("plugin".into()) && !is_empty(v)) {
+    if groups
+        .iter()
+        .any(|(k, v)| k.kind == Kind::Str("plugin".into()) && !is_empty(v))
+    {
         return Err(InventoryError::file(
             path,
             "this is an inventory plugin config (`plugin:` key), which credpush cannot run (use a static INI or YAML inventory)",
@@ -56,7 +68,15 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
     let err = |line: usize, msg: String| InventoryError::syntax(path, line, msg);
     let name = match &key.kind {
         Kind::Str(s) | Kind::Unsafe(s) if !s.is_empty() => s.clone(),
-        _ => return Err(err(key.line, format!("group name {} must be a non-empty string (quote it)", show(key)))),
+        _ => {
+            return Err(err(
+                key.line,
+                format!(
+                    "group name {} must be a non-empty string (quote it)",
+                    show(key)
+                ),
+            ));
+        }
     };
     let sections = match data.kind {
         Kind::Map(pairs) => pairs,
@@ -68,24 +88,42 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
     };
     let g = graph.add_group(&name);
     for (k, v) in sections {
-        let Kind::Str(section) = &k.kind else { continue };
+        let Kind::Str(section) = &k.kind else {
+            continue;
+        };
         // A bare string stands for a one-entry mapping: `hosts: web1`.
         let v = match v.kind {
-            Kind::Str(s) => Node { line: v.line, kind: Kind::Map(vec![(Node { line: v.line, kind: Kind::Str(s) }, null(v.line))]) },
+            Kind::Str(s) => Node {
+                line: v.line,
+                kind: Kind::Map(vec![(
+                    Node {
+                        line: v.line,
+                        kind: Kind::Str(s),
+                    },
+                    null(v.line),
+                )]),
+            },
             _ => v,
         };
         let entries = match v.kind {
             Kind::Map(entries) => entries,
             Kind::Null => continue,
             _ if matches!(section.as_str(), "hosts" | "children" | "vars") => {
-                return Err(err(v.line, format!("\"{section}\" of group \"{name}\" must be a mapping (write `{section}:` followed by indented `key:` lines)")));
+                return Err(err(
+                    v.line,
+                    format!(
+                        "\"{section}\" of group \"{name}\" must be a mapping (write `{section}:` followed by indented `key:` lines)"
+                    ),
+                ));
             }
             _ => continue,
         };
         match section.as_str() {
             "vars" => {
                 for (var, value) in entries {
-                    graph.set_var(&name, &key_string(&var), to_json(&value)).map_err(|m| err(var.line, m))?;
+                    graph
+                        .set_var(&name, &key_string(&var), to_json(&value))
+                        .map_err(|m| err(var.line, m))?;
                 }
             }
             "children" => {
@@ -99,19 +137,34 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
                 for (pattern, vars) in entries {
                     let line = pattern.line;
                     let Kind::Str(p) = &pattern.kind else {
-                        return Err(err(line, format!("host pattern {} must be a string (quote numbers)", show(&pattern))));
+                        return Err(err(
+                            line,
+                            format!(
+                                "host pattern {} must be a string (quote numbers)",
+                                show(&pattern)
+                            ),
+                        ));
                     };
                     let (hosts, port) = expand_host_pattern(p).map_err(|m| err(line, m))?;
                     let vars = match vars.kind {
                         Kind::Map(v) => v,
                         // Ansible reads `vars or {}`, so any falsy value means no vars.
                         _ if is_empty(&vars) => Vec::new(),
-                        _ => return Err(err(vars.line, format!("vars of host \"{p}\" must be a mapping of name: value"))),
+                        _ => {
+                            return Err(err(
+                                vars.line,
+                                format!("vars of host \"{p}\" must be a mapping of name: value"),
+                            ));
+                        }
                     };
                     for host in hosts {
-                        graph.add_host(&host, Some(g), port).map_err(|m| err(line, m))?;
+                        graph
+                            .add_host(&host, Some(g), port)
+                            .map_err(|m| err(line, m))?;
                         for (k, v) in &vars {
-                            graph.set_var(&host, &key_string(k), to_json(v)).map_err(|m| err(k.line, m))?;
+                            graph
+                                .set_var(&host, &key_string(k), to_json(v))
+                                .map_err(|m| err(k.line, m))?;
                         }
                     }
                 }
@@ -123,7 +176,10 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
 }
 
 fn null(line: usize) -> Node {
-    Node { line, kind: Kind::Null }
+    Node {
+        line,
+        kind: Kind::Null,
+    }
 }
 
 fn show(n: &Node) -> String {
@@ -154,7 +210,12 @@ pub(crate) fn to_json(n: &Node) -> Value {
         Kind::Unsafe(s) => wrap("__ansible_unsafe", s),
         Kind::Vault(s) => wrap("__ansible_vault", s),
         Kind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        Kind::Map(pairs) => Value::Object(pairs.iter().map(|(k, v)| (key_string(k), to_json(v))).collect()),
+        Kind::Map(pairs) => Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| (key_string(k), to_json(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -36,14 +36,22 @@ pub(crate) enum Kind {
 /// Loads a single-document stream. `Ok(None)` for an empty stream. `Err((line, message))` on bad YAML.
 pub(crate) fn load(text: &str) -> Result<Option<Node>, (usize, String)> {
     let json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
-    let mut b = Builder { events: Parser::new_from_str(text), anchors: HashMap::new(), json, unsafe_depth: 0 };
+    let mut b = Builder {
+        events: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        json,
+        unsafe_depth: 0,
+    };
     let mut root = None;
     loop {
         let (ev, span) = b.next()?;
         match ev {
             Event::StreamEnd => return Ok(root),
             Event::DocumentStart(_) if root.is_some() => {
-                return Err((span.start.line(), "expected a single document in the stream (remove the second ---)".into()));
+                return Err((
+                    span.start.line(),
+                    "expected a single document in the stream (remove the second ---)".into(),
+                ));
             }
             Event::DocumentStart(_) => {
                 let (ev, span) = b.next()?;
@@ -67,7 +75,10 @@ impl<'a> Builder<'a> {
     fn next(&mut self) -> Res<(Event<'a>, Span)> {
         match self.events.next_event() {
             Some(Ok(e)) => Ok(e),
-            Some(Err(e)) => Err((e.marker().line(), format!("invalid YAML: {} (fix the YAML syntax)", e.info()))),
+            Some(Err(e)) => Err((
+                e.marker().line(),
+                format!("invalid YAML: {} (fix the YAML syntax)", e.info()),
+            )),
             None => Err((0, "unexpected end of YAML".into())),
         }
     }
@@ -76,9 +87,15 @@ impl<'a> Builder<'a> {
         let line = span.start.line();
         let (anchor, node) = match ev {
             Event::Alias(id) => {
-                return self.anchors.get(&id).cloned().ok_or((line, "alias refers to an unknown anchor".into()));
+                return self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or((line, "alias refers to an unknown anchor".into()));
             }
-            Event::Scalar(text, style, anchor, tag) => (anchor, self.scalar(&text, style, tag.as_deref(), line)?),
+            Event::Scalar(text, style, anchor, tag) => {
+                (anchor, self.scalar(&text, style, tag.as_deref(), line)?)
+            }
             Event::SequenceStart(anchor, tag) => {
                 let unsafe_tag = self.enter(tag.as_deref(), line, "seq")?;
                 let mut items = Vec::new();
@@ -90,15 +107,30 @@ impl<'a> Builder<'a> {
                     items.push(self.node(ev, span)?);
                 }
                 self.unsafe_depth -= usize::from(unsafe_tag);
-                (anchor, Node { line, kind: Kind::Seq(items) })
+                (
+                    anchor,
+                    Node {
+                        line,
+                        kind: Kind::Seq(items),
+                    },
+                )
             }
             Event::MappingStart(anchor, tag) => {
-                let is_set = tag.as_deref().is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "set");
-                let unsafe_tag = if is_set { false } else { self.enter(tag.as_deref(), line, "map")? };
+                let is_set = tag
+                    .as_deref()
+                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "set");
+                let unsafe_tag = if is_set {
+                    false
+                } else {
+                    self.enter(tag.as_deref(), line, "map")?
+                };
                 let node = self.mapping(line)?;
                 self.unsafe_depth -= usize::from(unsafe_tag);
                 let node = match (is_set, node.kind) {
-                    (true, Kind::Map(pairs)) => Node { line, kind: Kind::Seq(pairs.into_iter().map(|(k, _)| k).collect()) },
+                    (true, Kind::Map(pairs)) => Node {
+                        line,
+                        kind: Kind::Seq(pairs.into_iter().map(|(k, _)| k).collect()),
+                    },
                     (_, kind) => Node { line, kind },
                 };
                 (anchor, node)
@@ -132,7 +164,8 @@ impl<'a> Builder<'a> {
             if matches!(ev, Event::MappingEnd) {
                 break;
             }
-            let is_merge = matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
+            let is_merge =
+                matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
             let key = self.node(ev, span)?;
             let (ev, span) = self.next()?;
             let value = self.node(ev, span)?;
@@ -143,10 +176,17 @@ impl<'a> Builder<'a> {
                         .into_iter()
                         .map(|n| match n.kind {
                             Kind::Map(p) => Ok(p),
-                            _ => Err((n.line, "a << merge list may hold only mappings".to_string())),
+                            _ => {
+                                Err((n.line, "a << merge list may hold only mappings".to_string()))
+                            }
                         })
                         .collect::<Res<_>>()?,
-                    _ => return Err((value.line, "a << merge key needs a mapping or a list of mappings".into())),
+                    _ => {
+                        return Err((
+                            value.line,
+                            "a << merge key needs a mapping or a list of mappings".into(),
+                        ));
+                    }
                 };
                 // Earlier mappings in a merge list win over later ones; the node's own keys win over all.
                 for pairs in sources {
@@ -159,7 +199,10 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if matches!(key.kind, Kind::Seq(_) | Kind::Map(_)) {
-                return Err((key.line, "found unhashable key (mapping keys must be scalars)".into()));
+                return Err((
+                    key.line,
+                    "found unhashable key (mapping keys must be scalars)".into(),
+                ));
             }
             own.push((key, value));
         }
@@ -171,22 +214,47 @@ impl<'a> Builder<'a> {
                 None => pairs.push((k, v)),
             }
         }
-        Ok(Node { line, kind: Kind::Map(pairs) })
+        Ok(Node {
+            line,
+            kind: Kind::Map(pairs),
+        })
     }
 
-    fn scalar(&mut self, text: &str, style: ScalarStyle, tag: Option<&Tag>, line: usize) -> Res<Node> {
-        let bad = |what: &str| (line, format!("cannot read \"{text}\" as {what} (fix the value or drop the tag)"));
+    fn scalar(
+        &mut self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        line: usize,
+    ) -> Res<Node> {
+        let bad = |what: &str| {
+            (
+                line,
+                format!("cannot read \"{text}\" as {what} (fix the value or drop the tag)"),
+            )
+        };
         let kind = match tag {
             Some(t) if is_local(t, "unsafe") => Kind::Unsafe(text.to_string()),
-            Some(t) if is_local(t, "vault") || is_local(t, "vault-encrypted") => Kind::Vault(text.to_string()),
+            Some(t) if is_local(t, "vault") || is_local(t, "vault-encrypted") => {
+                Kind::Vault(text.to_string())
+            }
             Some(t) if t.is_yaml_core_schema() => match t.suffix.as_str() {
                 "str" => Kind::Str(text.to_string()),
                 "int" => yaml_int(text).ok_or_else(|| bad("an integer"))?,
                 "float" => yaml_float(text).ok_or_else(|| bad("a float"))?,
-                "bool" => bool_value(text).map(Kind::Bool).ok_or_else(|| bad("a boolean"))?,
+                "bool" => bool_value(text)
+                    .map(Kind::Bool)
+                    .ok_or_else(|| bad("a boolean"))?,
                 "null" => Kind::Null,
-                "timestamp" => timestamp(text).map(Kind::Str).ok_or_else(|| bad("a timestamp"))?,
-                other => return Err((line, format!("unsupported YAML tag !!{other} (remove the tag)"))),
+                "timestamp" => timestamp(text)
+                    .map(Kind::Str)
+                    .ok_or_else(|| bad("a timestamp"))?,
+                other => {
+                    return Err((
+                        line,
+                        format!("unsupported YAML tag !!{other} (remove the tag)"),
+                    ));
+                }
             },
             Some(t) => return Err((line, format!("unsupported YAML tag {t} (remove the tag)"))),
             None if style != ScalarStyle::Plain => Kind::Str(text.to_string()),
@@ -216,7 +284,10 @@ fn json_scalar(text: &str) -> Kind {
         "false" => Kind::Bool(false),
         "null" => Kind::Null,
         t if !t.contains(['.', 'e', 'E']) => Kind::Int(t.trim_start_matches('+').to_string()),
-        t => t.parse().map(Kind::Float).unwrap_or_else(|_| Kind::Str(t.to_string())),
+        t => t
+            .parse()
+            .map(Kind::Float)
+            .unwrap_or_else(|_| Kind::Str(t.to_string())),
     }
 }
 
@@ -226,12 +297,18 @@ macro_rules! rx {
         static $name: LazyLock<Regex> = LazyLock::new(|| Regex::new($re).unwrap());
     };
 }
-rx!(BOOL, r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$");
+rx!(
+    BOOL,
+    r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"
+);
 rx!(
     FLOAT,
     r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 );
-rx!(INT, r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$");
+rx!(
+    INT,
+    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$"
+);
 rx!(NULL, r"^(?:~|null|Null|NULL|)$");
 rx!(
     TIMESTAMP,
@@ -289,9 +366,14 @@ fn yaml_int(text: &str) -> Option<Kind> {
     } else if v.starts_with('0') {
         i128::from_str_radix(&v, 8).ok()?
     } else if v.contains(':') {
-        v.split(':').try_fold(0i128, |acc, part| Some(acc * 60 + part.parse::<i128>().ok()?))?
-    } else {
+        v.split(':').try_fold(0i128, |acc, part| {
+            Some(acc * 60 + part.parse::<i128>().ok()?)
+        })?
+    } else if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Kept as text: decimal integers may exceed any fixed width, as Python's do.
         return Some(Kind::Int(if neg { format!("-{v}") } else { v }));
+    } else {
+        return None;
     };
     Some(Kind::Int((if neg { -n } else { n }).to_string()))
 }
@@ -303,7 +385,8 @@ fn yaml_float(text: &str) -> Option<Kind> {
     } else if v == ".nan" {
         f64::NAN
     } else if v.contains(':') {
-        v.split(':').try_fold(0.0, |acc, part| Some(acc * 60.0 + py_float(part)?))?
+        v.split(':')
+            .try_fold(0.0, |acc, part| Some(acc * 60.0 + py_float(part)?))?
     } else {
         py_float(&v)?
     };
@@ -312,7 +395,11 @@ fn yaml_float(text: &str) -> Option<Kind> {
 
 /// Python's `float()` accepts `1.` and `.5`; Rust wants digits on both sides of the dot.
 fn py_float(t: &str) -> Option<f64> {
-    let t = if t.starts_with('.') { format!("0{t}") } else { t.to_string() };
+    let t = if t.starts_with('.') {
+        format!("0{t}")
+    } else {
+        t.to_string()
+    };
     t.replace(".e", ".0e").parse().ok()
 }
 
@@ -332,7 +419,9 @@ fn timestamp(text: &str) -> Option<String> {
         return None;
     }
     let date = format!("{year:04}-{month:02}-{day:02}");
-    let Some(hour) = num(4) else { return Some(date) };
+    let Some(hour) = num(4) else {
+        return Some(date);
+    };
     let (minute, second) = (num(5)?, num(6)?);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
@@ -364,7 +453,11 @@ mod tests {
     use super::*;
 
     fn scalar(yaml: &str) -> Kind {
-        let Some(Node { kind: Kind::Map(pairs), .. }) = load(&format!("k: {yaml}\n")).expect("valid") else {
+        let Some(Node {
+            kind: Kind::Map(pairs),
+            ..
+        }) = load(&format!("k: {yaml}\n")).expect("valid")
+        else {
             panic!("not a map")
         };
         pairs.into_iter().next().expect("one pair").1.kind
@@ -384,7 +477,10 @@ mod tests {
         assert_eq!(scalar(""), Kind::Null);
         assert_eq!(scalar("'yes'"), Kind::Str("yes".into()));
         assert_eq!(scalar("2024-01-02"), Kind::Str("2024-01-02".into()));
-        assert_eq!(scalar("2001-12-14t21:59:43.10-05:00"), Kind::Str("2001-12-14T21:59:43.100000-05:00".into()));
+        assert_eq!(
+            scalar("2001-12-14t21:59:43.10-05:00"),
+            Kind::Str("2001-12-14T21:59:43.100000-05:00".into())
+        );
         assert_eq!(scalar("!unsafe '{{ x }}'"), Kind::Unsafe("{{ x }}".into()));
     }
 
