@@ -83,37 +83,45 @@ impl Parser<'_> {
         (self.i == self.s.len()).then_some(())
     }
 
-    /// `literal_eval` accepts a signed real plus or minus a bare complex constant, and nothing else binary.
     fn expr(&mut self) -> Option<Py> {
-        let left = self.operand()?;
+        self.expr_bare().map(|(v, _)| v)
+    }
+
+    /// `literal_eval` accepts a signed real plus or minus a bare complex constant, and nothing else binary. The
+    /// flag tells whether the value is a bare number constant, the only thing a sign may apply to.
+    fn expr_bare(&mut self) -> Option<(Py, bool)> {
+        let (left, bare) = self.operand()?;
         for (op, sign) in [("+", 1.0), ("-", -1.0)] {
             if self.eat(op) {
-                let (Py::Int(_) | Py::Float(_), Some(Py::Complex(re, im))) =
-                    (&left, self.atom()?.constant())
-                else {
+                let (Py::Int(_) | Py::Float(_), Some(Py::Complex(re, im))) = (&left, self.atom()?.constant()) else {
                     return None;
                 };
                 let l = as_f64(&left)?;
-                return Some(Py::Complex(l + sign * re, sign * im));
+                return Some((Py::Complex(l + sign * re, sign * im), false));
             }
         }
-        Some(left)
+        Some((left, bare))
     }
 
-    fn operand(&mut self) -> Option<Py> {
+    fn operand(&mut self) -> Option<(Py, bool)> {
         for (op, neg) in [("-", true), ("+", false)] {
             if self.eat(op) {
                 let v = self.atom()?.constant()?;
-                return match (v, neg) {
-                    (Py::Int(n), true) => Some(Py::Int(negate_int(&n))),
-                    (Py::Float(f), true) => Some(Py::Float(-f)),
-                    (Py::Complex(re, im), true) => Some(Py::Complex(-re, -im)),
-                    (v @ (Py::Int(_) | Py::Float(_) | Py::Complex(..)), false) => Some(v),
-                    _ => None,
+                let signed = match (v, neg) {
+                    (Py::Int(n), true) => Py::Int(negate_int(&n)),
+                    (Py::Float(f), true) => Py::Float(-f),
+                    (Py::Complex(re, im), true) => Py::Complex(-re, -im),
+                    (v @ (Py::Int(_) | Py::Float(_) | Py::Complex(..)), false) => v,
+                    _ => return None,
                 };
+                return Some((signed, false));
             }
         }
-        self.atom().map(Atom::value)
+        Some(match self.atom()? {
+            Atom::Const(v) => (v, true),
+            Atom::Paren(v, bare) => (v, bare),
+            Atom::Other(v) => (v, false),
+        })
     }
 
     fn atom(&mut self) -> Option<Atom> {
@@ -122,11 +130,27 @@ impl Parser<'_> {
         match c {
             b'(' => {
                 self.i += 1;
-                let (items, trailing_comma) = self.items(b')')?;
-                if items.len() == 1 && !trailing_comma {
-                    let only = items.into_iter().next()?;
-                    return Some(Atom::Paren(only));
+                self.depth += 1;
+                self.skip();
+                if self.peek()? == b')' {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(Atom::Other(Py::List(Vec::new())));
                 }
+                let (first, bare) = self.expr_bare()?;
+                if !self.eat(",") {
+                    self.skip();
+                    if self.peek()? != b')' {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Some(Atom::Paren(first, bare));
+                }
+                let (rest, _) = self.items(b')')?;
+                self.depth -= 1;
+                let mut items = vec![first];
+                items.extend(rest);
                 Some(Atom::Other(Py::List(items)))
             }
             b'[' => {
@@ -278,21 +302,16 @@ impl Parser<'_> {
 /// Parentheses vanish in Python's AST, so `-(1)` is as valid as `-1`; only bare constants may take a sign.
 enum Atom {
     Const(Py),
-    Paren(Py),
+    /// A parenthesized value and whether it is a bare number constant.
+    Paren(Py, bool),
     Other(Py),
 }
 
 impl Atom {
-    fn value(self) -> Py {
-        match self {
-            Atom::Const(v) | Atom::Paren(v) | Atom::Other(v) => v,
-        }
-    }
-
     fn constant(self) -> Option<Py> {
         match self {
             Atom::Const(v) => Some(v),
-            Atom::Paren(v @ (Py::Int(_) | Py::Float(_) | Py::Complex(..))) => Some(v),
+            Atom::Paren(v @ (Py::Int(_) | Py::Float(_) | Py::Complex(..)), true) => Some(v),
             _ => None,
         }
     }

@@ -234,7 +234,11 @@ impl<'a> Builder<'a> {
             )
         };
         let kind = match tag {
-            Some(t) if is_local(t, "unsafe") => Kind::Unsafe(text.to_string()),
+            // `!unsafe` types the scalar as usual and marks only strings: `!unsafe yes` is still `true`.
+            Some(t) if is_local(t, "unsafe") => match self.scalar(text, style, None, line)?.kind {
+                Kind::Str(s) => Kind::Unsafe(s),
+                other => other,
+            },
             Some(t) if is_local(t, "vault") || is_local(t, "vault-encrypted") => {
                 Kind::Vault(text.to_string())
             }
@@ -259,7 +263,9 @@ impl<'a> Builder<'a> {
             Some(t) => return Err((line, format!("unsupported YAML tag {t} (remove the tag)"))),
             None if style != ScalarStyle::Plain => Kind::Str(text.to_string()),
             None if self.json => json_scalar(text),
-            None => resolve(text).ok_or_else(|| bad("a YAML 1.1 scalar"))?,
+            None => resolve(text).ok_or_else(|| {
+                (line, format!("plain \"{text}\" is not a valid YAML 1.1 value here (quote it)"))
+            })?,
         };
         let kind = match kind {
             Kind::Str(s) if self.unsafe_depth > 0 => Kind::Unsafe(s),
@@ -273,9 +279,24 @@ fn is_local(t: &Tag, name: &str) -> bool {
     (t.handle == "!" || t.handle.is_empty()) && t.suffix == name
 }
 
-/// Python dict keys compare by value, and `1`, `1.0` and `true` are one key there; their JSON text is close enough.
+/// Python dict keys compare by value: `1`, `1.0` and `true` are one key, and so are a string and its
+/// `!unsafe` twin.
 fn same_key(a: &Node, b: &Node) -> bool {
-    a.kind == b.kind
+    fn number(k: &Kind) -> Option<f64> {
+        match k {
+            Kind::Bool(b) => Some(f64::from(u8::from(*b))),
+            Kind::Int(i) => i.parse().ok(),
+            Kind::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+    match (&a.kind, &b.kind) {
+        (Kind::Str(x) | Kind::Unsafe(x), Kind::Str(y) | Kind::Unsafe(y)) => x == y,
+        (x, y) => match (number(x), number(y)) {
+            (Some(m), Some(n)) => m == n,
+            _ => x == y,
+        },
+    }
 }
 
 fn json_scalar(text: &str) -> Kind {
@@ -335,6 +356,10 @@ fn resolve(text: &str) -> Option<Kind> {
     }
     if TIMESTAMP.is_match(text) {
         return timestamp(text).map(Kind::Str);
+    }
+    // PyYAML resolves a lone `=` to the "value" type, which has no constructor.
+    if text == "=" {
+        return None;
     }
     Some(Kind::Str(text.to_string()))
 }
