@@ -93,7 +93,9 @@ impl Parser<'_> {
         let (left, bare) = self.operand()?;
         for (op, sign) in [("+", 1.0), ("-", -1.0)] {
             if self.eat(op) {
-                let (Py::Int(_) | Py::Float(_), Some(Py::Complex(re, im))) = (&left, self.atom()?.constant()) else {
+                let (Py::Int(_) | Py::Float(_), Some(Py::Complex(re, im))) =
+                    (&left, self.atom()?.constant())
+                else {
                     return None;
                 };
                 let l = as_f64(&left)?;
@@ -147,7 +149,7 @@ impl Parser<'_> {
                     self.depth -= 1;
                     return Some(Atom::Paren(first, bare));
                 }
-                let (rest, _) = self.items(b')')?;
+                let rest = self.items(b')')?;
                 self.depth -= 1;
                 let mut items = vec![first];
                 items.extend(rest);
@@ -155,7 +157,7 @@ impl Parser<'_> {
             }
             b'[' => {
                 self.i += 1;
-                Some(Atom::Other(Py::List(self.items(b']')?.0)))
+                Some(Atom::Other(Py::List(self.items(b']')?)))
             }
             b'{' => self.brace().map(Atom::Other),
             b'.' if self.s[self.i..].starts_with(b"...") => {
@@ -186,11 +188,10 @@ impl Parser<'_> {
         }
     }
 
-    /// Comma-separated expressions up to `close`; reports whether a trailing comma was present.
-    fn items(&mut self, close: u8) -> Option<(Vec<Py>, bool)> {
+    /// Comma-separated expressions up to `close`, which may follow a trailing comma.
+    fn items(&mut self, close: u8) -> Option<Vec<Py>> {
         self.depth += 1;
         let mut items = Vec::new();
-        let mut trailing = false;
         loop {
             self.skip();
             if self.peek()? == close {
@@ -198,8 +199,7 @@ impl Parser<'_> {
                 break;
             }
             items.push(self.expr()?);
-            trailing = self.eat(",");
-            if !trailing {
+            if !self.eat(",") {
                 self.skip();
                 if self.peek()? != close {
                     return None;
@@ -207,7 +207,7 @@ impl Parser<'_> {
             }
         }
         self.depth -= 1;
-        Some((items, trailing))
+        Some(items)
     }
 
     fn brace(&mut self) -> Option<Py> {

@@ -16,7 +16,7 @@
 //! # }
 //! ```
 //!
-//! Layout: `model` holds the graph, `ini` and `yaml` fill it (`yaml11` types YAML the PyYAML way, `literal`
+//! Layout: `model` holds the graph, `ini` and `yaml` fill it (`yaml11` and `scalar11` type YAML the PyYAML way, `literal`
 //! types INI values the Python way), `vars` layers group and host vars, `pattern` evaluates `--limit`, and
 //! `source` decides which files are read.
 
@@ -28,6 +28,7 @@ mod model;
 mod pattern;
 mod pynum;
 mod pystr;
+mod scalar11;
 mod shlex;
 mod source;
 mod vars;

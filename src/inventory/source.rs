@@ -2,8 +2,8 @@
 //!
 //! A directory source is read in sorted name order, recursively, skipping what Ansible skips (hidden names,
 //! `group_vars`, `host_vars`, `vars_plugins`, and backup or doc extensions such as `~`, `.bak`, `.md`, `.cfg`).
-//! `.yml`, `.yaml` and `.json` files are YAML; a file with no extension is tried as YAML and read as INI when it
-//! is not a YAML mapping (Ansible tries its yaml plugin, then its ini plugin); everything else is INI.
+//! Files with a YAML extension (`.yml`, `.yaml`, `.json`) or none are tried as YAML, then as INI, as Ansible
+//! tries its yaml plugin and then its ini plugin; everything else is INI only, and `.toml` is refused.
 
 use super::error::InventoryError;
 use super::model::Graph;
@@ -57,23 +57,33 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
             "TOML inventories are not supported (convert it to INI or YAML)",
         ));
     }
-    if YAML_EXTENSIONS.contains(&ext) {
+    // Ansible offers every file to its yaml plugin (YAML extensions or none) and then to its ini plugin, and
+    // keeps the first that succeeds; a failed attempt leaves `graph` untouched here.
+    let yaml_like = YAML_EXTENSIONS.contains(&ext) || ext.is_empty();
+    let yaml_result = yaml_like.then(|| {
+        let mut attempt = graph.clone();
         let root = yaml11::load(&text)
             .map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
-        return yaml::parse(graph, path, root);
-    }
-    if ext.is_empty()
-        && let Ok(Some(root)) = yaml11::load(&text)
-        && matches!(root.kind, yaml11::Kind::Map(_))
-    {
-        // A failed YAML attempt leaves nothing behind here, so falling back to INI below is clean.
-        let mut attempt = graph.clone();
-        if yaml::parse(&mut attempt, path, Some(root)).is_ok() {
-            *graph = attempt;
+        yaml::parse(&mut attempt, path, root).map(|()| attempt)
+    });
+    let yaml_err = match yaml_result {
+        Some(Ok(parsed)) => {
+            *graph = parsed;
             return Ok(());
         }
+        Some(Err(e)) => Some(e),
+        None => None,
+    };
+    let mut attempt = graph.clone();
+    match (ini::parse(&mut attempt, path, &text), yaml_err) {
+        (Ok(()), _) => {
+            *graph = attempt;
+            Ok(())
+        }
+        // A .yml file that is not INI either is best explained by its YAML error; a bare name by its INI one.
+        (Err(_), Some(yaml_err)) if !ext.is_empty() => Err(yaml_err),
+        (Err(ini_err), _) => Err(ini_err),
     }
-    ini::parse(graph, path, &text)
 }
 
 fn io(path: &Path, source: std::io::Error) -> InventoryError {

@@ -178,10 +178,6 @@ fn yaml_errors_name_file_line_and_fix() {
             "hosts.yml:1: a YAML inventory must be a mapping of group names (start with `all:`)",
         ),
         (
-            "",
-            "hosts.yml: empty YAML inventory (add an `all:` group with hosts)",
-        ),
-        (
             "plugin: amazon.aws.aws_ec2\n",
             "hosts.yml: this is an inventory plugin config (`plugin:` key), which credpush cannot run (use a static INI or YAML inventory)",
         ),
@@ -213,6 +209,21 @@ fn yaml_errors_name_file_line_and_fix() {
             "input:\n{text}\nwant: {want}\ngot:  {got}"
         );
     }
+}
+
+#[test]
+fn yaml_named_files_fall_back_to_ini_as_ansible_does() {
+    assert!(load_ok(&[("hosts.yml", "")]).hosts().is_empty());
+    assert_eq!(load_ok(&[("hosts.yml", "[web]\nw1 a=1\n")]).hosts(), ["w1"]);
+    assert_eq!(
+        load_ok(&[("inventory", "all:\n  hosts:\n    y1:\n")]).hosts(),
+        ["y1"]
+    );
+    assert_eq!(load_ok(&[("inventory", "y1\n")]).hosts(), ["y1"]);
+    assert_eq!(
+        load_err("hosts.toml", "[all]\n"),
+        "hosts.toml: TOML inventories are not supported (convert it to INI or YAML)"
+    );
 }
 
 #[test]
