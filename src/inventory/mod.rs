@@ -108,9 +108,13 @@ impl Inventory {
     pub fn to_list_json(&self, limit: Option<&str>) -> Value {
         let g = &self.graph;
         let selected = pattern::select(g, limit, false).unwrap_or_default();
+        let mut is_selected = vec![false; g.hosts.len()];
+        for &h in &selected {
+            is_selected[h] = true;
+        }
         let mut out = Map::new();
         let mut seen = vec![false; g.groups.len()];
-        self.format_group(ALL, &selected, &mut seen, &mut out);
+        self.format_group(ALL, &is_selected, &mut seen, &mut out);
         let mut hostvars = Map::new();
         for &h in &selected {
             let v = vars::host_vars(g, &self.files, h);
@@ -128,7 +132,7 @@ impl Inventory {
     fn format_group(
         &self,
         g: usize,
-        selected: &[usize],
+        selected: &[bool],
         seen: &mut [bool],
         out: &mut Map<String, Value>,
     ) {
@@ -138,7 +142,7 @@ impl Inventory {
             let hosts: Vec<Value> = group
                 .hosts
                 .iter()
-                .filter(|h| selected.contains(h))
+                .filter(|&&h| selected[h])
                 .map(|&h| Value::String(self.graph.hosts[h].name.clone()))
                 .collect();
             if !hosts.is_empty() {

@@ -110,7 +110,8 @@ impl Graph {
     }
 
     fn put_host(&mut self, g: usize, h: usize) {
-        if !self.groups[g].hosts.contains(&h) {
+        // A host is in few groups, so its own list is the cheap side to search.
+        if !self.hosts[h].groups.contains(&g) {
             self.groups[g].hosts.push(h);
             self.hosts[h].groups.push(g);
         }
@@ -212,10 +213,11 @@ impl Graph {
 
     /// Hosts of `g` and of all groups below it, in inventory order without repeats.
     pub fn group_hosts(&self, g: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.hosts.len()];
         let mut out = Vec::new();
         for d in self.descendants_and_self(g) {
             for &h in &self.groups[d].hosts {
-                if !out.contains(&h) {
+                if !std::mem::replace(&mut seen[h], true) {
                     out.push(h);
                 }
             }

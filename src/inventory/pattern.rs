@@ -41,8 +41,11 @@ pub(crate) fn select(
             None => patterns.push(p),
         }
     }
-    let chosen = evaluate(graph, &patterns, strict)?;
-    Ok(all.into_iter().filter(|h| chosen.contains(h)).collect())
+    let mut chosen = vec![false; graph.hosts.len()];
+    for h in evaluate(graph, &patterns, strict)? {
+        chosen[h] = true;
+    }
+    Ok(all.into_iter().filter(|&h| chosen[h]).collect())
 }
 
 /// Ansible's `split_host_pattern`.
@@ -88,21 +91,29 @@ fn evaluate(
         )
         .chain(nonempty.filter(|p| p.starts_with('!')).map(String::as_str));
     let mut hosts: Vec<usize> = Vec::new();
+    let mut member = vec![false; graph.hosts.len()];
     for p in ordered {
         if let Some(h) = graph.host(p) {
-            if !hosts.contains(&h) {
+            if !std::mem::replace(&mut member[h], true) {
                 hosts.push(h);
             }
             continue;
         }
-        let that = match_one(graph, p, strict)?;
-        if p.starts_with('!') {
-            hosts.retain(|h| !that.contains(h));
-        } else if p.starts_with('&') {
-            hosts.retain(|h| that.contains(h));
+        let mut that = vec![false; graph.hosts.len()];
+        let matched = match_one(graph, p, strict)?;
+        for &h in &matched {
+            that[h] = true;
+        }
+        if p.starts_with('!') || p.starts_with('&') {
+            let keep_matches = p.starts_with('&');
+            hosts.retain(|&h| that[h] == keep_matches);
+            member.fill(false);
+            for &h in &hosts {
+                member[h] = true;
+            }
         } else {
-            for h in that {
-                if !hosts.contains(&h) {
+            for h in matched {
+                if !std::mem::replace(&mut member[h], true) {
                     hosts.push(h);
                 }
             }
