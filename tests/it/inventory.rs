@@ -154,7 +154,10 @@ corpus! {
     ungrouped: ["ungrouped/hosts.yml", "ungrouped/more.ini"] limits ["ungrouped", "real"];
     no_extension: ["no_extension/inventory", "no_extension/yaml_inventory"];
     yaml_nested: ["yaml_nested/hosts.yml"] limits ["zone_a", "storage:&region", "n*:!n3"];
-    unmatched_limit_is_ignored_like_ansible: ["ini_basic/hosts.ini"];
+    ini_edge_syntax: ["ini_edge_syntax/crlf_bom.ini", "ini_edge_syntax/repeats.ini"] limits ["p", "h1:web"];
+    yaml_edge_structure: ["yaml_edge_structure/hosts.yml"] limits ["web-servers", "other[1]", "again:!web1"];
+    vars_file_resolution: ["vars_file_resolution/hosts.ini"];
+    same_source_twice: ["vars_file_resolution/hosts.ini", "vars_file_resolution/hosts.ini"];
 }
 
 #[test]
