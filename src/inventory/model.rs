@@ -121,7 +121,9 @@ impl Graph {
     pub fn set_var(&mut self, entity: &str, key: &str, value: Value) -> Result<(), String> {
         if let Some(g) = self.group(entity) {
             if key == "ansible_group_priority" {
-                self.groups[g].priority = priority(&value)?;
+                if let Some(p) = priority(&value)? {
+                    self.groups[g].priority = p;
+                }
             } else {
                 self.groups[g].vars.insert(key.to_string(), value);
             }
@@ -265,8 +267,9 @@ impl Graph {
     }
 }
 
-/// Ansible runs `int(value)` on `ansible_group_priority`.
-fn priority(value: &Value) -> Result<i64, String> {
+/// Ansible runs `int(value)` on `ansible_group_priority`: text that is not a whole number is an error, while
+/// null, lists and mappings raise a `TypeError` that Ansible swallows, leaving the priority unchanged.
+fn priority(value: &Value) -> Result<Option<i64>, String> {
     let bad = || {
         format!(
             "ansible_group_priority must be an integer, got {value} (write a whole number such as 10)"
@@ -276,9 +279,10 @@ fn priority(value: &Value) -> Result<i64, String> {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .map(Some)
             .ok_or_else(bad),
-        Value::Bool(b) => Ok(i64::from(*b)),
-        Value::String(s) => super::hostrange::py_int(s).ok_or_else(bad),
-        _ => Err(bad()),
+        Value::Bool(b) => Ok(Some(i64::from(*b))),
+        Value::String(s) => super::hostrange::py_int(s).map(Some).ok_or_else(bad),
+        _ => Ok(None),
     }
 }

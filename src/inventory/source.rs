@@ -19,7 +19,13 @@ const YAML_EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
 
 /// Reads one source (file or directory) into `graph`.
 pub(crate) fn read_source(graph: &mut Graph, source: &Path) -> Result<(), InventoryError> {
-    let meta = std::fs::metadata(source).map_err(|e| io(source, e))?;
+    let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InventoryError::file(
+            source,
+            "inventory source does not exist (check the path given with -i)",
+        ),
+        _ => io(source, e),
+    })?;
     if !meta.is_dir() {
         return read_file(graph, source);
     }

@@ -85,6 +85,23 @@ fn limit_patterns_select_as_ansible() {
 }
 
 #[test]
+fn limit_file_lists_one_pattern_per_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("retry");
+    std::fs::write(&file, "web01\ndb-b\n\n").expect("write limit file");
+    assert_eq!(select(&format!("@{}", file.display())), ["web01", "db-b"]);
+    let inv = load_ok(&[("hosts.ini", INV)]);
+    let err = inv
+        .select(Some("@/nonexistent/retry"))
+        .expect_err("missing limit file")
+        .to_string();
+    assert!(
+        err.starts_with("invalid --limit pattern \"@/nonexistent/retry\": cannot read limit file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn limit_errors_name_the_pattern() {
     let inv = load_ok(&[("hosts.ini", INV)]);
     let err = |l: &str| inv.select(Some(l)).expect_err("bad limit").to_string();
@@ -241,11 +258,9 @@ fn vars_and_source_errors() {
     );
     let missing =
         Inventory::load(&["/nonexistent/inventory.ini".into()]).expect_err("missing source");
-    assert!(
-        missing
-            .to_string()
-            .starts_with("cannot read inventory source /nonexistent/inventory.ini: "),
-        "{missing}"
+    assert_eq!(
+        missing.to_string(),
+        "/nonexistent/inventory.ini: inventory source does not exist (check the path given with -i)"
     );
 }
 
