@@ -121,9 +121,7 @@ impl Graph {
     pub fn set_var(&mut self, entity: &str, key: &str, value: Value) -> Result<(), String> {
         if let Some(g) = self.group(entity) {
             if key == "ansible_group_priority" {
-                if let Some(p) = priority(&value)? {
-                    self.groups[g].priority = p;
-                }
+                self.groups[g].priority = priority(&value)?;
             } else {
                 self.groups[g].vars.insert(key.to_string(), value);
             }
@@ -267,22 +265,14 @@ impl Graph {
     }
 }
 
-/// Ansible runs `int(value)` on `ansible_group_priority`: text that is not a whole number is an error, while
-/// null, lists and mappings raise a `TypeError` that Ansible swallows, leaving the priority unchanged.
-fn priority(value: &Value) -> Result<Option<i64>, String> {
-    let bad = || {
-        format!(
-            "ansible_group_priority must be an integer, got {value} (write a whole number such as 10)"
-        )
-    };
+/// Ansible runs `int(value)` on `ansible_group_priority`, so anything but a number, a boolean or the text of a
+/// whole number fails the whole inventory.
+fn priority(value: &Value) -> Result<i64, String> {
+    let bad = || format!("ansible_group_priority must be an integer, got {value} (write a whole number such as 10)");
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
-            .map(Some)
-            .ok_or_else(bad),
-        Value::Bool(b) => Ok(Some(i64::from(*b))),
-        Value::String(s) => super::hostrange::py_int(s).map(Some).ok_or_else(bad),
-        _ => Ok(None),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).ok_or_else(bad),
+        Value::Bool(b) => Ok(i64::from(*b)),
+        Value::String(s) => super::hostrange::py_int(s).ok_or_else(bad),
+        _ => Err(bad()),
     }
 }
