@@ -16,9 +16,9 @@
 //! # }
 //! ```
 //!
-//! Layout: `model` holds the graph, `ini` and `yaml` fill it (`yaml11` and `scalar11` type YAML the PyYAML way, `literal`
-//! types INI values the Python way), `vars` layers group and host vars, `pattern` evaluates `--limit`, and
-//! `source` decides which files are read.
+//! Layout: `model` holds the graph; `ini` and `yaml` fill it (`yaml11` and `scalar11` type YAML the PyYAML
+//! way, `literal` types INI values the Python way); `vars` layers group and host vars; `pattern` evaluates
+//! `--limit`; `source` decides which files are read and in which format.
 
 mod error;
 mod hostrange;
@@ -68,7 +68,8 @@ impl Inventory {
         Ok(Inventory { graph, files })
     }
 
-    /// The hosts that `--limit LIMIT` selects (all hosts for `None`), in inventory order.
+    /// The hosts that `--limit LIMIT` selects (all hosts for `None`), in Ansible's order: hosts of `all`'s
+    /// direct child groups first, then those of deeper groups.
     ///
     /// Patterns: host names, globs (`web*`), group names, `~regex`, `all` or `*`, joined by `,` or `:`, with
     /// `&` to intersect and `!` to exclude (`web:&prod:!web3`), and `group[0]`/`group[1:3]` subscripts. A

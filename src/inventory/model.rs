@@ -268,9 +268,16 @@ impl Graph {
 /// Ansible runs `int(value)` on `ansible_group_priority`, so anything but a number, a boolean or the text of a
 /// whole number fails the whole inventory.
 fn priority(value: &Value) -> Result<i64, String> {
-    let bad = || format!("ansible_group_priority must be an integer, got {value} (write a whole number such as 10)");
+    let bad = || {
+        format!(
+            "ansible_group_priority must be an integer, got {value} (write a whole number such as 10)"
+        )
+    };
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).ok_or_else(bad),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .ok_or_else(bad),
         Value::Bool(b) => Ok(i64::from(*b)),
         Value::String(s) => super::hostrange::py_int(s).ok_or_else(bad),
         _ => Err(bad()),
