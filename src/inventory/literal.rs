@@ -64,6 +64,12 @@ impl Parser<'_> {
         }
     }
 
+    /// Python's parser rejects more than 200 nested brackets, which also keeps our recursion bounded.
+    fn nest(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= 200).then_some(())
+    }
+
     fn eat(&mut self, tok: &str) -> bool {
         self.skip();
         if self.s[self.i..].starts_with(tok.as_bytes()) {
@@ -132,7 +138,7 @@ impl Parser<'_> {
         match c {
             b'(' => {
                 self.i += 1;
-                self.depth += 1;
+                self.nest()?;
                 self.skip();
                 if self.peek()? == b')' {
                     self.i += 1;
@@ -190,7 +196,7 @@ impl Parser<'_> {
 
     /// Comma-separated expressions up to `close`, which may follow a trailing comma.
     fn items(&mut self, close: u8) -> Option<Vec<Py>> {
-        self.depth += 1;
+        self.nest()?;
         let mut items = Vec::new();
         loop {
             self.skip();
@@ -212,7 +218,7 @@ impl Parser<'_> {
 
     fn brace(&mut self) -> Option<Py> {
         self.i += 1;
-        self.depth += 1;
+        self.nest()?;
         let mut pairs = Vec::new();
         let mut set = Vec::new();
         loop {

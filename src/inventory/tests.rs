@@ -244,6 +244,29 @@ fn yaml_named_files_fall_back_to_ini_as_ansible_does() {
 }
 
 #[test]
+fn deep_nesting_is_bounded() {
+    let deep_ini = format!("h v={}{}\n", "[".repeat(300), "]".repeat(300));
+    let inv = load_ok(&[("hosts.ini", &deep_ini)]);
+    assert_eq!(
+        inv.host_vars("h")["v"],
+        serde_json::Value::String("[".repeat(300) + &"]".repeat(300))
+    );
+    // saphyr-parser bounds flow nesting itself; block nesting is bounded by our builder.
+    let deep_flow = format!(
+        "all:\n  vars:\n    v: {}{}\n",
+        "[".repeat(600),
+        "]".repeat(600)
+    );
+    assert!(load_err("hosts.yml", &deep_flow).starts_with("hosts.yml:3: invalid YAML: "));
+    let deep_block = format!("all:\n  vars:\n    v:\n      {}x\n", "- ".repeat(600));
+    let err = load_err("hosts.yml", &deep_block);
+    assert!(
+        err.ends_with("YAML nested more than 500 levels deep (flatten the data)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn vars_and_source_errors() {
     let got = load(&[
         ("hosts.ini", "[web]\nw1\n"),

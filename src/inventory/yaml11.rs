@@ -40,6 +40,7 @@ pub(crate) fn load(text: &str) -> Result<Option<Node>, (usize, String)> {
         anchors: HashMap::new(),
         json,
         unsafe_depth: 0,
+        depth: 0,
     };
     let mut root = None;
     loop {
@@ -66,9 +67,14 @@ struct Builder<'a> {
     anchors: HashMap<usize, Node>,
     json: bool,
     unsafe_depth: usize,
+    /// Nesting of the node being built; bounded so hostile input cannot overflow the stack.
+    depth: usize,
 }
 
 type Res<T> = Result<T, (usize, String)>;
+
+/// Python's default recursion limit stops PyYAML's constructor near this depth too.
+const MAX_DEPTH: usize = 500;
 
 impl<'a> Builder<'a> {
     fn next(&mut self) -> Res<(Event<'a>, Span)> {
@@ -83,6 +89,20 @@ impl<'a> Builder<'a> {
     }
 
     fn node(&mut self, ev: Event<'a>, span: Span) -> Res<Node> {
+        let line = span.start.line();
+        if self.depth >= MAX_DEPTH {
+            return Err((
+                line,
+                format!("YAML nested more than {MAX_DEPTH} levels deep (flatten the data)"),
+            ));
+        }
+        self.depth += 1;
+        let node = self.node_inner(ev, span);
+        self.depth -= 1;
+        node
+    }
+
+    fn node_inner(&mut self, ev: Event<'a>, span: Span) -> Res<Node> {
         let line = span.start.line();
         let (anchor, node) = match ev {
             Event::Alias(id) => {
