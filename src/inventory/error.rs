@@ -55,17 +55,10 @@ pub enum InventoryError {
 
 impl InventoryError {
     pub(crate) fn syntax(path: &std::path::Path, line: usize, message: impl Into<String>) -> Self {
-        Self::Syntax {
-            path: path.to_path_buf(),
-            line,
-            message: message.into(),
-        }
+        Self::Syntax { path: path.to_path_buf(), line, message: message.into() }
     }
 
     pub(crate) fn file(path: &std::path::Path, message: impl Into<String>) -> Self {
-        Self::File {
-            path: path.to_path_buf(),
-            message: message.into(),
-        }
+        Self::File { path: path.to_path_buf(), message: message.into() }
     }
 }

@@ -52,11 +52,7 @@ pub(crate) fn parse_address(address: &str) -> Option<(String, Option<u64>)> {
             host = c[1].to_string();
         }
     }
-    if IPV6.is_match(&host) || is_hostname(&host) {
-        Some((host, port))
-    } else {
-        None
-    }
+    if IPV6.is_match(&host) || is_hostname(&host) { Some((host, port)) } else { None }
 }
 
 /// Ansible's label rule ends with a look-behind (no label may end in `_` or `-`), which the regex crate lacks, so
@@ -68,11 +64,7 @@ fn is_hostname(host: &str) -> bool {
 /// Expands one host pattern into host names and the port they share.
 pub(crate) fn expand_host_pattern(pattern: &str) -> Result<(Vec<String>, Option<u64>), String> {
     let (name, port) = parse_address(pattern).unwrap_or_else(|| (pattern.to_string(), None));
-    let hosts = if name.contains('[') {
-        expand_ranges(&name, pattern)?
-    } else {
-        vec![name]
-    };
+    let hosts = if name.contains('[') { expand_ranges(&name, pattern)? } else { vec![name] };
     Ok((hosts, port))
 }
 
@@ -110,15 +102,9 @@ fn expand_ranges(line: &str, pattern: &str) -> Result<Vec<String>, String> {
         )));
     }
     let items = match letter_range(beg, end, step) {
-        Some(seq) => seq.map_err(|()| {
-            bad(&format!(
-                ": start \"{beg}\" is after end \"{end}\" (swap them)"
-            ))
-        })?,
+        Some(seq) => seq.map_err(|()| bad(&format!(": start \"{beg}\" is after end \"{end}\" (swap them)")))?,
         None => {
-            let (Some(b), Some(e), Some(s)) =
-                (py_int(beg), py_int(end), step.map_or(Some(1), py_int))
-            else {
+            let (Some(b), Some(e), Some(s)) = (py_int(beg), py_int(end), step.map_or(Some(1), py_int)) else {
                 return Err(bad(" (expected [START:END] with numbers or letters)"));
             };
             if s == 0 {
@@ -154,11 +140,7 @@ fn letter_range(beg: &str, end: &str, step: Option<&str>) -> Option<Result<Vec<S
     let seq = if step < 0 {
         Vec::new()
     } else {
-        LETTERS[i_beg..=i_end]
-            .chars()
-            .step_by(step as usize)
-            .map(String::from)
-            .collect()
+        LETTERS[i_beg..=i_end].chars().step_by(step as usize).map(String::from).collect()
     };
     Some(Ok(seq))
 }
@@ -177,11 +159,7 @@ fn py_range(start: i64, stop: i64, step: i64) -> impl Iterator<Item = i64> {
 
 fn zfill(n: i64, width: Option<usize>) -> String {
     let Some(w) = width else { return n.to_string() };
-    if n < 0 {
-        format!("-{:0>1$}", n.unsigned_abs(), w.saturating_sub(1))
-    } else {
-        format!("{n:0>w$}")
-    }
+    if n < 0 { format!("-{:0>1$}", n.unsigned_abs(), w.saturating_sub(1)) } else { format!("{n:0>w$}") }
 }
 
 /// Python's `int(str)`: surrounding whitespace, a sign, and single underscores between digits.
@@ -192,11 +170,7 @@ pub(crate) fn py_int(text: &str) -> Option<i64> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return None;
     }
     let clean: String = digits.chars().filter(|c| *c != '_').collect();
@@ -217,21 +191,12 @@ mod tests {
 
     #[test]
     fn addresses_and_ports() {
-        assert_eq!(
-            parse_address("web1:2222"),
-            Some(("web1".into(), Some(2222)))
-        );
-        assert_eq!(
-            parse_address("[fe80::1]:22"),
-            Some(("fe80::1".into(), Some(22)))
-        );
+        assert_eq!(parse_address("web1:2222"), Some(("web1".into(), Some(2222))));
+        assert_eq!(parse_address("[fe80::1]:22"), Some(("fe80::1".into(), Some(22))));
         assert_eq!(parse_address("fe80::1"), Some(("fe80::1".into(), None)));
         assert_eq!(parse_address("10.0.0.1"), Some(("10.0.0.1".into(), None)));
         assert_eq!(parse_address("web_"), None);
-        assert_eq!(
-            expand_host_pattern("web_:22"),
-            Ok((vec!["web_:22".to_string()], None))
-        );
+        assert_eq!(expand_host_pattern("web_:22"), Ok((vec!["web_:22".to_string()], None)));
     }
 
     #[test]
@@ -247,33 +212,15 @@ mod tests {
     #[test]
     fn range_errors_name_the_pattern_and_fix() {
         let err = |p: &str| expand_host_pattern(p).expect_err("invalid");
-        assert_eq!(
-            err("web[01:x]"),
-            "invalid host range \"web[01:x]\" (expected [START:END] with numbers or letters)"
-        );
+        assert_eq!(err("web[01:x]"), "invalid host range \"web[01:x]\" (expected [START:END] with numbers or letters)");
         assert_eq!(
             err("web[01:5]"),
             "invalid host range \"web[01:5]\": \"01\" and \"5\" differ in length (zero-padded ranges need equal widths, e.g. [01:10])"
         );
-        assert_eq!(
-            err("web[1:]"),
-            "invalid host range \"web[1:]\": missing end value (expected [START:END])"
-        );
-        assert_eq!(
-            err("web[1]"),
-            "invalid host range \"web[1]\" (expected [START:END] or [START:END:STEP])"
-        );
-        assert_eq!(
-            err("web[1:3"),
-            "invalid host range \"web[1:3\" (expected NAME[START:END] or NAME[START:END:STEP])"
-        );
-        assert_eq!(
-            err("web[1:3:0]"),
-            "invalid host range \"web[1:3:0]\": step must not be 0"
-        );
-        assert_eq!(
-            err("w[c:a]"),
-            "invalid host range \"w[c:a]\": start \"c\" is after end \"a\" (swap them)"
-        );
+        assert_eq!(err("web[1:]"), "invalid host range \"web[1:]\": missing end value (expected [START:END])");
+        assert_eq!(err("web[1]"), "invalid host range \"web[1]\" (expected [START:END] or [START:END:STEP])");
+        assert_eq!(err("web[1:3"), "invalid host range \"web[1:3\" (expected NAME[START:END] or NAME[START:END:STEP])");
+        assert_eq!(err("web[1:3:0]"), "invalid host range \"web[1:3:0]\": step must not be 0");
+        assert_eq!(err("w[c:a]"), "invalid host range \"w[c:a]\": start \"c\" is after end \"a\" (swap them)");
     }
 }

@@ -16,11 +16,9 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 #[allow(clippy::unwrap_used)] // constant patterns
-static SECTION: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
+static SECTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
 #[allow(clippy::unwrap_used)]
-static GROUP_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").unwrap());
+static GROUP_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").unwrap());
 
 #[derive(Clone, Copy, PartialEq)]
 enum State {
@@ -61,16 +59,8 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
                     )));
                 }
             };
-            if graph.group(name).is_none()
-                && state == State::Vars
-                && !pending.iter().any(|p| p.name == name)
-            {
-                pending.push(Pending {
-                    name: name.into(),
-                    line: lineno,
-                    state,
-                    parents: Vec::new(),
-                });
+            if graph.group(name).is_none() && state == State::Vars && !pending.iter().any(|p| p.name == name) {
+                pending.push(Pending { name: name.into(), line: lineno, state, parents: Vec::new() });
             }
             group = graph.add_group(name);
             if state != State::Vars
@@ -93,20 +83,14 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
             State::Hosts => host_line(graph, group, line).map_err(err)?,
             State::Vars => {
                 let Some((k, v)) = line.split_once('=') else {
-                    return Err(err(format!(
-                        "expected key=value in a :vars section, got \"{line}\""
-                    )));
+                    return Err(err(format!("expected key=value in a :vars section, got \"{line}\"")));
                 };
                 let name = graph.groups[group].name.clone();
-                graph
-                    .set_var(&name, k.trim(), parse_value(v.trim()))
-                    .map_err(err)?;
+                graph.set_var(&name, k.trim(), parse_value(v.trim())).map_err(err)?;
             }
             State::Children => {
                 let Some(c) = GROUP_NAME.captures(line) else {
-                    return Err(err(format!(
-                        "expected a group name in a :children section, got \"{line}\""
-                    )));
+                    return Err(err(format!("expected a group name in a :children section, got \"{line}\"")));
                 };
                 let child = &c[1];
                 if graph.group(child).is_some() {
@@ -114,12 +98,7 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
                 } else if let Some(p) = pending.iter_mut().find(|p| p.name == child) {
                     p.parents.push(group);
                 } else {
-                    pending.push(Pending {
-                        name: child.into(),
-                        line: lineno,
-                        state,
-                        parents: vec![group],
-                    });
+                    pending.push(Pending { name: child.into(), line: lineno, state, parents: vec![group] });
                 }
             }
         }
@@ -131,10 +110,7 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
                 p.name
             ),
             _ => {
-                let parent = p
-                    .parents
-                    .last()
-                    .map_or("", |&g| graph.groups[g].name.as_str());
+                let parent = p.parents.last().map_or("", |&g| graph.groups[g].name.as_str());
                 format!(
                     "section [{parent}:children] names group \"{0}\", which is not defined (add a [{0}] section or fix the name)",
                     p.name
@@ -146,11 +122,7 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
     Ok(())
 }
 
-fn resolve_children(
-    graph: &mut Graph,
-    name: &str,
-    pending: &mut Vec<Pending>,
-) -> Result<(), String> {
+fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -> Result<(), String> {
     let Some(at) = pending.iter().position(|p| p.name == name) else {
         return Ok(());
     };
@@ -158,10 +130,7 @@ fn resolve_children(
     for parent in entry.parents {
         graph.add_child(parent, name)?;
         let parent_name = graph.groups[parent].name.clone();
-        if pending
-            .iter()
-            .any(|p| p.name == parent_name && p.state == State::Children)
-        {
+        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children) {
             resolve_children(graph, &parent_name, pending)?;
         }
     }
@@ -170,8 +139,7 @@ fn resolve_children(
 
 /// `host[:port] [key=value ...]`: the pattern may expand to many hosts, all getting the same vars.
 fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), String> {
-    let words = shlex::split(line)
-        .map_err(|e| format!("cannot split host line \"{line}\": {e} (close the quote)"))?;
+    let words = shlex::split(line).map_err(|e| format!("cannot split host line \"{line}\": {e} (close the quote)"))?;
     let Some(pattern) = words.first() else {
         return Ok(());
     };
@@ -182,16 +150,12 @@ fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), String> 
         ));
     }
     if hosts.iter().any(|h| h.trim() == "---") {
-        return Err(format!(
-            "invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)"
-        ));
+        return Err(format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)"));
     }
     let mut vars = Vec::new();
     for word in &words[1..] {
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!(
-                "expected key=value after the host name, got \"{word}\" (quote values with spaces)"
-            ));
+            return Err(format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)"));
         };
         vars.push((k.to_string(), parse_value(v)));
     }
@@ -206,9 +170,7 @@ fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), String> 
 
 /// Python's `str.splitlines`: `\n`, `\r\n` and `\r` (plus a few rarer breaks) end a line.
 fn py_lines(text: &str) -> impl Iterator<Item = &str> {
-    let breaks = [
-        '\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}',
-    ];
+    let breaks = ['\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}'];
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -218,11 +180,7 @@ fn py_lines(text: &str) -> impl Iterator<Item = &str> {
             Some(at) => {
                 let line = &rest[..at];
                 let brk = rest[at..].chars().next().map_or(1, char::len_utf8);
-                let skip = if rest[at..].starts_with("\r\n") {
-                    2
-                } else {
-                    brk
-                };
+                let skip = if rest[at..].starts_with("\r\n") { 2 } else { brk };
                 rest = &rest[at + skip..];
                 Some(line)
             }

@@ -10,12 +10,7 @@ use serde_json::{Map, Number, Value};
 /// Types one INI value. Never fails: anything that is not a literal is kept as the text.
 pub(crate) fn parse_value(text: &str) -> Value {
     let src = text.trim_start_matches([' ', '\t']);
-    let mut p = Parser {
-        s: src.as_bytes(),
-        src,
-        i: 0,
-        depth: 0,
-    };
+    let mut p = Parser { s: src.as_bytes(), src, i: 0, depth: 0 };
     match p.expr().and_then(|v| p.end().map(|()| v)) {
         Some(v) => to_json(v),
         None => Value::String(text.to_string()),
@@ -99,9 +94,7 @@ impl Parser<'_> {
         let (left, bare) = self.operand()?;
         for (op, sign) in [("+", 1.0), ("-", -1.0)] {
             if self.eat(op) {
-                let (Py::Int(_) | Py::Float(_), Some(Py::Complex(re, im))) =
-                    (&left, self.atom()?.constant())
-                else {
+                let (Py::Int(_) | Py::Float(_), Some(Py::Complex(re, im))) = (&left, self.atom()?.constant()) else {
                     return None;
                 };
                 let l = as_f64(&left)?;
@@ -176,10 +169,7 @@ impl Parser<'_> {
                     return Some(Atom::Other(v));
                 }
                 let start = self.i;
-                while self
-                    .peek()
-                    .is_some_and(|c| c == b'_' || c.is_ascii_alphanumeric() || c >= 0x80)
-                {
+                while self.peek().is_some_and(|c| c == b'_' || c.is_ascii_alphanumeric() || c >= 0x80) {
                     self.i += 1;
                 }
                 let v = match &self.src[start..self.i] {
@@ -254,19 +244,12 @@ impl Parser<'_> {
             }
         }
         self.depth -= 1;
-        if set.is_empty() {
-            Some(Py::Dict(pairs))
-        } else {
-            Some(Py::List(set))
-        }
+        if set.is_empty() { Some(Py::Dict(pairs)) } else { Some(Py::List(set)) }
     }
 
     fn number(&mut self) -> Option<Py> {
         let start = self.i;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.') {
             // An exponent sign belongs to the number: `1e-3`.
             let prev = self.s[self.i];
             self.i += 1;
@@ -351,10 +334,7 @@ fn to_json(v: Py) -> Value {
         // Ansible marks text that came from bytes as untrusted, which its JSON output spells as an unsafe wrapper.
         Py::Bytes(b) => {
             let mut m = Map::new();
-            m.insert(
-                "__ansible_unsafe".into(),
-                Value::String(String::from_utf8_lossy(&b).into_owned()),
-            );
+            m.insert("__ansible_unsafe".into(), Value::String(String::from_utf8_lossy(&b).into_owned()));
             Value::Object(m)
         }
         Py::Ellipsis => Value::String("...".into()),

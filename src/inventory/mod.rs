@@ -61,10 +61,8 @@ impl Inventory {
             source::read_source(&mut graph, source)?;
         }
         graph.reconcile();
-        let files = sources
-            .iter()
-            .map(|s| vars::load_dir(&source::vars_base(s), &graph))
-            .collect::<Result<Vec<_>, _>>()?;
+        let files =
+            sources.iter().map(|s| vars::load_dir(&source::vars_base(s), &graph)).collect::<Result<Vec<_>, _>>()?;
         Ok(Inventory { graph, files })
     }
 
@@ -76,19 +74,12 @@ impl Inventory {
     /// pattern that matches no host and no group is an error naming it (Ansible only warns), as is a bad regex.
     pub fn select(&self, limit: Option<&str>) -> Result<Vec<String>, InventoryError> {
         let hosts = pattern::select(&self.graph, limit, true)?;
-        Ok(hosts
-            .into_iter()
-            .map(|h| self.graph.hosts[h].name.clone())
-            .collect())
+        Ok(hosts.into_iter().map(|h| self.graph.hosts[h].name.clone()).collect())
     }
 
     /// Every host name, in inventory order.
     pub fn hosts(&self) -> Vec<String> {
-        self.graph
-            .group_hosts(ALL)
-            .into_iter()
-            .map(|h| self.graph.hosts[h].name.clone())
-            .collect()
+        self.graph.group_hosts(ALL).into_iter().map(|h| self.graph.hosts[h].name.clone()).collect()
     }
 
     /// The merged vars of `host`, as `ansible-inventory --list` shows them in `_meta.hostvars` (empty for an
@@ -123,20 +114,11 @@ impl Inventory {
                 hostvars.insert(g.hosts[h].name.clone(), Value::Object(v));
             }
         }
-        out.insert(
-            "_meta".into(),
-            json!({ "hostvars": hostvars, "profile": "inventory_legacy" }),
-        );
+        out.insert("_meta".into(), json!({ "hostvars": hostvars, "profile": "inventory_legacy" }));
         Value::Object(out)
     }
 
-    fn format_group(
-        &self,
-        g: usize,
-        selected: &[bool],
-        seen: &mut [bool],
-        out: &mut Map<String, Value>,
-    ) {
+    fn format_group(&self, g: usize, selected: &[bool], seen: &mut [bool], out: &mut Map<String, Value>) {
         let group = &self.graph.groups[g];
         let mut entry = Map::new();
         if g != ALL {
@@ -150,11 +132,8 @@ impl Inventory {
                 entry.insert("hosts".into(), Value::Array(hosts));
             }
         }
-        let children: Vec<Value> = group
-            .children
-            .iter()
-            .map(|&c| Value::String(self.graph.groups[c].name.clone()))
-            .collect();
+        let children: Vec<Value> =
+            group.children.iter().map(|&c| Value::String(self.graph.groups[c].name.clone())).collect();
         for &c in &group.children {
             if !seen[c] {
                 self.format_group(c, selected, seen, out);

@@ -37,12 +37,8 @@ pub(crate) struct Graph {
 
 impl Graph {
     pub fn new() -> Self {
-        let mut g = Graph {
-            groups: Vec::new(),
-            group_index: HashMap::new(),
-            hosts: Vec::new(),
-            host_index: HashMap::new(),
-        };
+        let mut g =
+            Graph { groups: Vec::new(), group_index: HashMap::new(), hosts: Vec::new(), host_index: HashMap::new() };
         g.add_group("all");
         g.add_group("ungrouped");
         g.link(ALL, UNGROUPED);
@@ -71,18 +67,12 @@ impl Graph {
             depth: 0,
         };
         self.groups.push(group);
-        self.group_index
-            .insert(name.to_string(), self.groups.len() - 1);
+        self.group_index.insert(name.to_string(), self.groups.len() - 1);
         self.groups.len() - 1
     }
 
     /// Adds a host (the port counts only where the host first appears, as in Ansible) and puts it in `group`.
-    pub fn add_host(
-        &mut self,
-        name: &str,
-        group: Option<usize>,
-        port: Option<u64>,
-    ) -> Result<usize, String> {
+    pub fn add_host(&mut self, name: &str, group: Option<usize>, port: Option<u64>) -> Result<usize, String> {
         if name.is_empty() {
             return Err("empty host name (remove the empty entry or quote a real name)".into());
         }
@@ -93,13 +83,8 @@ impl Graph {
                 if let Some(p) = port.filter(|p| *p != 0) {
                     vars.insert("ansible_port".into(), Value::from(p));
                 }
-                self.hosts.push(Host {
-                    name: name.to_string(),
-                    vars,
-                    groups: Vec::new(),
-                });
-                self.host_index
-                    .insert(name.to_string(), self.hosts.len() - 1);
+                self.hosts.push(Host { name: name.to_string(), vars, groups: Vec::new() });
+                self.host_index.insert(name.to_string(), self.hosts.len() - 1);
                 self.hosts.len() - 1
             }
         };
@@ -137,9 +122,7 @@ impl Graph {
     pub fn add_child(&mut self, parent: usize, child: &str) -> Result<(), String> {
         if let Some(c) = self.group(child) {
             if c == parent {
-                return Err(format!(
-                    "group \"{child}\" cannot be a child of itself (remove it from its own children)"
-                ));
+                return Err(format!("group \"{child}\" cannot be a child of itself (remove it from its own children)"));
             }
             if self.groups[parent].children.contains(&c) {
                 return Ok(());
@@ -154,9 +137,7 @@ impl Graph {
         } else if let Some(h) = self.host(child) {
             self.put_host(parent, h);
         } else {
-            return Err(format!(
-                "\"{child}\" is neither a known host nor a known group (define it before using it)"
-            ));
+            return Err(format!("\"{child}\" is neither a known host nor a known group (define it before using it)"));
         }
         Ok(())
     }
@@ -254,12 +235,7 @@ impl Graph {
             return 0;
         }
         stack.push(g);
-        let d = self.groups[g]
-            .parents
-            .iter()
-            .map(|&p| self.depth(p, stack) + 1)
-            .max()
-            .unwrap_or(0);
+        let d = self.groups[g].parents.iter().map(|&p| self.depth(p, stack) + 1).max().unwrap_or(0);
         stack.pop();
         d
     }
@@ -268,16 +244,9 @@ impl Graph {
 /// Ansible runs `int(value)` on `ansible_group_priority`, so anything but a number, a boolean or the text of a
 /// whole number fails the whole inventory.
 fn priority(value: &Value) -> Result<i64, String> {
-    let bad = || {
-        format!(
-            "ansible_group_priority must be an integer, got {value} (write a whole number such as 10)"
-        )
-    };
+    let bad = || format!("ansible_group_priority must be an integer, got {value} (write a whole number such as 10)");
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
-            .ok_or_else(bad),
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).ok_or_else(bad),
         Value::Bool(b) => Ok(i64::from(*b)),
         Value::String(s) => super::hostrange::py_int(s).ok_or_else(bad),
         _ => Err(bad()),

@@ -15,27 +15,21 @@ use std::sync::LazyLock;
 static SUBSCRIPT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$").unwrap());
 #[allow(clippy::unwrap_used)]
-static COLON_SPLIT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:[^\s:\[\]]|\[[^\]]*\])+").unwrap());
+static COLON_SPLIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:[^\s:\[\]]|\[[^\]]*\])+").unwrap());
 
 /// Hosts (indices) selected by `limit`, in inventory order. With `strict`, a pattern that matches no host and no
 /// group is an error (Ansible only warns); without it, such patterns are ignored, as `ansible-inventory` does.
-pub(crate) fn select(
-    graph: &Graph,
-    limit: Option<&str>,
-    strict: bool,
-) -> Result<Vec<usize>, InventoryError> {
+pub(crate) fn select(graph: &Graph, limit: Option<&str>, strict: bool) -> Result<Vec<usize>, InventoryError> {
     let all = graph.group_hosts(ALL);
     let Some(limit) = limit else { return Ok(all) };
     let mut patterns = Vec::new();
     for p in split_host_pattern(limit) {
         match p.strip_prefix('@') {
             Some(file) => {
-                let text =
-                    std::fs::read_to_string(file).map_err(|e| InventoryError::BadPattern {
-                        pattern: p.clone(),
-                        reason: format!("cannot read limit file {file}: {e}"),
-                    })?;
+                let text = std::fs::read_to_string(file).map_err(|e| InventoryError::BadPattern {
+                    pattern: p.clone(),
+                    reason: format!("cannot read limit file {file}: {e}"),
+                })?;
                 patterns.extend(text.split('\n').map(|l| l.trim().to_string()));
             }
             None => patterns.push(p),
@@ -55,40 +49,20 @@ pub(crate) fn split_host_pattern(pattern: &str) -> Vec<String> {
     } else if parse_address(pattern).is_some() {
         vec![pattern.to_string()]
     } else {
-        COLON_SPLIT
-            .find_iter(pattern)
-            .map(|m| m.as_str().to_string())
-            .collect()
+        COLON_SPLIT.find_iter(pattern).map(|m| m.as_str().to_string()).collect()
     };
-    parts
-        .into_iter()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
+    parts.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
-fn evaluate(
-    graph: &Graph,
-    patterns: &[String],
-    strict: bool,
-) -> Result<Vec<usize>, InventoryError> {
+fn evaluate(graph: &Graph, patterns: &[String], strict: bool) -> Result<Vec<usize>, InventoryError> {
     let nonempty = patterns.iter().filter(|p| !p.is_empty());
-    let mut regular: Vec<&str> = nonempty
-        .clone()
-        .filter(|p| !p.starts_with(['!', '&']))
-        .map(String::as_str)
-        .collect();
+    let mut regular: Vec<&str> = nonempty.clone().filter(|p| !p.starts_with(['!', '&'])).map(String::as_str).collect();
     if regular.is_empty() {
         regular.push("all");
     }
     let ordered = regular
         .into_iter()
-        .chain(
-            nonempty
-                .clone()
-                .filter(|p| p.starts_with('&'))
-                .map(String::as_str),
-        )
+        .chain(nonempty.clone().filter(|p| p.starts_with('&')).map(String::as_str))
         .chain(nonempty.filter(|p| p.starts_with('!')).map(String::as_str));
     let mut hosts: Vec<usize> = Vec::new();
     let mut member = vec![false; graph.hosts.len()];
@@ -136,11 +110,7 @@ fn match_one(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, I
         Some((start, Some(end))) if end != 0 => {
             let end = if end == -1 { len - 1 } else { end };
             let (from, to) = (start.min(len) as usize, (end + 1).clamp(0, len) as usize);
-            Ok(if from < to {
-                hosts[from..to].to_vec()
-            } else {
-                Vec::new()
-            })
+            Ok(if from < to { hosts[from..to].to_vec() } else { Vec::new() })
         }
         Some((index, _)) => {
             let at = if index < 0 { len + index } else { index };
@@ -148,9 +118,7 @@ fn match_one(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, I
                 Some(&h) => Ok(vec![h]),
                 None if strict => Err(InventoryError::BadPattern {
                     pattern: bare.to_string(),
-                    reason: format!(
-                        "index {index} is out of range: it matches {len} hosts (count from 0)"
-                    ),
+                    reason: format!("index {index} is out of range: it matches {len} hosts (count from 0)"),
                 }),
                 None => Ok(Vec::new()),
             }
@@ -170,10 +138,7 @@ fn split_subscript(pattern: &str) -> (&str, Option<(i64, Option<i64>)>) {
     let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<i64>().ok());
     match num(2) {
         Some(idx) => (expr, Some((idx, None))),
-        None => (
-            expr,
-            Some((num(3).unwrap_or(0), Some(num(5).unwrap_or(-1)))),
-        ),
+        None => (expr, Some((num(3).unwrap_or(0), Some(num(5).unwrap_or(-1))))),
     }
 }
 
@@ -181,17 +146,12 @@ fn enumerate(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, I
     let re = match compile(pattern) {
         Ok(re) => re,
         Err(reason) if strict => {
-            return Err(InventoryError::BadPattern {
-                pattern: pattern.into(),
-                reason,
-            });
+            return Err(InventoryError::BadPattern { pattern: pattern.into(), reason });
         }
         Err(_) => return Ok(Vec::new()),
     };
     let mut results = Vec::new();
-    let groups: Vec<usize> = (0..graph.groups.len())
-        .filter(|&g| re.is_match(&graph.groups[g].name))
-        .collect();
+    let groups: Vec<usize> = (0..graph.groups.len()).filter(|&g| re.is_match(&graph.groups[g].name)).collect();
     for &g in &groups {
         results.extend(graph.group_hosts(g));
     }
@@ -199,9 +159,7 @@ fn enumerate(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, I
         results.extend((0..graph.hosts.len()).filter(|&h| re.is_match(&graph.hosts[h].name)));
     }
     if strict && results.is_empty() && groups.is_empty() && pattern != "all" {
-        return Err(InventoryError::NoMatch {
-            pattern: pattern.into(),
-        });
+        return Err(InventoryError::NoMatch { pattern: pattern.into() });
     }
     Ok(results)
 }
@@ -214,10 +172,7 @@ fn compile(pattern: &str) -> Result<Regex, String> {
         None => format!(r"(?s)\A(?:{})\z", glob_to_regex(pattern)),
     };
     Regex::new(&source).map_err(|e| {
-        format!(
-            "{} (check the regular expression)",
-            e.to_string().lines().last().unwrap_or("bad regex").trim()
-        )
+        format!("{} (check the regular expression)", e.to_string().lines().last().unwrap_or("bad regex").trim())
     })
 }
 

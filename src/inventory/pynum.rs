@@ -7,16 +7,11 @@ use serde_json::{Number, Value};
 /// (`0755`, `1__0`, `1abc`).
 pub(crate) fn parse_number(tok: &str) -> Option<Py> {
     if let Some(body) = tok.strip_suffix(['j', 'J']) {
-        let im =
-            parse_float(body).or_else(|| digitpart(body).then(|| clean(body).parse().ok())?)?;
+        let im = parse_float(body).or_else(|| digitpart(body).then(|| clean(body).parse().ok())?)?;
         return Some(Py::Complex(0.0, im));
     }
     let lower = tok.to_ascii_lowercase();
-    for (prefix, radix, ok) in [
-        ("0x", 16, b"0123456789abcdef".as_slice()),
-        ("0o", 8, b"01234567"),
-        ("0b", 2, b"01"),
-    ] {
+    for (prefix, radix, ok) in [("0x", 16, b"0123456789abcdef".as_slice()), ("0o", 8, b"01234567"), ("0b", 2, b"01")] {
         if let Some(digits) = lower.strip_prefix(prefix) {
             // Python allows one underscore right after the prefix: 0x_1f.
             let d = digits.strip_prefix('_').unwrap_or(digits);
@@ -31,10 +26,7 @@ pub(crate) fn parse_number(tok: &str) -> Option<Py> {
         let digits = clean(tok);
         if digits.starts_with('0') {
             // Leading zeros are a syntax error unless the whole number is zero.
-            return digits
-                .bytes()
-                .all(|b| b == b'0')
-                .then(|| Py::Int("0".into()));
+            return digits.bytes().all(|b| b == b'0').then(|| Py::Int("0".into()));
         }
         return Some(Py::Int(digits));
     }
@@ -82,8 +74,7 @@ fn digitpart_in(s: &str, ok: &[u8]) -> bool {
         && !s.starts_with('_')
         && !s.ends_with('_')
         && !s.contains("__")
-        && s.bytes()
-            .all(|b| b == b'_' || ok.contains(&b.to_ascii_lowercase()))
+        && s.bytes().all(|b| b == b'_' || ok.contains(&b.to_ascii_lowercase()))
 }
 
 fn clean(s: &str) -> String {
@@ -98,11 +89,7 @@ pub(crate) fn int_value(decimal: &str) -> Value {
     if let Ok(v) = decimal.parse::<u64>() {
         return Value::Number(v.into());
     }
-    decimal
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    decimal.parse::<f64>().ok().and_then(Number::from_f64).map_or(Value::Null, Value::Number)
 }
 
 /// Python's `repr(float)`: the shortest round-trip digits, positional for exponents -4..16, else `1e+16` style.
@@ -126,19 +113,11 @@ pub(crate) fn float_repr(f: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
         } else {
-            format!(
-                "{}.{}",
-                &digits[..point as usize],
-                &digits[point as usize..]
-            )
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
         };
         format!("{sign}{body}")
     } else {
-        let frac = if digits.len() > 1 {
-            format!(".{}", &digits[1..])
-        } else {
-            String::new()
-        };
+        let frac = if digits.len() > 1 { format!(".{}", &digits[1..]) } else { String::new() };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{}{frac}e{esign}{:02}", &digits[..1], exp.abs())
     }
@@ -154,11 +133,7 @@ pub(crate) fn complex_repr(re: f64, im: f64) -> String {
         return format!("{}j", short(im));
     }
     let im_text = short(im);
-    let im_signed = if im_text.starts_with('-') {
-        im_text
-    } else {
-        format!("+{im_text}")
-    };
+    let im_signed = if im_text.starts_with('-') { im_text } else { format!("+{im_text}") };
     format!("({}{im_signed}j)", short(re))
 }
 
@@ -168,13 +143,7 @@ mod tests {
 
     #[test]
     fn float_repr_matches_python() {
-        for (f, want) in [
-            (1000.0, "1000.0"),
-            (1e16, "1e+16"),
-            (1.5e-5, "1.5e-05"),
-            (0.0001, "0.0001"),
-            (0.1, "0.1"),
-        ] {
+        for (f, want) in [(1000.0, "1000.0"), (1e16, "1e+16"), (1.5e-5, "1.5e-05"), (0.0001, "0.0001"), (0.1, "0.1")] {
             assert_eq!(float_repr(f), want);
         }
         assert_eq!(complex_repr(1.0, 2.0), "(1+2j)");

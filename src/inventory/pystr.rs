@@ -19,11 +19,7 @@ pub(crate) fn lex_string(src: &str, i: &mut usize) -> Option<Option<Py>> {
     let body_start = *i + prefix_len;
     let quote = &src[body_start..=body_start];
     let triple = src[body_start..].starts_with(&quote.repeat(3));
-    let delim = if triple {
-        quote.repeat(3)
-    } else {
-        quote.to_string()
-    };
+    let delim = if triple { quote.repeat(3) } else { quote.to_string() };
     let mut j = body_start + delim.len();
     let mut out = String::new();
     let mut chars = src[j..].char_indices().peekable();

@@ -11,10 +11,7 @@ macro_rules! rx {
     };
 }
 // The patterns of PyYAML's implicit resolvers (YAML 1.1), in verbose mode; spaces inside classes are escaped.
-rx!(
-    BOOL,
-    r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"
-);
+rx!(BOOL, r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$");
 rx!(
     FLOAT,
     r"(?x)^(?:
@@ -104,9 +101,7 @@ pub(crate) fn yaml_int(text: &str) -> Option<Kind> {
     } else if v.starts_with('0') {
         i128::from_str_radix(&v, 8).ok()?
     } else if v.contains(':') {
-        v.split(':').try_fold(0i128, |acc, part| {
-            Some(acc * 60 + part.parse::<i128>().ok()?)
-        })?
+        v.split(':').try_fold(0i128, |acc, part| Some(acc * 60 + part.parse::<i128>().ok()?))?
     } else if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         // Kept as text: decimal integers may exceed any fixed width, as Python's do.
         return Some(Kind::Int(if neg { format!("-{v}") } else { v }));
@@ -123,8 +118,7 @@ pub(crate) fn yaml_float(text: &str) -> Option<Kind> {
     } else if v == ".nan" {
         f64::NAN
     } else if v.contains(':') {
-        v.split(':')
-            .try_fold(0.0, |acc, part| Some(acc * 60.0 + py_float(part)?))?
+        v.split(':').try_fold(0.0, |acc, part| Some(acc * 60.0 + py_float(part)?))?
     } else {
         py_float(&v)?
     };
@@ -133,11 +127,7 @@ pub(crate) fn yaml_float(text: &str) -> Option<Kind> {
 
 /// Python's `float()` accepts `1.` and `.5`; Rust wants digits on both sides of the dot.
 fn py_float(t: &str) -> Option<f64> {
-    let t = if t.starts_with('.') {
-        format!("0{t}")
-    } else {
-        t.to_string()
-    };
+    let t = if t.starts_with('.') { format!("0{t}") } else { t.to_string() };
     t.replace(".e", ".0e").parse().ok()
 }
 

@@ -78,9 +78,6 @@ mod tests {
         assert_eq!(s("h p=ab#cd e=f"), ["h", "p=ab"]);
         assert_eq!(s("h a='#x' b=\"q\\\"r\\n\""), ["h", "a=#x", "b=q\"r\\n"]);
         assert_eq!(s("h a=\"'03'\" ''"), ["h", "a='03'", ""]);
-        assert_eq!(
-            split("h a=\"x").expect_err("unclosed"),
-            "no closing quotation"
-        );
+        assert_eq!(split("h a=\"x").expect_err("unclosed"), "no closing quotation");
     }
 }

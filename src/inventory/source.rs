@@ -12,18 +12,16 @@ use super::{ini, yaml, yaml11};
 use std::path::{Path, PathBuf};
 
 const IGNORED_NAMES: [&str; 3] = ["host_vars", "group_vars", "vars_plugins"];
-const IGNORED_SUFFIXES: [&str; 12] = [
-    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
-];
+const IGNORED_SUFFIXES: [&str; 12] =
+    [".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry"];
 const YAML_EXTENSIONS: [&str; 3] = [".yml", ".yaml", ".json"];
 
 /// Reads one source (file or directory) into `graph`.
 pub(crate) fn read_source(graph: &mut Graph, source: &Path) -> Result<(), InventoryError> {
     let meta = std::fs::metadata(source).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => InventoryError::file(
-            source,
-            "inventory source does not exist (check the path given with -i)",
-        ),
+        std::io::ErrorKind::NotFound => {
+            InventoryError::file(source, "inventory source does not exist (check the path given with -i)")
+        }
         _ => io(source, e),
     })?;
     if !meta.is_dir() {
@@ -49,27 +47,19 @@ pub(crate) fn read_source(graph: &mut Graph, source: &Path) -> Result<(), Invent
 
 fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
     let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        InventoryError::file(path, "not valid UTF-8 text (save the inventory as UTF-8)")
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let text = String::from_utf8(bytes)
+        .map_err(|_| InventoryError::file(path, "not valid UTF-8 text (save the inventory as UTF-8)"))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let ext = py_splitext(&name);
     if ext == ".toml" {
-        return Err(InventoryError::file(
-            path,
-            "TOML inventories are not supported (convert it to INI or YAML)",
-        ));
+        return Err(InventoryError::file(path, "TOML inventories are not supported (convert it to INI or YAML)"));
     }
     // Ansible offers every file to its yaml plugin (YAML extensions or none) and then to its ini plugin, and
     // keeps the first that succeeds; a failed attempt leaves `graph` untouched here.
     let yaml_like = YAML_EXTENSIONS.contains(&ext) || ext.is_empty();
     let yaml_result = yaml_like.then(|| {
         let mut attempt = graph.clone();
-        let root = yaml11::load(&text)
-            .map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
+        let root = yaml11::load(&text).map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
         yaml::parse(&mut attempt, path, root).map(|()| attempt)
     });
     let yaml_err = match yaml_result {
@@ -93,10 +83,7 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
 }
 
 fn io(path: &Path, source: std::io::Error) -> InventoryError {
-    InventoryError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    InventoryError::Io { path: path.to_path_buf(), source }
 }
 
 /// The directory whose `group_vars/` and `host_vars/` belong to `source`: the source itself when it is a

@@ -14,10 +14,7 @@ fn load(files: &[(&str, &str)]) -> Result<Inventory, String> {
         std::fs::write(&path, text).expect("write fixture");
     }
     let source: PathBuf = dir.path().join(files[0].0);
-    Inventory::load(&[source]).map_err(|e| {
-        e.to_string()
-            .replace(&format!("{}/", dir.path().display()), "")
-    })
+    Inventory::load(&[source]).map_err(|e| e.to_string().replace(&format!("{}/", dir.path().display()), ""))
 }
 
 fn load_ok(files: &[(&str, &str)]) -> Inventory {
@@ -25,9 +22,7 @@ fn load_ok(files: &[(&str, &str)]) -> Inventory {
 }
 
 fn load_err(name: &str, text: &str) -> String {
-    load(&[(name, text)])
-        .err()
-        .unwrap_or_else(|| panic!("{name} should fail:\n{text}"))
+    load(&[(name, text)]).err().unwrap_or_else(|| panic!("{name} should fail:\n{text}"))
 }
 
 const INV: &str = "\
@@ -47,9 +42,7 @@ web03
 ";
 
 fn select(limit: &str) -> Vec<String> {
-    load_ok(&[("hosts.ini", INV)])
-        .select(Some(limit))
-        .unwrap_or_else(|e| panic!("select({limit}): {e}"))
+    load_ok(&[("hosts.ini", INV)]).select(Some(limit)).unwrap_or_else(|e| panic!("select({limit}): {e}"))
 }
 
 #[test]
@@ -57,12 +50,7 @@ fn limit_patterns_select_as_ansible() {
     // Ansible's order (checked with `ansible all --list-hosts`): hosts of `all`'s direct children first
     // (ungrouped, prod, stage), then a level deeper; a limit filters that list.
     let all = ["bastion", "web03", "web01", "web02", "db-a", "db-b"];
-    assert_eq!(
-        load_ok(&[("hosts.ini", INV)])
-            .select(None)
-            .expect("no limit"),
-        all
-    );
+    assert_eq!(load_ok(&[("hosts.ini", INV)]).select(None).expect("no limit"), all);
     assert_eq!(select("all"), all);
     assert_eq!(select("*"), all);
     assert_eq!(select("web02"), ["web02"]);
@@ -91,14 +79,8 @@ fn limit_file_lists_one_pattern_per_line() {
     std::fs::write(&file, "web01\ndb-b\n\n").expect("write limit file");
     assert_eq!(select(&format!("@{}", file.display())), ["web01", "db-b"]);
     let inv = load_ok(&[("hosts.ini", INV)]);
-    let err = inv
-        .select(Some("@/nonexistent/retry"))
-        .expect_err("missing limit file")
-        .to_string();
-    assert!(
-        err.starts_with("invalid --limit pattern \"@/nonexistent/retry\": cannot read limit file"),
-        "{err}"
-    );
+    let err = inv.select(Some("@/nonexistent/retry")).expect_err("missing limit file").to_string();
+    assert!(err.starts_with("invalid --limit pattern \"@/nonexistent/retry\": cannot read limit file"), "{err}");
 }
 
 #[test]
@@ -119,11 +101,7 @@ fn limit_errors_name_the_pattern() {
         err("web[5]"),
         "invalid --limit pattern \"web[5]\": index 5 is out of range: it matches 3 hosts (count from 0)"
     );
-    assert!(
-        err("~web(").starts_with("invalid --limit pattern \"~web(\": "),
-        "{}",
-        err("~web(")
-    );
+    assert!(err("~web(").starts_with("invalid --limit pattern \"~web(\": "), "{}", err("~web("));
     // Ansible only warns about these, so --list ignores them the same way.
     let listed = inv.to_list_json(Some("web01:nosuch"));
     assert_eq!(listed["web"]["hosts"], serde_json::json!(["web01"]));
@@ -144,10 +122,7 @@ fn ini_errors_name_file_line_and_fix() {
             "[web]\nweb[01:x]\n",
             "hosts.ini:2: invalid host range \"web[01:x]\" (expected [START:END] with numbers or letters)",
         ),
-        (
-            "[g]\nh\n[g:vars]\nnovalue\n",
-            "hosts.ini:4: expected key=value in a :vars section, got \"novalue\"",
-        ),
+        ("[g]\nh\n[g:vars]\nnovalue\n", "hosts.ini:4: expected key=value in a :vars section, got \"novalue\""),
         (
             "[p:children]\nmissing\n",
             "hosts.ini:2: section [p:children] names group \"missing\", which is not defined (add a [missing] section or fix the name)",
@@ -156,10 +131,7 @@ fn ini_errors_name_file_line_and_fix() {
             "[ghost:vars]\na=1\n",
             "hosts.ini:1: section [ghost:vars] is for group \"ghost\", which is not defined (add a [ghost] section or fix the name)",
         ),
-        (
-            "[g]\nhost a\n",
-            "hosts.ini:2: expected key=value after the host name, got \"a\" (quote values with spaces)",
-        ),
+        ("[g]\nhost a\n", "hosts.ini:2: expected key=value after the host name, got \"a\" (quote values with spaces)"),
         (
             "[g]\nhost a=\"x\n",
             "hosts.ini:2: cannot split host line \"host a=\"x\": no closing quotation (close the quote)",
@@ -168,10 +140,7 @@ fn ini_errors_name_file_line_and_fix() {
             "[g]\nhost:\n",
             "hosts.ini:2: invalid host pattern \"host:\": a trailing ':' must be followed by a port (write host:PORT or drop the ':')",
         ),
-        (
-            "---\n",
-            "hosts.ini:1: invalid host pattern \"---\" (\"---\" starts a YAML document; name the file .yml)",
-        ),
+        ("---\n", "hosts.ini:1: invalid host pattern \"---\" (\"---\" starts a YAML document; name the file .yml)"),
         (
             "[a:children]\nb\n[b:children]\na\n",
             "hosts.ini:4: adding group \"a\" as a child of \"b\" creates a loop (\"a\" is already an ancestor of \"b\")",
@@ -190,10 +159,7 @@ fn ini_errors_name_file_line_and_fix() {
 fn yaml_errors_name_file_line_and_fix() {
     let cases = [
         ("all:\n  hosts: [a, b\n", "hosts.yml:3: invalid YAML: "),
-        (
-            "- a\n- b\n",
-            "hosts.yml:1: a YAML inventory must be a mapping of group names (start with `all:`)",
-        ),
+        ("- a\n- b\n", "hosts.yml:1: a YAML inventory must be a mapping of group names (start with `all:`)"),
         (
             "plugin: amazon.aws.aws_ec2\n",
             "hosts.yml: this is an inventory plugin config (`plugin:` key), which credpush cannot run (use a static INI or YAML inventory)",
@@ -202,10 +168,7 @@ fn yaml_errors_name_file_line_and_fix() {
             "all:\n  hosts:\n    - a\n",
             "hosts.yml:3: \"hosts\" of group \"all\" must be a mapping (write `hosts:` followed by indented `key:` lines)",
         ),
-        (
-            "all:\n  hosts:\n    1:\n",
-            "hosts.yml:3: host pattern 1 must be a string (quote numbers)",
-        ),
+        ("all:\n  hosts:\n    1:\n", "hosts.yml:3: host pattern 1 must be a string (quote numbers)"),
         (
             "all:\n  children:\n    g3: 5\n",
             "hosts.yml:3: \"g3\" is neither a known host nor a known group (define it before using it)",
@@ -221,10 +184,7 @@ fn yaml_errors_name_file_line_and_fix() {
     ];
     for (text, want) in cases {
         let got = load_err("hosts.yml", text);
-        assert!(
-            got.starts_with(want),
-            "input:\n{text}\nwant: {want}\ngot:  {got}"
-        );
+        assert!(got.starts_with(want), "input:\n{text}\nwant: {want}\ngot:  {got}");
     }
 }
 
@@ -232,10 +192,7 @@ fn yaml_errors_name_file_line_and_fix() {
 fn yaml_named_files_fall_back_to_ini_as_ansible_does() {
     assert!(load_ok(&[("hosts.yml", "")]).hosts().is_empty());
     assert_eq!(load_ok(&[("hosts.yml", "[web]\nw1 a=1\n")]).hosts(), ["w1"]);
-    assert_eq!(
-        load_ok(&[("inventory", "all:\n  hosts:\n    y1:\n")]).hosts(),
-        ["y1"]
-    );
+    assert_eq!(load_ok(&[("inventory", "all:\n  hosts:\n    y1:\n")]).hosts(), ["y1"]);
     assert_eq!(load_ok(&[("inventory", "y1\n")]).hosts(), ["y1"]);
     assert_eq!(
         load_err("hosts.toml", "[all]\n"),
@@ -247,40 +204,25 @@ fn yaml_named_files_fall_back_to_ini_as_ansible_does() {
 fn deep_nesting_is_bounded() {
     let deep_ini = format!("h v={}{}\n", "[".repeat(300), "]".repeat(300));
     let inv = load_ok(&[("hosts.ini", &deep_ini)]);
-    assert_eq!(
-        inv.host_vars("h")["v"],
-        serde_json::Value::String("[".repeat(300) + &"]".repeat(300))
-    );
+    assert_eq!(inv.host_vars("h")["v"], serde_json::Value::String("[".repeat(300) + &"]".repeat(300)));
     // saphyr-parser bounds flow nesting itself; block nesting is bounded by our builder.
-    let deep_flow = format!(
-        "all:\n  vars:\n    v: {}{}\n",
-        "[".repeat(600),
-        "]".repeat(600)
-    );
+    let deep_flow = format!("all:\n  vars:\n    v: {}{}\n", "[".repeat(600), "]".repeat(600));
     assert!(load_err("hosts.yml", &deep_flow).starts_with("hosts.yml:3: invalid YAML: "));
     let deep_block = format!("all:\n  vars:\n    v:\n      {}x\n", "- ".repeat(600));
     let err = load_err("hosts.yml", &deep_block);
-    assert!(
-        err.ends_with("YAML nested more than 500 levels deep (flatten the data)"),
-        "{err}"
-    );
+    assert!(err.ends_with("YAML nested more than 500 levels deep (flatten the data)"), "{err}");
 }
 
 #[test]
 fn vars_and_source_errors() {
-    let got = load(&[
-        ("hosts.ini", "[web]\nw1\n"),
-        ("group_vars/web.yml", "- not\n- a mapping\n"),
-    ])
-    .err();
+    let got = load(&[("hosts.ini", "[web]\nw1\n"), ("group_vars/web.yml", "- not\n- a mapping\n")]).err();
     assert_eq!(
         got.as_deref(),
         Some(
             "group_vars/web.yml:1: a vars file must hold a mapping of name: value (this one holds a list or a single value)"
         )
     );
-    let missing =
-        Inventory::load(&["/nonexistent/inventory.ini".into()]).expect_err("missing source");
+    let missing = Inventory::load(&["/nonexistent/inventory.ini".into()]).expect_err("missing source");
     assert_eq!(
         missing.to_string(),
         "/nonexistent/inventory.ini: inventory source does not exist (check the path given with -i)"
@@ -290,19 +232,13 @@ fn vars_and_source_errors() {
 #[test]
 fn host_vars_layer_as_documented() {
     let inv = load_ok(&[
-        (
-            "hosts.ini",
-            "[p:children]\nc\n[c]\nh port=1\n[p:vars]\na=p\nb=p\n[c:vars]\na=c\n[all:vars]\nz=all\n",
-        ),
+        ("hosts.ini", "[p:children]\nc\n[c]\nh port=1\n[p:vars]\na=p\nb=p\n[c:vars]\na=c\n[all:vars]\nz=all\n"),
         ("group_vars/all.yml", "b: all_file\n"),
         ("host_vars/h.yml", "port: 2\n"),
     ]);
     let v = inv.host_vars("h");
     assert_eq!(v["a"], "c");
-    assert_eq!(
-        v["b"], "all_file",
-        "group_vars/all beats inventory [p:vars]"
-    );
+    assert_eq!(v["b"], "all_file", "group_vars/all beats inventory [p:vars]");
     assert_eq!(v["z"], "all");
     assert_eq!(v["port"], 2);
     assert!(inv.host_vars("nosuch").is_empty());

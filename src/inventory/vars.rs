@@ -119,15 +119,9 @@ fn entity_vars(dir: &Path, name: &str) -> Result<Option<Map<String, Value>>, Inv
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InventoryError> {
-    let io = |source| InventoryError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
+    let io = |source| InventoryError::Io { path: dir.to_path_buf(), source };
+    let mut names: Vec<_> =
+        std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>().map_err(io)?;
     names.sort();
     for name in names {
         let name = name.to_string_lossy().into_owned();
@@ -156,19 +150,13 @@ pub(crate) fn py_splitext(name: &str) -> &str {
 
 /// One vars file: YAML or JSON holding a mapping. An empty file adds nothing.
 pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let node = yaml11::load(&text)
-        .map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
+    let node = yaml11::load(&text).map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
     match node {
         None => Ok(Map::new()),
         Some(n) => match n.kind {
-            Kind::Map(pairs) => Ok(pairs
-                .iter()
-                .map(|(k, v)| (key_string(k), to_json(v)))
-                .collect()),
+            Kind::Map(pairs) => Ok(pairs.iter().map(|(k, v)| (key_string(k), to_json(v))).collect()),
             // Ansible skips any falsy document (empty, `false`, `0`, `[]`) before checking its type.
             _ if is_empty(&n) => Ok(Map::new()),
             _ => Err(InventoryError::syntax(
@@ -182,11 +170,7 @@ pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, Inventor
 
 /// The vars of host `h` as `ansible-inventory --list` shows them in `_meta.hostvars`.
 pub(crate) fn host_vars(graph: &Graph, files: &[DirVars], h: usize) -> Map<String, Value> {
-    let mut groups: Vec<usize> = graph
-        .host_groups(h)
-        .into_iter()
-        .filter(|&g| g != ALL)
-        .collect();
+    let mut groups: Vec<usize> = graph.host_groups(h).into_iter().filter(|&g| g != ALL).collect();
     groups.sort_by(|&a, &b| {
         let (ga, gb) = (&graph.groups[a], &graph.groups[b]);
         (ga.depth, ga.priority, &ga.name).cmp(&(gb.depth, gb.priority, &gb.name))

@@ -13,18 +13,11 @@ use serde_json::{Map, Number, Value};
 use std::path::Path;
 
 /// Reads a parsed YAML inventory document into `graph`.
-pub(crate) fn parse(
-    graph: &mut Graph,
-    path: &Path,
-    root: Option<Node>,
-) -> Result<(), InventoryError> {
+pub(crate) fn parse(graph: &mut Graph, path: &Path, root: Option<Node>) -> Result<(), InventoryError> {
     let root = match root {
         Some(n) if !is_empty(&n) => n,
         _ => {
-            return Err(InventoryError::file(
-                path,
-                "empty YAML inventory (add an `all:` group with hosts)",
-            ));
+            return Err(InventoryError::file(path, "empty YAML inventory (add an `all:` group with hosts)"));
         }
     };
     let Kind::Map(groups) = root.kind else {
@@ -34,10 +27,7 @@ pub(crate) fn parse(
             "a YAML inventory must be a mapping of group names (start with `all:`)",
         ));
     };
-    if groups
-        .iter()
-        .any(|(k, v)| k.kind == Kind::Str("plugin".into()) && !is_empty(v))
-    {
+    if groups.iter().any(|(k, v)| k.kind == Kind::Str("plugin".into()) && !is_empty(v)) {
         return Err(InventoryError::file(
             path,
             "this is an inventory plugin config (`plugin:` key), which credpush cannot run (use a static INI or YAML inventory)",
@@ -69,13 +59,7 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
     let name = match &key.kind {
         Kind::Str(s) | Kind::Unsafe(s) if !s.is_empty() => s.clone(),
         _ => {
-            return Err(err(
-                key.line,
-                format!(
-                    "group name {} must be a non-empty string (quote it)",
-                    show(key)
-                ),
-            ));
+            return Err(err(key.line, format!("group name {} must be a non-empty string (quote it)", show(key))));
         }
     };
     let sections = match data.kind {
@@ -93,16 +77,9 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
         };
         // A bare string stands for a one-entry mapping: `hosts: web1`.
         let v = match v.kind {
-            Kind::Str(s) => Node {
-                line: v.line,
-                kind: Kind::Map(vec![(
-                    Node {
-                        line: v.line,
-                        kind: Kind::Str(s),
-                    },
-                    null(v.line),
-                )]),
-            },
+            Kind::Str(s) => {
+                Node { line: v.line, kind: Kind::Map(vec![(Node { line: v.line, kind: Kind::Str(s) }, null(v.line))]) }
+            }
             _ => v,
         };
         let entries = match v.kind {
@@ -121,9 +98,7 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
         match section.as_str() {
             "vars" => {
                 for (var, value) in entries {
-                    graph
-                        .set_var(&name, &key_string(&var), to_json(&value))
-                        .map_err(|m| err(var.line, m))?;
+                    graph.set_var(&name, &key_string(&var), to_json(&value)).map_err(|m| err(var.line, m))?;
                 }
             }
             "children" => {
@@ -139,10 +114,7 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
                     let Kind::Str(p) = &pattern.kind else {
                         return Err(err(
                             line,
-                            format!(
-                                "host pattern {} must be a string (quote numbers)",
-                                show(&pattern)
-                            ),
+                            format!("host pattern {} must be a string (quote numbers)", show(&pattern)),
                         ));
                     };
                     let (hosts, port) = expand_host_pattern(p).map_err(|m| err(line, m))?;
@@ -158,13 +130,9 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
                         }
                     };
                     for host in hosts {
-                        graph
-                            .add_host(&host, Some(g), port)
-                            .map_err(|m| err(line, m))?;
+                        graph.add_host(&host, Some(g), port).map_err(|m| err(line, m))?;
                         for (k, v) in &vars {
-                            graph
-                                .set_var(&host, &key_string(k), to_json(v))
-                                .map_err(|m| err(k.line, m))?;
+                            graph.set_var(&host, &key_string(k), to_json(v)).map_err(|m| err(k.line, m))?;
                         }
                     }
                 }
@@ -176,10 +144,7 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
 }
 
 fn null(line: usize) -> Node {
-    Node {
-        line,
-        kind: Kind::Null,
-    }
+    Node { line, kind: Kind::Null }
 }
 
 fn show(n: &Node) -> String {
@@ -210,12 +175,7 @@ pub(crate) fn to_json(n: &Node) -> Value {
         Kind::Unsafe(s) => wrap("__ansible_unsafe", s),
         Kind::Vault(s) => wrap("__ansible_vault", s),
         Kind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        Kind::Map(pairs) => Value::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| (key_string(k), to_json(v)))
-                .collect(),
-        ),
+        Kind::Map(pairs) => Value::Object(pairs.iter().map(|(k, v)| (key_string(k), to_json(v))).collect()),
     }
 }
 

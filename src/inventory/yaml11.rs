@@ -35,13 +35,8 @@ pub(crate) enum Kind {
 /// Loads a single-document stream. `Ok(None)` for an empty stream. `Err((line, message))` on bad YAML.
 pub(crate) fn load(text: &str) -> Result<Option<Node>, (usize, String)> {
     let json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
-    let mut b = Builder {
-        events: Parser::new_from_str(text),
-        anchors: HashMap::new(),
-        json,
-        unsafe_depth: 0,
-        depth: 0,
-    };
+    let mut b =
+        Builder { events: Parser::new_from_str(text), anchors: HashMap::new(), json, unsafe_depth: 0, depth: 0 };
     let mut root = None;
     loop {
         let (ev, span) = b.next()?;
@@ -80,10 +75,7 @@ impl<'a> Builder<'a> {
     fn next(&mut self) -> Res<(Event<'a>, Span)> {
         match self.events.next_event() {
             Some(Ok(e)) => Ok(e),
-            Some(Err(e)) => Err((
-                e.marker().line(),
-                format!("invalid YAML: {} (fix the YAML syntax)", e.info()),
-            )),
+            Some(Err(e)) => Err((e.marker().line(), format!("invalid YAML: {} (fix the YAML syntax)", e.info()))),
             None => Err((0, "unexpected end of YAML".into())),
         }
     }
@@ -91,10 +83,7 @@ impl<'a> Builder<'a> {
     fn node(&mut self, ev: Event<'a>, span: Span) -> Res<Node> {
         let line = span.start.line();
         if self.depth >= MAX_DEPTH {
-            return Err((
-                line,
-                format!("YAML nested more than {MAX_DEPTH} levels deep (flatten the data)"),
-            ));
+            return Err((line, format!("YAML nested more than {MAX_DEPTH} levels deep (flatten the data)")));
         }
         self.depth += 1;
         let node = self.node_inner(ev, span);
@@ -106,15 +95,9 @@ impl<'a> Builder<'a> {
         let line = span.start.line();
         let (anchor, node) = match ev {
             Event::Alias(id) => {
-                return self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or((line, "alias refers to an unknown anchor".into()));
+                return self.anchors.get(&id).cloned().ok_or((line, "alias refers to an unknown anchor".into()));
             }
-            Event::Scalar(text, style, anchor, tag) => {
-                (anchor, self.scalar(&text, style, tag.as_deref(), line)?)
-            }
+            Event::Scalar(text, style, anchor, tag) => (anchor, self.scalar(&text, style, tag.as_deref(), line)?),
             Event::SequenceStart(anchor, tag) => {
                 let unsafe_tag = self.enter(tag.as_deref(), line, "seq")?;
                 let mut items = Vec::new();
@@ -126,30 +109,17 @@ impl<'a> Builder<'a> {
                     items.push(self.node(ev, span)?);
                 }
                 self.unsafe_depth -= usize::from(unsafe_tag);
-                (
-                    anchor,
-                    Node {
-                        line,
-                        kind: Kind::Seq(items),
-                    },
-                )
+                (anchor, Node { line, kind: Kind::Seq(items) })
             }
             Event::MappingStart(anchor, tag) => {
-                let is_set = tag
-                    .as_deref()
-                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "set");
-                let unsafe_tag = if is_set {
-                    false
-                } else {
-                    self.enter(tag.as_deref(), line, "map")?
-                };
+                let is_set = tag.as_deref().is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "set");
+                let unsafe_tag = if is_set { false } else { self.enter(tag.as_deref(), line, "map")? };
                 let node = self.mapping(line)?;
                 self.unsafe_depth -= usize::from(unsafe_tag);
                 let node = match (is_set, node.kind) {
-                    (true, Kind::Map(pairs)) => Node {
-                        line,
-                        kind: Kind::Seq(pairs.into_iter().map(|(k, _)| k).collect()),
-                    },
+                    (true, Kind::Map(pairs)) => {
+                        Node { line, kind: Kind::Seq(pairs.into_iter().map(|(k, _)| k).collect()) }
+                    }
                     (_, kind) => Node { line, kind },
                 };
                 (anchor, node)
@@ -183,8 +153,7 @@ impl<'a> Builder<'a> {
             if matches!(ev, Event::MappingEnd) {
                 break;
             }
-            let is_merge =
-                matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
+            let is_merge = matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
             let key = self.node(ev, span)?;
             let (ev, span) = self.next()?;
             let value = self.node(ev, span)?;
@@ -195,16 +164,11 @@ impl<'a> Builder<'a> {
                         .into_iter()
                         .map(|n| match n.kind {
                             Kind::Map(p) => Ok(p),
-                            _ => {
-                                Err((n.line, "a << merge list may hold only mappings".to_string()))
-                            }
+                            _ => Err((n.line, "a << merge list may hold only mappings".to_string())),
                         })
                         .collect::<Res<_>>()?,
                     _ => {
-                        return Err((
-                            value.line,
-                            "a << merge key needs a mapping or a list of mappings".into(),
-                        ));
+                        return Err((value.line, "a << merge key needs a mapping or a list of mappings".into()));
                     }
                 };
                 // Earlier mappings in a merge list win over later ones; the node's own keys win over all.
@@ -218,10 +182,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             if matches!(key.kind, Kind::Seq(_) | Kind::Map(_)) {
-                return Err((
-                    key.line,
-                    "found unhashable key (mapping keys must be scalars)".into(),
-                ));
+                return Err((key.line, "found unhashable key (mapping keys must be scalars)".into()));
             }
             own.push((key, value));
         }
@@ -233,61 +194,34 @@ impl<'a> Builder<'a> {
                 None => pairs.push((k, v)),
             }
         }
-        Ok(Node {
-            line,
-            kind: Kind::Map(pairs),
-        })
+        Ok(Node { line, kind: Kind::Map(pairs) })
     }
 
-    fn scalar(
-        &mut self,
-        text: &str,
-        style: ScalarStyle,
-        tag: Option<&Tag>,
-        line: usize,
-    ) -> Res<Node> {
-        let bad = |what: &str| {
-            (
-                line,
-                format!("cannot read \"{text}\" as {what} (fix the value or drop the tag)"),
-            )
-        };
+    fn scalar(&mut self, text: &str, style: ScalarStyle, tag: Option<&Tag>, line: usize) -> Res<Node> {
+        let bad = |what: &str| (line, format!("cannot read \"{text}\" as {what} (fix the value or drop the tag)"));
         let kind = match tag {
             // `!unsafe` types the scalar as usual and marks only strings: `!unsafe yes` is still `true`.
             Some(t) if is_local(t, "unsafe") => match self.scalar(text, style, None, line)?.kind {
                 Kind::Str(s) => Kind::Unsafe(s),
                 other => other,
             },
-            Some(t) if is_local(t, "vault") || is_local(t, "vault-encrypted") => {
-                Kind::Vault(text.to_string())
-            }
+            Some(t) if is_local(t, "vault") || is_local(t, "vault-encrypted") => Kind::Vault(text.to_string()),
             Some(t) if t.is_yaml_core_schema() => match t.suffix.as_str() {
                 "str" => Kind::Str(text.to_string()),
                 "int" => yaml_int(text).ok_or_else(|| bad("an integer"))?,
                 "float" => yaml_float(text).ok_or_else(|| bad("a float"))?,
-                "bool" => bool_value(text)
-                    .map(Kind::Bool)
-                    .ok_or_else(|| bad("a boolean"))?,
+                "bool" => bool_value(text).map(Kind::Bool).ok_or_else(|| bad("a boolean"))?,
                 "null" => Kind::Null,
-                "timestamp" => timestamp(text)
-                    .map(Kind::Str)
-                    .ok_or_else(|| bad("a timestamp"))?,
+                "timestamp" => timestamp(text).map(Kind::Str).ok_or_else(|| bad("a timestamp"))?,
                 other => {
-                    return Err((
-                        line,
-                        format!("unsupported YAML tag !!{other} (remove the tag)"),
-                    ));
+                    return Err((line, format!("unsupported YAML tag !!{other} (remove the tag)")));
                 }
             },
             Some(t) => return Err((line, format!("unsupported YAML tag {t} (remove the tag)"))),
             None if style != ScalarStyle::Plain => Kind::Str(text.to_string()),
             None if self.json => json_scalar(text),
-            None => resolve(text).ok_or_else(|| {
-                (
-                    line,
-                    format!("plain \"{text}\" is not a valid YAML 1.1 value here (quote it)"),
-                )
-            })?,
+            None => resolve(text)
+                .ok_or_else(|| (line, format!("plain \"{text}\" is not a valid YAML 1.1 value here (quote it)")))?,
         };
         let kind = match kind {
             Kind::Str(s) if self.unsafe_depth > 0 => Kind::Unsafe(s),
@@ -327,10 +261,7 @@ fn json_scalar(text: &str) -> Kind {
         "false" => Kind::Bool(false),
         "null" => Kind::Null,
         t if !t.contains(['.', 'e', 'E']) => Kind::Int(t.trim_start_matches('+').to_string()),
-        t => t
-            .parse()
-            .map(Kind::Float)
-            .unwrap_or_else(|_| Kind::Str(t.to_string())),
+        t => t.parse().map(Kind::Float).unwrap_or_else(|_| Kind::Str(t.to_string())),
     }
 }
 
@@ -339,11 +270,7 @@ mod tests {
     use super::*;
 
     fn scalar(yaml: &str) -> Kind {
-        let Some(Node {
-            kind: Kind::Map(pairs),
-            ..
-        }) = load(&format!("k: {yaml}\n")).expect("valid")
-        else {
+        let Some(Node { kind: Kind::Map(pairs), .. }) = load(&format!("k: {yaml}\n")).expect("valid") else {
             panic!("not a map")
         };
         pairs.into_iter().next().expect("one pair").1.kind
@@ -363,10 +290,7 @@ mod tests {
         assert_eq!(scalar(""), Kind::Null);
         assert_eq!(scalar("'yes'"), Kind::Str("yes".into()));
         assert_eq!(scalar("2024-01-02"), Kind::Str("2024-01-02".into()));
-        assert_eq!(
-            scalar("2001-12-14t21:59:43.10-05:00"),
-            Kind::Str("2001-12-14T21:59:43.100000-05:00".into())
-        );
+        assert_eq!(scalar("2001-12-14t21:59:43.10-05:00"), Kind::Str("2001-12-14T21:59:43.100000-05:00".into()));
         assert_eq!(scalar("!unsafe '{{ x }}'"), Kind::Unsafe("{{ x }}".into()));
     }
 

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/inventory")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory").join(rel)
 }
 
 /// Runs `ansible-inventory` cut off from the developer's setup: an empty config file, and HOME, the Ansible
@@ -21,8 +19,7 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
     let tmp = tempfile::tempdir().expect("temp dir");
     let cfg = tmp.path().join("ansible.cfg");
     std::fs::write(&cfg, "").expect("write empty ansible.cfg");
-    let program =
-        std::env::var_os("ANSIBLE_INVENTORY").unwrap_or_else(|| "ansible-inventory".into());
+    let program = std::env::var_os("ANSIBLE_INVENTORY").unwrap_or_else(|| "ansible-inventory".into());
     let mut cmd = Command::new(&program);
     cmd.env_clear()
         .current_dir(tmp.path())
@@ -47,24 +44,16 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
         cmd.args(["--limit", l]);
     }
     let out = cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {program:?} ({e}); install it with `pip install -r requirements-test.txt`"
-        )
+        panic!("cannot run {program:?} ({e}); install it with `pip install -r requirements-test.txt`")
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "ansible-inventory failed on {sources:?}:\n{stderr}"
-    );
+    assert!(out.status.success(), "ansible-inventory failed on {sources:?}:\n{stderr}");
     assert!(
         !stderr.contains("Unable to parse") && !stderr.contains("Failed to parse"),
         "ansible-inventory could not parse the fixture {sources:?}, so the case proves nothing:\n{stderr}"
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "ansible-inventory printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
+        panic!("ansible-inventory printed no JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
     })
 }
 
@@ -89,20 +78,13 @@ fn diff(path: &str, want: &Value, got: &Value, out: &mut Vec<String>) {
 /// Every host that appears in some group of a `--list` output.
 fn listed_hosts(list: &Value) -> BTreeSet<String> {
     let groups = list.as_object().into_iter().flat_map(|m| m.values());
-    let hosts = groups
-        .filter_map(|g| g.get("hosts"))
-        .filter_map(Value::as_array)
-        .flatten();
-    hosts
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
+    let hosts = groups.filter_map(|g| g.get("hosts")).filter_map(Value::as_array).flatten();
+    hosts.filter_map(Value::as_str).map(str::to_string).collect()
 }
 
 fn check(sources: &[&str], limits: &[&str]) {
     let paths: Vec<PathBuf> = sources.iter().map(|s| fixture(s)).collect();
-    let inv =
-        Inventory::load(&paths).unwrap_or_else(|e| panic!("credpush cannot load {sources:?}: {e}"));
+    let inv = Inventory::load(&paths).unwrap_or_else(|e| panic!("credpush cannot load {sources:?}: {e}"));
     for limit in std::iter::once(None).chain(limits.iter().copied().map(Some)) {
         let want = ansible_list(&paths, limit);
         let got = inv.to_list_json(limit);
@@ -113,16 +95,9 @@ fn check(sources: &[&str], limits: &[&str]) {
             "{sources:?} --limit {limit:?} differs from ansible-inventory:\n{}",
             diffs.join("\n")
         );
-        let selected: BTreeSet<String> = inv
-            .select(limit)
-            .unwrap_or_else(|e| panic!("select({limit:?}): {e}"))
-            .into_iter()
-            .collect();
-        assert_eq!(
-            selected,
-            listed_hosts(&want),
-            "select({limit:?}) on {sources:?}"
-        );
+        let selected: BTreeSet<String> =
+            inv.select(limit).unwrap_or_else(|e| panic!("select({limit:?}): {e}")).into_iter().collect();
+        assert_eq!(selected, listed_hosts(&want), "select({limit:?}) on {sources:?}");
     }
 }
 
@@ -166,9 +141,7 @@ fn unmatched_limit_lists_nothing_but_select_names_it() {
     let inv = Inventory::load(&paths).expect("load");
     let want = ansible_list(&paths, Some("nosuchgroup"));
     assert_eq!(inv.to_list_json(Some("nosuchgroup")), want);
-    let err = inv
-        .select(Some("web:nosuchgroup"))
-        .expect_err("unknown pattern");
+    let err = inv.select(Some("web:nosuchgroup")).expect_err("unknown pattern");
     assert_eq!(
         err.to_string(),
         "--limit pattern \"nosuchgroup\" matches no host or group in the inventory (check the name, or list them with `--list`)"
