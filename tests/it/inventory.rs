@@ -12,6 +12,17 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory").join(rel)
 }
 
+/// `$ANSIBLE_INVENTORY`, else the one in the venv that scripts/setup fills (`$CREDPUSH_VENV`, by default
+/// /opt/credpush/venv), else `ansible-inventory` from PATH.
+fn ansible_inventory() -> PathBuf {
+    if let Some(p) = std::env::var_os("ANSIBLE_INVENTORY") {
+        return p.into();
+    }
+    let venv = std::env::var_os("CREDPUSH_VENV").unwrap_or_else(|| "/opt/credpush/venv".into());
+    let in_venv = Path::new(&venv).join("bin/ansible-inventory");
+    if in_venv.exists() { in_venv } else { "ansible-inventory".into() }
+}
+
 /// Runs `ansible-inventory` cut off from the developer's setup: an empty config file, and HOME, the Ansible
 /// home and the working directory in a fresh temp dir (Ansible would read `./ansible.cfg`, `~/.ansible.cfg` and
 /// playbook-adjacent `group_vars/` from there).
@@ -19,7 +30,7 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
     let tmp = tempfile::tempdir().expect("temp dir");
     let cfg = tmp.path().join("ansible.cfg");
     std::fs::write(&cfg, "").expect("write empty ansible.cfg");
-    let program = std::env::var_os("ANSIBLE_INVENTORY").unwrap_or_else(|| "ansible-inventory".into());
+    let program = ansible_inventory();
     let mut cmd = Command::new(&program);
     cmd.env_clear()
         .current_dir(tmp.path())
@@ -44,7 +55,7 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
         cmd.args(["--limit", l]);
     }
     let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {program:?} ({e}); install it with `pip install -r requirements-test.txt`")
+        panic!("cannot run {program:?} ({e}); install ansible-core (scripts/setup, or `pip install -r requirements-test.txt`), or set ANSIBLE_INVENTORY")
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ansible-inventory failed on {sources:?}:\n{stderr}");
