@@ -1,7 +1,9 @@
-//! credpush integration tests: one binary, real parts (moto's STS, the AWS CLI), see `harness`.
+//! credpush integration tests: one binary, real parts (moto's STS, loopback sshd, ansible-core, the AWS CLI and
+//! boto3), see `harness` and `sshd`.
 
 mod assume;
 mod harness;
+mod inventory;
 mod profile;
 mod rotate;
 mod sshd;

@@ -1,0 +1,194 @@
+//! INI inventories, read as Ansible's `ini` inventory plugin reads them.
+//!
+//! Lines before the first section are hosts of `ungrouped`. `[g]` holds host lines, `[g:children]` group names
+//! and `[g:vars]` one `key=value` per line. Values are typed with Python literal rules in both host lines and
+//! `[g:vars]` (ansible-core 2.19 runs `ast.literal_eval` on both, whatever its docs say about `:vars` being
+//! strings). A group may be used in `[p:children]` before its own section; a `[g:vars]` section needs `g` to be
+//! declared somewhere in the file.
+
+use super::error::InventoryError;
+use super::hostrange::expand_host_pattern;
+use super::literal::parse_value;
+use super::model::Graph;
+use super::shlex;
+use regex::Regex;
+use std::path::Path;
+use std::sync::LazyLock;
+
+#[allow(clippy::unwrap_used)] // constant patterns
+static SECTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
+#[allow(clippy::unwrap_used)]
+static GROUP_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").unwrap());
+
+#[derive(Clone, Copy, PartialEq)]
+enum State {
+    Hosts,
+    Children,
+    Vars,
+}
+
+/// A group named before its declaration, kept until the end of the file as Ansible does.
+struct Pending {
+    name: String,
+    line: usize,
+    state: State,
+    parents: Vec<usize>,
+}
+
+/// Reads INI inventory text into `graph`.
+pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), InventoryError> {
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut group = graph.add_group("ungrouped");
+    let mut state = State::Hosts;
+    for (n, raw) in py_lines(text).enumerate() {
+        let lineno = n + 1;
+        let err = |msg: String| InventoryError::syntax(path, lineno, msg);
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some(c) = SECTION.captures(line) {
+            let name = &c[1];
+            state = match c.get(2).map(|m| m.as_str()) {
+                None | Some("hosts") => State::Hosts,
+                Some("children") => State::Children,
+                Some("vars") => State::Vars,
+                Some(other) => {
+                    return Err(err(format!(
+                        "section [{name}:{other}] has unknown type \"{other}\" (use [{name}], [{name}:children] or [{name}:vars])"
+                    )));
+                }
+            };
+            if graph.group(name).is_none() && state == State::Vars && !pending.iter().any(|p| p.name == name) {
+                pending.push(Pending { name: name.into(), line: lineno, state, parents: Vec::new() });
+            }
+            group = graph.add_group(name);
+            if state != State::Vars
+                && let Some(at) = pending.iter().position(|p| p.name == name)
+            {
+                if pending[at].state == State::Children {
+                    resolve_children(graph, name, &mut pending).map_err(err)?;
+                } else {
+                    pending.remove(at);
+                }
+            }
+            continue;
+        }
+        if line.starts_with('[') && line.ends_with(']') {
+            return Err(err(format!(
+                "invalid section header \"{line}\" (write [group], [group:children] or [group:vars] with no spaces)"
+            )));
+        }
+        match state {
+            State::Hosts => host_line(graph, group, line).map_err(err)?,
+            State::Vars => {
+                let Some((k, v)) = line.split_once('=') else {
+                    return Err(err(format!("expected key=value in a :vars section, got \"{line}\"")));
+                };
+                let name = graph.groups[group].name.clone();
+                graph.set_var(&name, k.trim(), parse_value(v.trim())).map_err(err)?;
+            }
+            State::Children => {
+                let Some(c) = GROUP_NAME.captures(line) else {
+                    return Err(err(format!("expected a group name in a :children section, got \"{line}\"")));
+                };
+                let child = &c[1];
+                if graph.group(child).is_some() {
+                    graph.add_child(group, child).map_err(err)?;
+                } else if let Some(p) = pending.iter_mut().find(|p| p.name == child) {
+                    p.parents.push(group);
+                } else {
+                    pending.push(Pending { name: child.into(), line: lineno, state, parents: vec![group] });
+                }
+            }
+        }
+    }
+    if let Some(p) = pending.first() {
+        let message = match p.state {
+            State::Vars => format!(
+                "section [{0}:vars] is for group \"{0}\", which is not defined (add a [{0}] section or fix the name)",
+                p.name
+            ),
+            _ => {
+                let parent = p.parents.last().map_or("", |&g| graph.groups[g].name.as_str());
+                format!(
+                    "section [{parent}:children] names group \"{0}\", which is not defined (add a [{0}] section or fix the name)",
+                    p.name
+                )
+            }
+        };
+        return Err(InventoryError::syntax(path, p.line, message));
+    }
+    Ok(())
+}
+
+fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -> Result<(), String> {
+    let Some(at) = pending.iter().position(|p| p.name == name) else {
+        return Ok(());
+    };
+    let entry = pending.remove(at);
+    for parent in entry.parents {
+        graph.add_child(parent, name)?;
+        let parent_name = graph.groups[parent].name.clone();
+        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children) {
+            resolve_children(graph, &parent_name, pending)?;
+        }
+    }
+    Ok(())
+}
+
+/// `host[:port] [key=value ...]`: the pattern may expand to many hosts, all getting the same vars.
+fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), String> {
+    let words = shlex::split(line).map_err(|e| format!("cannot split host line \"{line}\": {e} (close the quote)"))?;
+    let Some(pattern) = words.first() else {
+        return Ok(());
+    };
+    let (hosts, port) = expand_host_pattern(pattern)?;
+    if pattern.trim().ends_with(':') && port.is_none() {
+        return Err(format!(
+            "invalid host pattern \"{pattern}\": a trailing ':' must be followed by a port (write host:PORT or drop the ':')"
+        ));
+    }
+    if hosts.iter().any(|h| h.trim() == "---") {
+        return Err(format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)"));
+    }
+    let mut vars = Vec::new();
+    for word in &words[1..] {
+        let Some((k, v)) = word.split_once('=') else {
+            return Err(format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)"));
+        };
+        vars.push((k.to_string(), parse_value(v)));
+    }
+    for host in hosts {
+        graph.add_host(&host, Some(group), port)?;
+        for (k, v) in &vars {
+            graph.set_var(&host, k, v.clone())?;
+        }
+    }
+    Ok(())
+}
+
+/// Python's `str.splitlines`: `\n`, `\r\n` and `\r` (plus a few rarer breaks) end a line.
+fn py_lines(text: &str) -> impl Iterator<Item = &str> {
+    let breaks = ['\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}'];
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        match rest.find(breaks) {
+            Some(at) => {
+                let line = &rest[..at];
+                let brk = rest[at..].chars().next().map_or(1, char::len_utf8);
+                let skip = if rest[at..].starts_with("\r\n") { 2 } else { brk };
+                rest = &rest[at + skip..];
+                Some(line)
+            }
+            None => {
+                let line = rest;
+                rest = "";
+                Some(line)
+            }
+        }
+    })
+}

@@ -1,0 +1,254 @@
+//! The inventory graph (hosts, groups, parent/child edges, inventory-file vars) and the rules Ansible applies
+//! while building it: first port wins, `ansible_group_priority` is not a var, groups form no cycles, and
+//! `reconcile` hangs orphans under `all` and sorts hosts into or out of `ungrouped`.
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+pub(crate) const ALL: usize = 0;
+pub(crate) const UNGROUPED: usize = 1;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub name: String,
+    pub vars: Map<String, Value>,
+    pub children: Vec<usize>,
+    pub parents: Vec<usize>,
+    pub hosts: Vec<usize>,
+    pub priority: i64,
+    pub depth: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Host {
+    pub name: String,
+    pub vars: Map<String, Value>,
+    /// Groups the host was put in directly; ancestors are derived.
+    pub groups: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Graph {
+    pub groups: Vec<Group>,
+    pub group_index: HashMap<String, usize>,
+    pub hosts: Vec<Host>,
+    pub host_index: HashMap<String, usize>,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        let mut g =
+            Graph { groups: Vec::new(), group_index: HashMap::new(), hosts: Vec::new(), host_index: HashMap::new() };
+        g.add_group("all");
+        g.add_group("ungrouped");
+        g.link(ALL, UNGROUPED);
+        g
+    }
+
+    pub fn group(&self, name: &str) -> Option<usize> {
+        self.group_index.get(name).copied()
+    }
+
+    pub fn host(&self, name: &str) -> Option<usize> {
+        self.host_index.get(name).copied()
+    }
+
+    pub fn add_group(&mut self, name: &str) -> usize {
+        if let Some(i) = self.group(name) {
+            return i;
+        }
+        let group = Group {
+            name: name.to_string(),
+            vars: Map::new(),
+            children: Vec::new(),
+            parents: Vec::new(),
+            hosts: Vec::new(),
+            priority: 1,
+            depth: 0,
+        };
+        self.groups.push(group);
+        self.group_index.insert(name.to_string(), self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
+    /// Adds a host (the port counts only where the host first appears, as in Ansible) and puts it in `group`.
+    pub fn add_host(&mut self, name: &str, group: Option<usize>, port: Option<u64>) -> Result<usize, String> {
+        if name.is_empty() {
+            return Err("empty host name (remove the empty entry or quote a real name)".into());
+        }
+        let h = match self.host(name) {
+            Some(h) => h,
+            None => {
+                let mut vars = Map::new();
+                if let Some(p) = port.filter(|p| *p != 0) {
+                    vars.insert("ansible_port".into(), Value::from(p));
+                }
+                self.hosts.push(Host { name: name.to_string(), vars, groups: Vec::new() });
+                self.host_index.insert(name.to_string(), self.hosts.len() - 1);
+                self.hosts.len() - 1
+            }
+        };
+        if let Some(g) = group {
+            self.put_host(g, h);
+        }
+        Ok(h)
+    }
+
+    fn put_host(&mut self, g: usize, h: usize) {
+        // A host is in few groups, so its own list is the cheap side to search.
+        if !self.hosts[h].groups.contains(&g) {
+            self.groups[g].hosts.push(h);
+            self.hosts[h].groups.push(g);
+        }
+    }
+
+    /// Sets an inventory-file var on the group or host called `entity` (groups first, as Ansible looks them up).
+    pub fn set_var(&mut self, entity: &str, key: &str, value: Value) -> Result<(), String> {
+        if let Some(g) = self.group(entity) {
+            if key == "ansible_group_priority" {
+                self.groups[g].priority = priority(&value)?;
+            } else {
+                self.groups[g].vars.insert(key.to_string(), value);
+            }
+        } else if let Some(h) = self.host(entity) {
+            self.hosts[h].vars.insert(key.to_string(), value);
+        } else {
+            return Err(format!("\"{entity}\" is neither a host nor a group"));
+        }
+        Ok(())
+    }
+
+    /// Makes `child` (a group, else a host) a member of group `parent`.
+    pub fn add_child(&mut self, parent: usize, child: &str) -> Result<(), String> {
+        if let Some(c) = self.group(child) {
+            if c == parent {
+                return Err(format!("group \"{child}\" cannot be a child of itself (remove it from its own children)"));
+            }
+            if self.groups[parent].children.contains(&c) {
+                return Ok(());
+            }
+            if self.ancestors(parent).contains(&c) {
+                let p = &self.groups[parent].name;
+                return Err(format!(
+                    "adding group \"{child}\" as a child of \"{p}\" creates a loop (\"{child}\" is already an ancestor of \"{p}\")"
+                ));
+            }
+            self.link(parent, c);
+        } else if let Some(h) = self.host(child) {
+            self.put_host(parent, h);
+        } else {
+            return Err(format!("\"{child}\" is neither a known host nor a known group (define it before using it)"));
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, parent: usize, child: usize) {
+        self.groups[parent].children.push(child);
+        if !self.groups[child].parents.contains(&parent) {
+            self.groups[child].parents.push(parent);
+        }
+    }
+
+    /// All groups above `g`, nearest first.
+    pub fn ancestors(&self, g: usize) -> Vec<usize> {
+        self.walk(vec![g], |grp| &grp.parents)
+    }
+
+    /// `g` and every group below it, breadth first in declaration order.
+    pub fn descendants_and_self(&self, g: usize) -> Vec<usize> {
+        let mut out = vec![g];
+        out.extend(self.walk(vec![g], |grp| &grp.children));
+        out
+    }
+
+    fn walk(&self, start: Vec<usize>, next: impl Fn(&Group) -> &Vec<usize>) -> Vec<usize> {
+        let mut seen: Vec<usize> = Vec::new();
+        let mut frontier = start;
+        while !frontier.is_empty() {
+            let mut new = Vec::new();
+            for g in frontier {
+                for &n in next(&self.groups[g]) {
+                    if !seen.contains(&n) && !new.contains(&n) {
+                        new.push(n);
+                    }
+                }
+            }
+            seen.extend(&new);
+            frontier = new;
+        }
+        seen
+    }
+
+    /// Every group the host belongs to, directly or through a parent group.
+    pub fn host_groups(&self, h: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for &g in &self.hosts[h].groups {
+            for a in std::iter::once(g).chain(self.ancestors(g)) {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Hosts of `g` and of all groups below it, in inventory order without repeats.
+    pub fn group_hosts(&self, g: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.hosts.len()];
+        let mut out = Vec::new();
+        for d in self.descendants_and_self(g) {
+            for &h in &self.groups[d].hosts {
+                if !std::mem::replace(&mut seen[h], true) {
+                    out.push(h);
+                }
+            }
+        }
+        out
+    }
+
+    /// What Ansible does once all sources are read: orphan groups go under `all`, hosts with no group go to
+    /// `ungrouped`, hosts with a real group leave it. Depth (longest path from `all`) orders var precedence.
+    pub fn reconcile(&mut self) {
+        for g in 1..self.groups.len() {
+            if self.groups[g].parents.is_empty() {
+                self.link(ALL, g);
+            }
+        }
+        for h in 0..self.hosts.len() {
+            let groups = self.host_groups(h);
+            if groups.contains(&UNGROUPED) {
+                if groups.iter().any(|&g| g != ALL && g != UNGROUPED) {
+                    self.groups[UNGROUPED].hosts.retain(|&x| x != h);
+                    self.hosts[h].groups.retain(|&x| x != UNGROUPED);
+                }
+            } else if groups.iter().all(|&g| g == ALL) {
+                self.put_host(UNGROUPED, h);
+            }
+        }
+        for g in 0..self.groups.len() {
+            self.groups[g].depth = self.depth(g, &mut Vec::new());
+        }
+    }
+
+    fn depth(&self, g: usize, stack: &mut Vec<usize>) -> usize {
+        if stack.contains(&g) {
+            return 0;
+        }
+        stack.push(g);
+        let d = self.groups[g].parents.iter().map(|&p| self.depth(p, stack) + 1).max().unwrap_or(0);
+        stack.pop();
+        d
+    }
+}
+
+/// Ansible runs `int(value)` on `ansible_group_priority`, so anything but a number, a boolean or the text of a
+/// whole number fails the whole inventory.
+fn priority(value: &Value) -> Result<i64, String> {
+    let bad = || format!("ansible_group_priority must be an integer, got {value} (write a whole number such as 10)");
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)).ok_or_else(bad),
+        Value::Bool(b) => Ok(i64::from(*b)),
+        Value::String(s) => super::hostrange::py_int(s).ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
