@@ -447,7 +447,8 @@ fn ctrl_c_lets_hosts_in_flight_finish_skips_the_rest_and_still_reports() {
 fn per_host_roles_share_one_assume_role_each_and_a_denied_role_fails_only_its_hosts() {
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(3));
     let inv = fleet.inventory(&format!(
-        "\n[onprem:vars]\ncredpush_role_arn={}\n\n[locked]\nhost3\n\n[locked:vars]\ncredpush_role_arn={}\n",
+        // A host var beats the group var, as in Ansible.
+        "\n[onprem:vars]\ncredpush_role_arn={}\n\n[locked]\nhost3 credpush_role_arn={}\n",
         moto.role("chained"),
         moto.role("locked")
     ));
