@@ -3,6 +3,8 @@
 //! `Inventory::load(..).to_list_json(..)` must print the same JSON, and `select` the same hosts.
 
 use credpush::inventory::Inventory;
+
+use crate::harness::{Env, run, tool};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,17 +14,6 @@ fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory").join(rel)
 }
 
-/// `$ANSIBLE_INVENTORY`, else the one in the venv that scripts/setup fills (`$CREDPUSH_VENV`, by default
-/// /opt/credpush/venv), else `ansible-inventory` from PATH.
-fn ansible_inventory() -> PathBuf {
-    if let Some(p) = std::env::var_os("ANSIBLE_INVENTORY") {
-        return p.into();
-    }
-    let venv = std::env::var_os("CREDPUSH_VENV").unwrap_or_else(|| "/opt/credpush/venv".into());
-    let in_venv = Path::new(&venv).join("bin/ansible-inventory");
-    if in_venv.exists() { in_venv } else { "ansible-inventory".into() }
-}
-
 /// Runs `ansible-inventory` cut off from the developer's setup: an empty config file, and HOME, the Ansible
 /// home and the working directory in a fresh temp dir (Ansible would read `./ansible.cfg`, `~/.ansible.cfg` and
 /// playbook-adjacent `group_vars/` from there).
@@ -30,23 +21,17 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
     let tmp = tempfile::tempdir().expect("temp dir");
     let cfg = tmp.path().join("ansible.cfg");
     std::fs::write(&cfg, "").expect("write empty ansible.cfg");
-    let program = ansible_inventory();
+    let program = tool("ansible-inventory");
     let mut cmd = Command::new(&program);
     cmd.env_clear()
         .current_dir(tmp.path())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", "/usr/bin:/bin")
         .env("HOME", tmp.path())
         .env("ANSIBLE_CONFIG", &cfg)
         .env("ANSIBLE_HOME", tmp.path().join(".ansible"))
         .env("ANSIBLE_LOCAL_TEMP", tmp.path().join("tmp"))
         .env("ANSIBLE_NOCOLOR", "1")
         .env("LC_ALL", "C.UTF-8");
-    // Keep a pyenv or virtualenv Python reachable.
-    for var in ["PYENV_ROOT", "PYENV_VERSION", "VIRTUAL_ENV"] {
-        if let Some(v) = std::env::var_os(var) {
-            cmd.env(var, v);
-        }
-    }
     for s in sources {
         cmd.arg("-i").arg(s);
     }
@@ -54,9 +39,9 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
     if let Some(l) = limit {
         cmd.args(["--limit", l]);
     }
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {program:?} ({e}); install ansible-core (scripts/setup, or `pip install -r requirements-test.txt`), or set ANSIBLE_INVENTORY")
-    });
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program:?} ({e}); install ansible-core with scripts/setup"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ansible-inventory failed on {sources:?}:\n{stderr}");
     assert!(
@@ -66,6 +51,23 @@ fn ansible_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("ansible-inventory printed no JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
     })
+}
+
+/// `credpush inventory -i ... --list [--limit ...]`, parsed.
+fn credpush_list(sources: &[PathBuf], limit: Option<&str>) -> Value {
+    let env = Env::new();
+    let mut cmd = env.credpush();
+    cmd.arg("inventory");
+    for s in sources {
+        cmd.arg("-i").arg(s);
+    }
+    cmd.arg("--list");
+    if let Some(l) = limit {
+        cmd.args(["--limit", l]);
+    }
+    let r = run(&mut cmd).expect_code(0);
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("credpush inventory printed no JSON ({e}):\n{}", r.stdout))
 }
 
 /// Where two JSON values differ, as `path: ansible=... credpush=...` lines.
@@ -98,14 +100,18 @@ fn check(sources: &[&str], limits: &[&str]) {
     let inv = Inventory::load(&paths).unwrap_or_else(|e| panic!("credpush cannot load {sources:?}: {e}"));
     for limit in std::iter::once(None).chain(limits.iter().copied().map(Some)) {
         let want = ansible_list(&paths, limit);
+        // The library and the user-facing command must both print what Ansible prints.
         let got = inv.to_list_json(limit);
-        let mut diffs = Vec::new();
-        diff("", &want, &got, &mut diffs);
-        assert!(
-            diffs.is_empty(),
-            "{sources:?} --limit {limit:?} differs from ansible-inventory:\n{}",
-            diffs.join("\n")
-        );
+        let cli = credpush_list(&paths, limit);
+        for (what, got) in [("Inventory::to_list_json", &got), ("credpush inventory --list", &cli)] {
+            let mut diffs = Vec::new();
+            diff("", &want, got, &mut diffs);
+            assert!(
+                diffs.is_empty(),
+                "{what} on {sources:?} --limit {limit:?} differs from ansible-inventory:\n{}",
+                diffs.join("\n")
+            );
+        }
         let selected: BTreeSet<String> =
             inv.select(limit).unwrap_or_else(|e| panic!("select({limit:?}): {e}")).into_iter().collect();
         assert_eq!(selected, listed_hosts(&want), "select({limit:?}) on {sources:?}");
