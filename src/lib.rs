@@ -9,6 +9,10 @@
 //!   mode 0600.
 //! - **The profile** ([`profile::ProfileSpec`]) is `credential_process = cat /ABSOLUTE/path`, because botocore
 //!   runs the process without a shell.
+//! - **Rotation** ([`rotate::rotate`]) reads an Ansible inventory ([`inventory::Inventory`]), turns each host's
+//!   variables into a [`target::HostTarget`], assumes once per role, and pushes to every host through
+//!   [`fanout::run`] and [`push::Connection::write_file`]: one ssh exec, the document on stdin, a temp file, a
+//!   checksum, fsync and rename on the host. Each host ends as a [`fanout::HostOutcome`] in the [`report`].
 //! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
 //!
 //! ```no_run
