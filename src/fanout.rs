@@ -27,6 +27,18 @@ pub enum Status {
     Skipped,
 }
 
+impl Status {
+    /// The word reports use: `ok`, `failed`, `unreachable`, `skipped`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
 /// One host's line in the report. Holds no secret.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HostOutcome {
@@ -128,7 +140,7 @@ pub async fn run(jobs: Vec<Job>, opts: Arc<FanoutOptions>, mut cancel: watch::Re
         // A panicking host task is a bug; keep going for the others.
         let Ok(outcome) = joined else { continue };
         if opts.progress {
-            eprintln!("[{}/{total}] {} {:?}", outcomes.len() + 1, outcome.host, outcome.status);
+            eprintln!("[{}/{total}] {} {}", outcomes.len() + 1, outcome.host, outcome.status.as_str());
         }
         outcomes.push(outcome);
     }

@@ -48,12 +48,7 @@ pub fn human(outcomes: &[HostOutcome], seconds: f64) -> String {
     let rows: Vec<[String; 6]> = outcomes
         .iter()
         .map(|o| {
-            let status = match o.status {
-                Status::Ok => "ok",
-                Status::Failed => "failed",
-                Status::Unreachable => "unreachable",
-                Status::Skipped => "skipped",
-            };
+            let status = o.status.as_str();
             let detail = match (&o.error, o.profile) {
                 (Some(e), _) => e.clone(),
                 (None, Some(p)) => format!("verified; profile {p}"),
