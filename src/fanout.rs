@@ -101,6 +101,9 @@ pub struct FanoutOptions {
     pub progress: bool,
 }
 
+/// The AWS config file `--install-profile` maintains on each host.
+const PROFILE_CONFIG: &str = "~/.aws/config";
+
 /// A host and the document it gets.
 pub type Job = (HostTarget, Arc<CredentialDocument>);
 
@@ -204,12 +207,15 @@ async fn attempt(
 ) -> Result<push::Pushed, PushError> {
     let conn = push::connect(target, ssh).await?;
     let result = async {
-        let path = conn.write_file(&target.path, &doc.to_json(), 0o600).await?;
-        let profile = match &opts.install_profile {
-            Some(name) => Some(conn.install_profile(name, &path, opts.profile_region.as_deref()).await?),
-            None => None,
+        let show = opts.install_profile.as_ref().map(|_| PROFILE_CONFIG);
+        let written = conn.write_file(&target.path, &doc.to_json(), 0o600, show).await?;
+        let profile = match (&opts.install_profile, written.shown) {
+            (Some(name), Some(shown)) => {
+                Some(conn.install_profile(name, &written.path, opts.profile_region.as_deref(), shown).await?)
+            }
+            _ => None,
         };
-        Ok(push::Pushed { path, profile })
+        Ok(push::Pushed { path: written.path, profile })
     }
     .await;
     if let Err(e) = conn.close().await {

@@ -13,7 +13,6 @@ use crate::secret::Secret;
 use crate::target::HostTarget;
 
 const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
-const READ_SCRIPT: &str = include_str!("../templates/remote_read.sh");
 
 /// How strictly host keys are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -194,18 +193,23 @@ fn classify_connect_error(target: &HostTarget, err: &openssh::Error) -> PushErro
 }
 
 impl Connection {
-    /// Writes `content` to `path` (absolute or `~/…`) atomically with `mode`, and returns the absolute path after
-    /// checking that the file on the host has the checksum of what was sent.
-    pub async fn write_file(&self, path: &str, content: &Secret, mode: u32) -> Result<String, PushError> {
+    /// Writes `content` to `path` (absolute or `~/…`) atomically with `mode`, and checks that the file on the host
+    /// has the checksum of what was sent. With `show`, the same exec also reads that small file back, so a
+    /// rotation that also keeps a profile costs one exec when the profile is already right.
+    pub async fn write_file(
+        &self,
+        path: &str,
+        content: &Secret,
+        mode: u32,
+        show: Option<&str>,
+    ) -> Result<Written, PushError> {
         let want = hex(&Sha256::digest(content.expose().as_bytes()));
-        let mut child = self
-            .session
-            .command("sh")
-            .arg("-c")
-            .arg(WRITE_SCRIPT)
-            .arg("credpush")
-            .arg(path)
-            .arg(format!("{mode:o}"))
+        let mut cmd = self.session.command("sh");
+        cmd.arg("-c").arg(WRITE_SCRIPT).arg("credpush").arg(path).arg(format!("{mode:o}"));
+        if let Some(show) = show {
+            cmd.arg(show);
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -228,74 +232,87 @@ impl Connection {
             .wait_with_output()
             .await
             .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
             let detail = if stderr.is_empty() { format!("remote exit status {:?}", out.status.code()) } else { stderr };
             return Err(PushError::Remote { path: path.to_owned(), detail });
         }
-        let (got, abs) = stdout.trim_end().split_once(' ').unwrap_or_default();
+        let stdout = String::from_utf8(out.stdout)
+            .map_err(|_| PushError::Remote { path: path.into(), detail: "the reply is not UTF-8 text".into() })?;
+        let (first, rest) = stdout.split_once('\n').unwrap_or((stdout.as_str(), ""));
+        let (got, abs) = first.split_once(' ').unwrap_or_default();
         if got != want {
             return Err(PushError::Verify(path.to_owned()));
         }
-        Ok(abs.to_owned())
+        let shown = show
+            .map(|_| parse_shown(rest))
+            .transpose()
+            .map_err(|detail| PushError::Remote { path: path.into(), detail })?;
+        Ok(Written { path: abs.to_owned(), shown })
     }
 
-    /// Reads a small file: its absolute path, and its mode and content when it exists.
-    pub async fn read_file(&self, path: &str) -> Result<(String, Option<(u32, String)>), PushError> {
-        let out = self
-            .session
-            .command("sh")
-            .arg("-c")
-            .arg(READ_SCRIPT)
-            .arg("credpush")
-            .arg(path)
-            .output()
-            .await
-            .map_err(|e| PushError::Ssh(format!("cannot read {path}: {e}")))?;
-        let text = String::from_utf8(out.stdout)
-            .map_err(|_| PushError::Remote { path: path.into(), detail: "not UTF-8 text".into() })?;
-        let (abs, rest) = text.split_once('\n').unwrap_or((text.as_str(), ""));
-        match out.status.code() {
-            Some(0) => {
-                let (mode, content) = rest.split_once('\n').unwrap_or((rest, ""));
-                let mode = u32::from_str_radix(mode.trim(), 8).unwrap_or(0o600);
-                Ok((abs.to_owned(), Some((mode, content.to_owned()))))
-            }
-            Some(3) => Ok((abs.to_owned(), None)),
-            _ => Err(PushError::Remote {
-                path: path.into(),
-                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            }),
-        }
-    }
-
-    /// Ensures the managed profile block in the host's `~/.aws/config`, pointing at `document_path`.
+    /// Ensures the managed profile block in the host's `~/.aws/config` (as `shown` by the document's write),
+    /// pointing at `document_path`. Writes only when the block is missing or different.
     pub async fn install_profile(
         &self,
         name: &str,
         document_path: &str,
         region: Option<&str>,
+        shown: Shown,
     ) -> Result<InstallOutcome, PushError> {
         let spec = ProfileSpec::new(name, document_path, region).map_err(|e| PushError::Local(e.to_string()))?;
-        let (config_path, existing) = self.read_file("~/.aws/config").await?;
-        let (mode, text, outcome) = match existing {
+        let (mode, text, outcome) = match shown.existing {
             Some((mode, text)) => (mode, text, InstallOutcome::Updated),
             None => (0o600, String::new(), InstallOutcome::Created),
         };
         let merged = spec
-            .merge(&text, Path::new(&config_path))
-            .map_err(|e| PushError::Remote { path: config_path.clone(), detail: e.to_string() })?;
+            .merge(&text, Path::new(&shown.path))
+            .map_err(|e| PushError::Remote { path: shown.path.clone(), detail: e.to_string() })?;
         if outcome == InstallOutcome::Updated && merged == text {
             return Ok(InstallOutcome::Unchanged);
         }
-        self.write_file(&config_path, &Secret::new(merged), mode).await?;
+        self.write_file(&shown.path, &Secret::new(merged), mode, None).await?;
         Ok(outcome)
     }
 
     /// Closes the master connection, reporting its error.
     pub async fn close(self) -> Result<(), PushError> {
         self.session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))
+    }
+}
+
+/// What a write reported back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The absolute path written.
+    pub path: String,
+    /// The file asked for with `show`.
+    pub shown: Option<Shown>,
+}
+
+/// A small file read back by the same exec as a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// Its absolute path.
+    pub path: String,
+    /// Its octal mode and content, when it exists.
+    pub existing: Option<(u32, String)>,
+}
+
+/// Parses the writer's `SHOW` section: path, `absent` | `present` + mode + content.
+fn parse_shown(text: &str) -> Result<Shown, String> {
+    let mut parts = text.splitn(3, '\n');
+    let path = parts.next().unwrap_or_default().to_owned();
+    match parts.next() {
+        Some("absent") => Ok(Shown { path, existing: None }),
+        Some("present") => {
+            let rest = parts.next().unwrap_or_default();
+            let (mode, content) = rest.split_once('\n').unwrap_or((rest, ""));
+            let mode =
+                u32::from_str_radix(mode.trim(), 8).map_err(|_| format!("unexpected mode {mode:?} for {path}"))?;
+            Ok(Shown { path, existing: Some((mode, content.to_owned())) })
+        }
+        other => Err(format!("unexpected reply {other:?} reading {path}")),
     }
 }
 
@@ -309,9 +326,14 @@ mod tests {
     use std::process::Command;
 
     fn run_write(home: &Path, target: &str, input: &[u8]) -> std::process::Output {
+        run_write_show(home, target, input, &[])
+    }
+
+    fn run_write_show(home: &Path, target: &str, input: &[u8], show: &[&str]) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new("sh")
             .args(["-c", WRITE_SCRIPT, "credpush", target, "600"])
+            .args(show)
             .env("HOME", home)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -341,5 +363,24 @@ mod tests {
 
         let rel = run_write(home.path(), "aws/temp.json", &[sha.as_bytes(), b"\n", doc].concat());
         assert_eq!(rel.status.code(), Some(64));
+    }
+
+    #[test]
+    fn remote_writer_shows_a_second_file_in_the_same_exec() {
+        let home = tempfile::tempdir().unwrap();
+        let doc = b"{}";
+        let input = [hex(&Sha256::digest(doc)).as_bytes(), b"\n", doc].concat();
+        let config = home.path().join(".aws/config");
+        let out = run_write_show(home.path(), "~/.aws/temp.json", &input, &["~/.aws/config"]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let rest = text.split_once('\n').unwrap().1;
+        assert_eq!(parse_shown(rest).unwrap(), Shown { path: config.display().to_string(), existing: None });
+
+        std::fs::write(&config, "[default]\nregion = x\n").unwrap();
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+        let out = run_write_show(home.path(), "~/.aws/temp.json", &input, &["~/.aws/config"]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let shown = parse_shown(text.split_once('\n').unwrap().1).unwrap();
+        assert_eq!(shown.existing, Some((0o640, "[default]\nregion = x\n".to_owned())));
     }
 }

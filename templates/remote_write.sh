@@ -1,17 +1,24 @@
-# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE`; needs only a POSIX shell and coreutils.
-# stdin: one line with the sha256 of the content, then the content. Nothing secret is in the command text.
-# Writes TARGET atomically: temp file in the same directory, checksum, fsync, rename. A short or broken stdin
-# fails the checksum and leaves the previous file untouched. Prints "SHA256 ABSOLUTE_PATH" of the result.
+# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE [SHOW]`; needs only a POSIX shell and
+# coreutils. stdin: one line with the sha256 of the content, then the content. Nothing secret is in the command
+# text. Writes TARGET atomically: temp file in the same directory, checksum, fsync, rename. A short or broken
+# stdin fails the checksum and leaves the previous file untouched. Prints "SHA256 ABSOLUTE_PATH" of the result.
+# With SHOW (a small non-secret file such as ~/.aws/config), it then prints SHOW's absolute path, and either
+# "absent" or "present", its octal mode and its content, so that one exec serves both.
 set -eu
 umask 077
 want=
 IFS= read -r want || { echo "credpush: no input received" >&2; exit 65; }
 target=$1
 mode=$2
-case $target in
-  "~") target=$HOME ;;
-  "~/"*) target=$HOME/${target#"~/"} ;;
-esac
+show=${3-}
+absolute() {
+  case $1 in
+    "~") printf '%s' "$HOME" ;;
+    "~/"*) printf '%s' "$HOME/${1#"~/"}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+target=$(absolute "$target")
 case $target in
   /*) ;;
   *) echo "credpush: target path $target is not absolute" >&2; exit 64 ;;
@@ -34,3 +41,13 @@ trap - EXIT HUP INT TERM PIPE
 sync -- "$dir" 2>/dev/null || true
 final=$(sha256sum < "$target")
 printf '%s %s\n' "${final%% *}" "$target"
+[ -n "$show" ] || exit 0
+show=$(absolute "$show")
+printf '%s\n' "$show"
+if [ -e "$show" ]; then
+  printf 'present\n'
+  stat -c '%a' -- "$show"
+  cat -- "$show"
+else
+  printf 'absent\n'
+fi

@@ -66,8 +66,17 @@ fn rotation_to_five_hosts_writes_verified_0600_files_and_replaces_them() {
         String::from_utf8_lossy(&who.stdout).starts_with("arn:aws:sts::123456789012:assumed-role/deploy/credpush-")
     );
 
+    // sshd (LogLevel DEBUG3) logs every exec: the first rotation wrote the document and the new profile (2 execs
+    // per host); with the profile already right, a rotation is one exec per host.
+    let execs = |h: &crate::sshd::SshHost| {
+        std::fs::read_to_string(h.dir.join("sshd.log")).unwrap_or_default().matches("entering command sh -c").count()
+    };
+    let before: Vec<usize> = fleet.hosts.iter().map(execs).collect();
+    assert!(before.iter().all(|&n| n == 2), "execs after the first rotation: {before:?}");
     let second = rotate_json();
     assert_eq!(second["summary"]["ok"], 5);
+    let after: Vec<usize> = fleet.hosts.iter().map(execs).collect();
+    assert!(after.iter().all(|&n| n == 3), "a steady-state rotation is one exec per host: {after:?}");
     for h in &fleet.hosts {
         assert_ne!(
             read_doc(&h.document())["AccessKeyId"].as_str(),

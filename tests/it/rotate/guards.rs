@@ -42,7 +42,8 @@ fn host_keys_are_strict_by_default_and_accept_new_is_explicit() {
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(2));
     // The inventory asks ssh to skip host key checks, as many do for Ansible; credpush's policy still wins. The
     // ssh args also route every connection through credpush's generated ssh config.
-    let inv = fleet.inventory("\n[onprem:vars]\nansible_ssh_common_args='-o StrictHostKeyChecking=no -o ServerAliveCountMax=2'\n");
+    let inv = fleet
+        .inventory("\n[onprem:vars]\nansible_ssh_common_args='-o StrictHostKeyChecking=no -o ServerAliveCountMax=2'\n");
     let port2 = fleet.host("host2").port;
     // Forget host2's key.
     let known: String = std::fs::read_to_string(fleet.known_hosts())
