@@ -183,11 +183,7 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
             tracing::info!(path = %pushed.path, "verified");
             outcome.path = pushed.path;
             outcome.expiration = Some(doc.expiration_rfc3339());
-            outcome.profile = pushed.profile.map(|p| match p {
-                InstallOutcome::Created => "created",
-                InstallOutcome::Updated => "updated",
-                InstallOutcome::Unchanged => "unchanged",
-            });
+            outcome.profile = pushed.profile.map(InstallOutcome::as_str);
             outcome.error = None;
         }
         Err(e) => {

@@ -94,12 +94,7 @@ fn profile(cmd: ProfileCmd) -> Result<i32> {
         None => print!("{}", spec.render()),
         Some(file) => {
             let outcome = spec.install(file)?;
-            let what = match outcome {
-                profile::InstallOutcome::Created => "created",
-                profile::InstallOutcome::Updated => "updated",
-                profile::InstallOutcome::Unchanged => "unchanged",
-            };
-            println!("profile {:?} in {}: {what}", cmd.name, file.display());
+            println!("profile {:?} in {}: {}", cmd.name, file.display(), outcome.as_str());
         }
     }
     Ok(EXIT_OK)

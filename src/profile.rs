@@ -28,6 +28,17 @@ pub enum InstallOutcome {
     Unchanged,
 }
 
+impl InstallOutcome {
+    /// The word reports use: `created`, `updated`, `unchanged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallOutcome::Created => "created",
+            InstallOutcome::Updated => "updated",
+            InstallOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
 impl ProfileSpec {
     /// Checks the name, path and region. botocore runs `credential_process` without a shell, so `~` and `$VAR`
     /// are never expanded: the path must be absolute and literal.
