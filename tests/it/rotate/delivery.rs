@@ -260,8 +260,13 @@ fn ctrl_c_lets_hosts_in_flight_finish_skips_the_rest_and_still_reports() {
     let mut cmd = rotate(&env, &moto, &fleet, &inv, &["--json", "--forks", "1", "--timeout", "5s", "--retries", "0"]);
     let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
     let start = Instant::now();
-    // host1 is done within a second; hole0 is then in flight for its 5 s timeout.
-    std::thread::sleep(Duration::from_secs(2));
+    // Once host1's document is there, hole0 is next (--forks 1) and in flight for its 5 s timeout.
+    let doc = fleet.host("host1").document();
+    while !doc.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "host1 was never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
     let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(st.success());
     let out = child.wait_with_output().expect("wait");
@@ -270,7 +275,7 @@ fn ctrl_c_lets_hosts_in_flight_finish_skips_the_rest_and_still_reports() {
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     };
-    assert!(start.elapsed() < Duration::from_secs(9), "took {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(12), "took {:?}", start.elapsed());
     let r = r.expect_code(1);
     assert!(
         r.stderr.contains("credpush: interrupted: finishing hosts in flight, starting no new ones"),
