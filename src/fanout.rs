@@ -2,6 +2,7 @@
 //! Ctrl-C that stops new hosts but lets running ones finish. One host's failure is a value, never an abort.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
@@ -160,8 +161,15 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
         let mut ssh = opts.ssh.clone();
         // ssh's ConnectTimeout is in whole seconds and also bounds the SSH handshake.
         ssh.connect_timeout = ssh.connect_timeout.min(remaining).max(Duration::from_secs(1));
-        let attempt = tokio::time::timeout(remaining, attempt(&target, &doc, &ssh, opts));
-        let r = attempt.await.unwrap_or(Err(PushError::Timeout(opts.timeout)));
+        let connected = AtomicBool::new(false);
+        let attempt = tokio::time::timeout(remaining, attempt(&target, &doc, &ssh, opts, &connected));
+        let r = attempt.await.unwrap_or_else(|_| {
+            Err(if connected.load(Ordering::Relaxed) {
+                PushError::Timeout(opts.timeout)
+            } else {
+                PushError::ConnectTimeout(opts.timeout)
+            })
+        });
         match r {
             Err(e) if e.is_retryable() && attempts <= opts.retries => {
                 let backoff = Duration::from_millis(250 * (1 << (attempts - 1).min(4)));
@@ -200,8 +208,10 @@ async fn attempt(
     doc: &CredentialDocument,
     ssh: &SshSettings,
     opts: &FanoutOptions,
+    connected: &AtomicBool,
 ) -> Result<push::Pushed, PushError> {
     let conn = push::connect(target, ssh).await?;
+    connected.store(true, Ordering::Relaxed);
     let result = async {
         let show = opts.install_profile.as_ref().map(|_| PROFILE_CONFIG);
         let written = conn.write_file(&target.path, &doc.to_json(), 0o600, show).await?;

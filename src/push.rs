@@ -73,8 +73,12 @@ pub enum PushError {
     /// The file on the host does not have the checksum of what was sent.
     #[error("verification failed for {0}: the file on the host does not match what was sent")]
     Verify(String),
-    /// The host did not finish within --timeout.
-    #[error("timed out after {0:?}")]
+    /// The host did not answer within --timeout.
+    #[error("timed out after {0:?} while connecting")]
+    ConnectTimeout(Duration),
+    /// The host was reached but did not finish within --timeout; the previous file is intact unless the remote
+    /// writer had already renamed the new one into place.
+    #[error("timed out after {0:?} after connecting")]
     Timeout(Duration),
     /// A local problem preparing the connection.
     #[error("{0}")]
@@ -89,7 +93,7 @@ impl PushError {
 
     /// True when the host was never reached.
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, PushError::Unreachable(_) | PushError::Timeout(_))
+        matches!(self, PushError::Unreachable(_) | PushError::ConnectTimeout(_))
     }
 }
 

@@ -115,14 +115,18 @@ impl Fleet {
         std::fs::copy(self.root.path().join("client_key.pub"), dir.join("authorized_keys")).expect("authorized_keys");
         let host_key = std::fs::read_to_string(dir.join("host_key.pub")).expect("pub");
         let host_key = host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        // A ForceCommand hook lets a test cut a session mid-transfer: while the file `cut` exists, sshd's session
-        // process is killed after 100 bytes of stdin, as when a network drops during the write.
+        // A ForceCommand hook lets a test break a session mid-transfer: while the file `cut` exists, sshd's session
+        // process is killed after 100 bytes of stdin, as when a network drops during the write; while `stall`
+        // exists, the transfer stops after 100 bytes and the session hangs, as on a stuck link.
         let hook = dir.join("session.sh");
         std::fs::write(
             &hook,
             format!(
-                "if [ -e {cut} ]; then {{ head -c 100; kill -KILL $PPID; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; else exec sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n",
-                cut = dir.join("cut").display()
+                "if [ -e {cut} ]; then {{ head -c 100; kill -KILL $PPID; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 elif [ -e {stall} ]; then {{ head -c 100; sleep 6; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 else exec sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n",
+                cut = dir.join("cut").display(),
+                stall = dir.join("stall").display()
             ),
         )
         .expect("hook");

@@ -128,16 +128,20 @@ fn bad_hosts_fail_alone_within_the_timeout() {
 
 #[test]
 fn a_failed_push_leaves_the_previous_file_intact() {
-    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start_cuttable(2));
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start_cuttable(3));
     let inv = fleet.inventory("");
     run(&mut rotate(&env, &moto, &fleet, &inv, &["--json"])).expect_code(0);
     let before: Vec<String> = fleet.hosts.iter().map(|h| std::fs::read_to_string(h.document()).expect("doc")).collect();
 
     // host1: the connection is killed after 100 bytes of the transfer. host2: the directory is read-only.
+    // host3: the transfer stalls after 100 bytes until --timeout.
     std::fs::write(fleet.host("host1").dir.join("cut"), "").expect("cut");
     let aws_dir = fleet.host("host2").home.join(".aws");
     std::fs::set_permissions(&aws_dir, std::os::unix::fs::PermissionsExt::from_mode(0o500)).expect("chmod");
-    let report = json_of(&run(&mut rotate(&env, &moto, &fleet, &inv, &["--json", "--retries", "0"])).expect_code(1));
+    std::fs::write(fleet.host("host3").dir.join("stall"), "").expect("stall");
+    let report = json_of(
+        &run(&mut rotate(&env, &moto, &fleet, &inv, &["--json", "--retries", "0", "--timeout", "4s"])).expect_code(1),
+    );
     let (s1, e1) = host_status(&report, "host1");
     assert_eq!(s1, "failed", "{e1}");
     let (s2, e2) = host_status(&report, "host2");
@@ -146,12 +150,23 @@ fn a_failed_push_leaves_the_previous_file_intact() {
         e2.contains("remote write to ~/.aws/temp.json failed, previous file kept") && e2.contains("Permission denied"),
         "{e2}"
     );
+    assert_eq!(host_status(&report, "host3"), ("failed".into(), "timed out after 4s after connecting".into()));
+    // host3's writer is still blocked on its stalled stdin; when the stream ends (here after 6 s) the checksum
+    // fails and the writer removes its temp file. Until then the old document is what readers get.
+    let deadline = Instant::now() + Duration::from_secs(20);
     for (h, old) in fleet.hosts.iter().zip(&before) {
         let now = std::fs::read_to_string(h.document()).expect("doc");
         assert_eq!(&now, old, "{} changed after a failed push", h.name);
-        let leftovers: Vec<_> =
-            std::fs::read_dir(h.home.join(".aws")).expect("dir").flatten().map(|e| e.file_name()).collect();
-        assert_eq!(leftovers.len(), 1, "{}: {leftovers:?}", h.name);
+        loop {
+            let leftovers: Vec<_> =
+                std::fs::read_dir(h.home.join(".aws")).expect("dir").flatten().map(|e| e.file_name()).collect();
+            if leftovers.len() == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: temp file left behind: {leftovers:?}", h.name);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(&std::fs::read_to_string(h.document()).expect("doc"), old, "{} changed later", h.name);
     }
 }
 
