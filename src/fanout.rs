@@ -12,6 +12,7 @@ use tracing::Instrument;
 use crate::document::CredentialDocument;
 use crate::profile::InstallOutcome;
 use crate::push::{self, PushError, SshSettings};
+use crate::secret::Secret;
 use crate::target::HostTarget;
 
 /// The result of one host.
@@ -105,8 +106,23 @@ pub struct FanoutOptions {
 /// The AWS config file `--install-profile` maintains on each host.
 const PROFILE_CONFIG: &str = "~/.aws/config";
 
+/// What every host of one AssumeRole receives, serialized once and shared.
+#[derive(Debug)]
+pub struct Payload {
+    /// The document's bytes.
+    pub json: Secret,
+    /// Its expiration, for the report.
+    pub expiration: String,
+}
+
+impl From<&CredentialDocument> for Payload {
+    fn from(doc: &CredentialDocument) -> Self {
+        Self { json: doc.to_json(), expiration: doc.expiration_rfc3339() }
+    }
+}
+
 /// A host and the document it gets.
-pub type Job = (HostTarget, Arc<CredentialDocument>);
+pub type Job = (HostTarget, Arc<Payload>);
 
 /// Pushes every job; returns one outcome per job (skipped ones included), in completion order.
 pub async fn run(jobs: Vec<Job>, opts: Arc<FanoutOptions>, mut cancel: watch::Receiver<bool>) -> Vec<HostOutcome> {
@@ -182,30 +198,35 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
             other => break other,
         }
     };
-    let seconds = start.elapsed().as_secs_f64();
-    let mut outcome = HostOutcome::not_attempted(&target, Status::Ok, String::new());
-    outcome.seconds = (seconds * 1000.0).round() / 1000.0;
-    outcome.attempts = attempts;
-    match result {
+    let seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let (status, path, expiration, profile, error) = match result {
         Ok(pushed) => {
             tracing::info!(path = %pushed.path, "verified");
-            outcome.path = pushed.path;
-            outcome.expiration = Some(doc.expiration_rfc3339());
-            outcome.profile = pushed.profile.map(InstallOutcome::as_str);
-            outcome.error = None;
+            (Status::Ok, pushed.path, Some(doc.expiration.clone()), pushed.profile.map(InstallOutcome::as_str), None)
         }
         Err(e) => {
             tracing::info!(error = %e, "host failed");
-            outcome.status = if e.is_unreachable() { Status::Unreachable } else { Status::Failed };
-            outcome.error = Some(e.to_string());
+            let status = if e.is_unreachable() { Status::Unreachable } else { Status::Failed };
+            (status, target.path.clone(), None, None, Some(e.to_string()))
         }
+    };
+    HostOutcome {
+        host: target.name.clone(),
+        destination: target.destination(),
+        status,
+        seconds,
+        path,
+        expiration,
+        role_arn: target.role_arn.to_string(),
+        attempts,
+        profile,
+        error,
     }
-    outcome
 }
 
 async fn attempt(
     target: &HostTarget,
-    doc: &CredentialDocument,
+    doc: &Payload,
     ssh: &SshSettings,
     opts: &FanoutOptions,
     connected: &AtomicBool,
@@ -214,7 +235,7 @@ async fn attempt(
     connected.store(true, Ordering::Relaxed);
     let result = async {
         let show = opts.install_profile.as_ref().map(|_| PROFILE_CONFIG);
-        let written = conn.write_file(&target.path, &doc.to_json(), 0o600, show).await?;
+        let written = conn.write_file(&target.path, &doc.json, 0o600, show).await?;
         let profile = match (&opts.install_profile, written.shown) {
             (Some(name), Some(shown)) => {
                 Some(conn.install_profile(name, &written.path, opts.profile_region.as_deref(), shown).await?)

@@ -9,9 +9,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::cli::{RotateCmd, StsArgs};
-use crate::document::CredentialDocument;
 use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
-use crate::fanout::{self, FanoutOptions, HostOutcome, Status};
+use crate::fanout::{self, FanoutOptions, HostOutcome, Payload, Status};
 use crate::inventory::Inventory;
 use crate::params::{AssumeParams, RoleArn, clean_session_name, parse_span};
 use crate::push::SshSettings;
@@ -37,9 +36,7 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
         return Err(Error::invalid("--timeout", &cmd.timeout, "must be at least 1 second"));
     }
     if let Some(p) = &cmd.path {
-        crate::target::check_remote_path("(--path)", p).map_err(|_| {
-            Error::invalid("--path", p, "expected an absolute path or one under ~/, without $ or control characters")
-        })?;
+        crate::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
     if let Some(name) = &cmd.install_profile {
         crate::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
@@ -100,7 +97,7 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     let mut jobs = Vec::with_capacity(targets.len());
     for (target, doc) in targets.into_iter().zip(docs) {
         match doc {
-            Ok(doc) => jobs.push((target, doc)),
+            Ok(payload) => jobs.push((target, payload)),
             Err(message) => outcomes.push(HostOutcome::not_attempted(&target, Status::Failed, message)),
         }
     }
@@ -152,7 +149,7 @@ async fn assume_all(
     caller: &crate::sts::CallerIdentity,
     sessions: &[Session],
     n_targets: usize,
-) -> (Vec<std::result::Result<Arc<CredentialDocument>, String>>, bool) {
+) -> (Vec<std::result::Result<Arc<Payload>, String>>, bool) {
     let sem = Arc::new(Semaphore::new(STS_CONCURRENCY));
     let mut set = JoinSet::new();
     for (i, s) in sessions.iter().enumerate() {
@@ -162,12 +159,11 @@ async fn assume_all(
             (i, sts.assume_role(&caller, &params).await)
         });
     }
-    let mut docs: Vec<std::result::Result<Arc<CredentialDocument>, String>> =
-        vec![Err("not assumed".into()); n_targets];
+    let mut docs: Vec<std::result::Result<Arc<Payload>, String>> = vec![Err("not assumed".into()); n_targets];
     let mut failed = false;
     while let Some(joined) = set.join_next().await {
         let Ok((i, result)) = joined else { continue };
-        let result = result.map(Arc::new).map_err(|e| {
+        let result = result.map(|doc| Arc::new(Payload::from(&doc))).map_err(|e| {
             failed = true;
             e.to_string()
         });

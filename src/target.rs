@@ -80,7 +80,7 @@ impl HostTarget {
         let path = var_str(name, vars, "credpush_path")?
             .or_else(|| default_path.map(str::to_owned))
             .unwrap_or_else(|| DEFAULT_PATH.to_owned());
-        check_remote_path(name, &path)?;
+        check_remote_path(&path).map_err(|reason| host_var(name, "credpush_path", &path, reason))?;
         let role_arn = match var_str(name, vars, "credpush_role_arn")? {
             Some(r) => RoleArn::parse(&r).map_err(|e| match e {
                 Error::InvalidArg { reason, .. } => host_var(name, "credpush_role_arn", &r, &reason),
@@ -107,13 +107,13 @@ impl HostTarget {
 }
 
 /// Checks a target path before anything is sent: absolute or `~/…`, and no characters a shell line cannot carry.
-pub fn check_remote_path(host: &str, path: &str) -> Result<()> {
-    let var = "credpush_path";
+/// Returns why not; callers name the input (`credpush_path` of a host, or `--path`).
+pub fn check_remote_path(path: &str) -> std::result::Result<(), &'static str> {
     if !(path.starts_with('/') || path.starts_with("~/")) {
-        return Err(host_var(host, var, path, "expected an absolute path or one under ~/ (e.g. ~/.aws/temp.json)"));
+        return Err("expected an absolute path or one under ~/ (e.g. ~/.aws/temp.json)");
     }
     if path.ends_with('/') || path.chars().any(|c| c.is_control()) || path.contains('$') {
-        return Err(host_var(host, var, path, "expected a file path without $, control characters or a trailing /"));
+        return Err("expected a file path without $, control characters or a trailing /");
     }
     Ok(())
 }
