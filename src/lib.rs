@@ -26,26 +26,42 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cli;
+// Without the default `cli` feature only the modules the Ansible module needs are built (see Cargo.toml).
+pub mod ansible;
 pub mod document;
 pub mod error;
-pub mod fanout;
 pub mod fsutil;
-pub mod inventory;
-pub mod params;
 pub mod profile;
-pub mod push;
-pub mod report;
-pub mod rotate;
 pub mod secret;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+pub mod fanout;
+#[cfg(feature = "cli")]
+pub mod inventory;
+#[cfg(feature = "cli")]
+pub mod params;
+#[cfg(feature = "cli")]
+pub mod push;
+#[cfg(feature = "cli")]
+pub mod report;
+#[cfg(feature = "cli")]
+pub mod rotate;
+#[cfg(feature = "cli")]
 pub mod sts;
+#[cfg(feature = "cli")]
 pub mod target;
 
+#[cfg(feature = "cli")]
 use std::io::Write;
 
+#[cfg(feature = "cli")]
 use cli::{AssumeCmd, Cli, Command, ProfileCmd};
+#[cfg(feature = "cli")]
 use error::{EXIT_OK, Error, Result};
 
+#[cfg(feature = "cli")]
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
 pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -61,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+#[cfg(feature = "cli")]
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
     let sts = sts::Sts::connect(cmd.sts.region.as_deref()).await?;
@@ -88,6 +105,7 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+#[cfg(feature = "cli")]
 fn profile(cmd: ProfileCmd) -> Result<i32> {
     let spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
     match &cmd.install {

@@ -7,8 +7,6 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
-const TEMPLATE: &str = include_str!("../templates/profile.tera");
-
 /// A checked profile: a name botocore accepts, an absolute path, and an optional region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileSpec {
@@ -82,15 +80,23 @@ impl ProfileSpec {
         format!("# <<< credpush managed profile \"{}\" <<<", self.name)
     }
 
-    /// Renders the managed block, markers included, ending in a newline.
+    /// Renders the managed block, markers included, ending in a newline. Plain formatting rather than a template
+    /// engine: the Ansible module shares this code, and a template engine (with its regex tables) would more than
+    /// double the size of a binary that Ansible copies to every host on every run.
     pub fn render(&self) -> String {
-        let mut ctx = tera::Context::new();
-        ctx.insert("name", &self.name);
-        ctx.insert("section", &self.section());
-        ctx.insert("path_arg", &shell_quote(&self.path));
-        ctx.insert("region", &self.region);
-        // The template is ours and embedded; a render failure is a bug caught by the snapshot tests.
-        tera::Tera::one_off(TEMPLATE, &ctx, false).unwrap_or_else(|e| panic!("profile template failed to render: {e}"))
+        let mut out = format!(
+            "{}\n# Written by credpush. Edits inside this block are replaced on the next install.\n[{}]\n\
+             credential_process = cat {}\n",
+            self.begin_marker(),
+            self.section(),
+            shell_quote(&self.path)
+        );
+        if let Some(region) = &self.region {
+            out.push_str(&format!("region = {region}\n"));
+        }
+        out.push_str(&self.end_marker());
+        out.push('\n');
+        out
     }
 
     /// Merges the block into `existing` config text. Everything outside the markers stays byte for byte.
