@@ -65,6 +65,8 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 MaxStartups 200
 SetEnv HOME=$h/home
+Subsystem sftp internal-sftp
+PermitTTY no
 CFG
   chown -R "$HOST_USER" "$h"
   runuser -u "$HOST_USER" -- /usr/sbin/sshd -D -f "$h/sshd_config" -E "$h/sshd.log" 2>/dev/null &

@@ -1,0 +1,128 @@
+//! `ansible/rotate.yml` as shipped, and the example inventories that both it and `credpush rotate` accept.
+
+use std::os::unix::fs::MetadataExt;
+
+use super::{Ansible, play, recap, repo};
+use crate::harness::{Env, Moto, free_port, run, tool};
+use crate::rotate::{read_doc, test_uid};
+use crate::sshd::{Fleet, TEST_USER};
+
+#[test]
+fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(3));
+    let ansible = Ansible { env: &env, moto: &moto, fleet: &fleet };
+    let inv = ansible.inventory("", "credpush_profile=onprem\ncredpush_region=us-east-1\n");
+    let rotate = repo().join("ansible/rotate.yml");
+    let first = play(&mut ansible.playbook(&rotate, &inv, &["-vvv"]), 0);
+    let uid = test_uid();
+    let mut secrets = vec![moto.user("ci").secret_access_key];
+    let mut keys = Vec::new();
+    for h in &fleet.hosts {
+        assert_eq!(recap(&first, &h.name), (1, 0, 0), "the write is the one change");
+        let meta = std::fs::metadata(h.document()).expect("document");
+        assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, uid), "{}", h.name);
+        let dir = std::fs::metadata(h.home.join(".aws")).expect("dir");
+        assert_eq!(dir.mode() & 0o777, 0o700, "{}", h.name);
+        let doc = read_doc(&h.document());
+        keys.push(doc["AccessKeyId"].as_str().expect("key").to_owned());
+        for k in ["SecretAccessKey", "SessionToken"] {
+            secrets.push(doc[k].as_str().expect("secret").to_owned());
+        }
+        let config = std::fs::read_to_string(h.home.join(".aws/config")).expect("config");
+        assert!(config.contains(&format!("credential_process = cat {}\nregion = us-east-1\n", h.document().display())));
+    }
+    keys.dedup();
+    assert_eq!(keys.len(), 1, "one AssumeRole for the one role");
+    assert_eq!(moto.recorded_actions("AssumeRole").len(), 1);
+    for s in &secrets {
+        assert!(!first.stdout.contains(s.as_str()) && !first.stderr.contains(s.as_str()), "a secret is in -vvv output");
+    }
+    assert!(first.stdout.contains("written and verified (expires "), "{}", first.stdout);
+    // The controller's documents are gone once the play ends.
+    let leftovers: Vec<_> = std::fs::read_dir(env.path(".ansible/tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("credpush.")).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let who = fleet.ssh(
+        "host2",
+        &format!(
+            "env AWS_ENDPOINT_URL_STS={} /opt/credpush/venv/bin/aws sts get-caller-identity --profile onprem --output text --query Arn",
+            moto.endpoint
+        ),
+        b"",
+    );
+    assert!(who.status.success(), "{}", String::from_utf8_lossy(&who.stderr));
+    assert!(String::from_utf8_lossy(&who.stdout).starts_with("arn:aws:sts::123456789012:assumed-role/deploy/"));
+
+    // A second run replaces every document; the profile is already right.
+    let second = play(&mut ansible.playbook(&rotate, &inv, &[]), 0);
+    assert!(second.stdout.matches("(profile unchanged)").count() == 3, "{}", second.stdout);
+    for h in &fleet.hosts {
+        assert_ne!(read_doc(&h.document())["AccessKeyId"].as_str(), Some(keys[0].as_str()), "{}", h.name);
+    }
+}
+
+#[test]
+fn a_bad_host_fails_alone() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(3));
+    let ansible = Ansible { env: &env, moto: &moto, fleet: &fleet };
+    let closed = free_port();
+    let inv = ansible
+        .inventory(&format!("closed ansible_host=127.0.0.1 ansible_port={closed} ansible_user={TEST_USER}\n"), "");
+    // host3 cannot write its directory: it fails alone, with the module's message.
+    let inv_text = std::fs::read_to_string(&inv).expect("inv").replace(
+        &format!("host3 ansible_host=127.0.0.1 ansible_port={}", fleet.host("host3").port),
+        &format!(
+            "host3 credpush_path=/proc/credpush/temp.json ansible_host=127.0.0.1 ansible_port={}",
+            fleet.host("host3").port
+        ),
+    );
+    std::fs::write(&inv, inv_text).expect("inv");
+    let r = run(&mut ansible.playbook(&repo().join("ansible/rotate.yml"), &inv, &["--timeout", "5"]));
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert_eq!(recap(&r, "closed").1, 1, "closed is unreachable");
+    assert_eq!(recap(&r, "host3").2, 1, "host3 failed");
+    assert!(r.stdout.contains("could not create directory /proc/credpush"), "{}", r.stdout);
+    for h in ["host1", "host2"] {
+        assert_eq!(recap(&r, h), (1, 0, 0), "{h}");
+        assert!(fleet.host(h).document().exists(), "{h}");
+    }
+}
+
+#[test]
+fn the_example_inventories_work_with_both_paths() {
+    let env = Env::new();
+    for inv in ["inventory/hosts.yml", "inventory/hosts.ini"] {
+        let inv = repo().join(inv);
+        let r = run(env.credpush().args(["rotate", "--dry-run", "--json", "-i"]).arg(&inv)).expect_code(0);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+        let mut cli: Vec<String> = report["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .map(|h| h["host"].as_str().unwrap_or("").into())
+            .collect();
+        cli.sort();
+        let listed = run(env
+            .cmd(tool("ansible-playbook"))
+            .env("ANSIBLE_CONFIG", repo().join("ansible/ansible.cfg"))
+            .env("ANSIBLE_HOME", env.path(".ansible"))
+            .arg(repo().join("ansible/rotate.yml"))
+            .arg("-i")
+            .arg(&inv)
+            .arg("--list-hosts"))
+        .expect_code(0);
+        let mut ansible: Vec<String> = listed
+            .stdout
+            .lines()
+            .skip_while(|l| !l.contains("hosts ("))
+            .skip(1)
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        ansible.sort();
+        assert_eq!(cli, ansible, "{}", inv.display());
+        assert!(cli.len() >= 3, "{cli:?}");
+    }
+}
