@@ -48,6 +48,7 @@ fn idempotence_in_four_steps_with_diff_and_no_secret_anywhere() {
     assert_eq!(recap(&r, "host1"), (2, 0, 0), "steps 1 and 2 change; 3 and 4 do not");
     // Diff mode shows the masked document and the profile block, never the secrets.
     assert!(r.stdout.contains("SecretAccessKey: (redacted)"), "{}", r.stdout);
+    assert!(r.stdout.contains("+SecretAccessKey: (redacted)\n+SessionToken: (redacted)\n"), "{}", r.stdout);
     assert!(r.stdout.contains("+credential_process = cat "), "{}", r.stdout);
     // Every registered result was printed in full (`debug: var`), and -vvv logged every step.
     assert!(r.stdout.contains("\"sha256\": "), "{}", r.stdout);
