@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::profile::{InstallOutcome, ProfileSpec};
 use crate::secret::Secret;
-use crate::target::HostTarget;
+use crate::target::{Become, HostTarget};
 
 const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
 
@@ -106,9 +106,12 @@ pub struct Pushed {
     pub profile: Option<InstallOutcome>,
 }
 
-/// An open connection to one host.
+/// An open connection to one host (or this machine, for `ansible_connection: local`).
 pub struct Connection {
-    session: Session,
+    /// None for a local host: the same writer runs here, without ssh.
+    session: Option<Session>,
+    /// `ansible_become`: the writer runs through `sudo -n` as this user.
+    become_user: Option<Become>,
     // Keeps the generated ssh config alive as long as the master may re-read it.
     _config: Option<tempfile::NamedTempFile>,
 }
@@ -116,6 +119,9 @@ pub struct Connection {
 /// Connects to `target`. The generated ssh config (when the inventory sets ssh options) lists those options
 /// first, so they win, then includes the user's own config, so `~/.ssh/config`, agents and ProxyJump still apply.
 pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Connection, PushError> {
+    if target.local {
+        return Ok(Connection { session: None, become_user: target.become_user.clone(), _config: None });
+    }
     let mut builder = SessionBuilder::default();
     builder
         .known_hosts_check(match settings.host_keys {
@@ -142,7 +148,9 @@ pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Conn
     }
     tracing::debug!(host = %target.name, destination = %target.destination(), "connecting");
     match builder.connect_mux(&target.address).await {
-        Ok(session) => Ok(Connection { session, _config: config }),
+        Ok(session) => {
+            Ok(Connection { session: Some(session), become_user: target.become_user.clone(), _config: config })
+        }
         Err(e) => Err(classify_connect_error(target, &e)),
     }
 }
@@ -208,37 +216,22 @@ impl Connection {
         show: Option<&str>,
     ) -> Result<Written, PushError> {
         let want = hex(&Sha256::digest(content.expose().as_bytes()));
-        let mut cmd = self.session.command("sh");
-        cmd.arg("-c").arg(WRITE_SCRIPT).arg("credpush").arg(path).arg(format!("{mode:o}"));
-        if let Some(show) = show {
-            cmd.arg(show);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
-        if let Some(mut stdin) = child.stdin().take() {
-            // The checksum line first, then the content: a stream cut short fails the remote check.
-            let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
-            input.extend_from_slice(want.as_bytes());
-            input.push(b'\n');
-            input.extend_from_slice(content.expose().as_bytes());
-            let sent = stdin.write_all(&input).await.and(stdin.shutdown().await);
-            drop(stdin);
-            if let Err(e) = sent {
-                tracing::debug!(error = %e, "stdin closed early");
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))?;
+        let mut argv: Vec<String> = ["-c", WRITE_SCRIPT, "credpush", path].map(str::to_owned).to_vec();
+        argv.push(format!("{mode:o}"));
+        argv.extend(show.map(str::to_owned));
+        // The checksum line first, then the content: a stream cut short fails the remote check.
+        let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
+        input.extend_from_slice(want.as_bytes());
+        input.push(b'\n');
+        input.extend_from_slice(content.expose().as_bytes());
+        let out = self.run_writer(argv, &input).await?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-            let detail = if stderr.is_empty() { format!("remote exit status {:?}", out.status.code()) } else { stderr };
+            let detail = match &self.become_user {
+                Some(b) if stderr.contains("sudo:") => sudo_failure(b, &stderr),
+                _ if stderr.is_empty() => format!("remote exit status {:?}", out.status.code()),
+                _ => stderr,
+            };
             return Err(PushError::Remote { path: path.to_owned(), detail });
         }
         let stdout = String::from_utf8(out.stdout)
@@ -279,9 +272,48 @@ impl Connection {
         Ok(outcome)
     }
 
+    /// Runs `sh ARGV` (through `sudo -n -H -u USER` under become) over ssh or locally, with `input` on stdin.
+    /// Arguments are passed as words (the openssh crate escapes each one), never as command text.
+    async fn run_writer(&self, argv: Vec<String>, input: &[u8]) -> Result<std::process::Output, PushError> {
+        let mut words: Vec<String> = Vec::new();
+        if let Some(b) = &self.become_user {
+            words.extend(["sudo", "-n", "-H", "-u", &b.user].map(str::to_owned));
+            words.extend(b.flags.iter().cloned());
+            words.push("--".into());
+        }
+        words.push("sh".into());
+        words.extend(argv);
+        let Some(session) = &self.session else {
+            return run_local(&words, input).await;
+        };
+        let mut cmd = session.command(&words[0]);
+        cmd.args(&words[1..]);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
+        if let Some(mut stdin) = child.stdin().take() {
+            let sent = stdin.write_all(input).await.and(stdin.shutdown().await);
+            drop(stdin);
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "stdin closed early");
+            }
+        }
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))
+    }
+
     /// Closes the master connection, reporting its error.
     pub async fn close(self) -> Result<(), PushError> {
-        self.session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))
+        match self.session {
+            Some(session) => session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}"))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -301,6 +333,39 @@ pub struct Shown {
     pub path: String,
     /// Its octal mode and content, when it exists.
     pub existing: Option<(u32, String)>,
+}
+
+/// `ansible_connection: local`: the same writer on this machine. `kill_on_drop` ends it with the host's task.
+async fn run_local(words: &[String], input: &[u8]) -> Result<std::process::Output, PushError> {
+    let mut child = tokio::process::Command::new(&words[0])
+        .args(&words[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| PushError::Local(format!("cannot start the local writer {}: {e}", words[0])))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let sent = stdin.write_all(input).await.and(stdin.shutdown().await);
+        drop(stdin);
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "stdin closed early");
+        }
+    }
+    child.wait_with_output().await.map_err(|e| PushError::Local(format!("the local writer failed: {e}")))
+}
+
+/// sudo's own refusal, with the fix: credpush runs `sudo -n`, which never prompts.
+fn sudo_failure(b: &Become, stderr: &str) -> String {
+    let first = stderr.lines().find(|l| l.contains("sudo:")).unwrap_or(stderr);
+    if stderr.contains("password is required") {
+        format!(
+            "{first} (fix: let the login user run commands as {} through sudo without a password (NOPASSWD), or remove ansible_become for this host)",
+            b.user
+        )
+    } else {
+        format!("{first} (fix: check ansible_become_user and the host's sudoers rules for {})", b.user)
+    }
 }
 
 /// Parses the writer's `SHOW` section: path, `absent` | `present` + mode + content.

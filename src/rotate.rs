@@ -96,6 +96,10 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     let mut outcomes = Vec::with_capacity(targets.len());
     let mut jobs = Vec::with_capacity(targets.len());
     for (target, doc) in targets.into_iter().zip(docs) {
+        if let Some(why) = &target.unsupported {
+            outcomes.push(HostOutcome::not_attempted(&target, Status::Failed, why.clone()));
+            continue;
+        }
         match doc {
             Ok(payload) => jobs.push((target, payload)),
             Err(message) => outcomes.push(HostOutcome::not_attempted(&target, Status::Failed, message)),

@@ -126,3 +126,92 @@ fn the_example_inventories_work_with_both_paths() {
         assert!(cli.len() >= 3, "{cli:?}");
     }
 }
+
+/// Adds `vars` to `host`'s line in an inventory written by `Fleet::inventory`.
+fn with_host_vars(inventory: &std::path::Path, host: &str, vars: &str) {
+    let text = std::fs::read_to_string(inventory).expect("inventory");
+    let text = text
+        .lines()
+        .map(|l| if l.split_whitespace().next() == Some(host) { format!("{l} {vars}\n") } else { format!("{l}\n") })
+        .collect::<String>();
+    std::fs::write(inventory, text).expect("inventory");
+}
+
+/// The second test user, that the login user becomes through sudo (scripts/setup installs the sudoers rule).
+const BECOME_USER: &str = "credpush-it2";
+
+#[test]
+fn one_inventory_one_result_on_both_paths_become_local_and_unsupported() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(2));
+    let ansible = Ansible { env: &env, moto: &moto, fleet: &fleet };
+    let inv = ansible.inventory("", "");
+    // host1 writes as the second user, into that user's home (`~` is the become user's). The file name is this
+    // test's own, since that home is shared by every run.
+    let unique = fleet.root.path().file_name().expect("name").to_string_lossy().into_owned();
+    let file = format!(".aws/{unique}.json");
+    with_host_vars(
+        &inv,
+        "host1",
+        &format!("ansible_become=true ansible_become_user={BECOME_USER} credpush_path=~/{file}"),
+    );
+    // host2's login user may not become root without a password: it fails alone, on both paths.
+    with_host_vars(&inv, "host2", "ansible_become=yes ansible_become_user=root");
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("passwd");
+    let entry: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with(&format!("{BECOME_USER}:")))
+        .expect("run ./scripts/setup")
+        .split(':')
+        .collect();
+    let (uid, home) = (entry[2].parse::<u32>().expect("uid"), std::path::PathBuf::from(entry[5]));
+    let written = home.join(&file);
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(written.clone());
+
+    let r = run(&mut ansible.playbook(&repo().join("ansible/rotate.yml"), &inv, &[]));
+    assert_eq!(recap(&r, "host1"), (1, 0, 0), "{}", r.stdout);
+    assert_eq!(recap(&r, "host2").2, 1, "{}", r.stdout);
+    let meta = std::fs::metadata(&written).expect("written as the become user");
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o600));
+    let by_playbook = read_doc(&written);
+    std::fs::remove_file(&written).expect("remove");
+
+    // The same inventory through the CLI, plus a local host and one it cannot write.
+    let local = env.path("local/temp.json");
+    let text = std::fs::read_to_string(&inv).expect("inv");
+    std::fs::write(
+        &inv,
+        format!(
+            "{text}\n[onprem]\nlocalhost ansible_connection=local credpush_path={}\nwin01 ansible_connection=winrm\npw01 ansible_host=127.0.0.1 ansible_password=hunter2\n",
+            local.display()
+        ),
+    )
+    .expect("inv");
+    let mut cmd = crate::rotate::rotate(&env, &moto, &fleet, &inv, &["--json"]);
+    let r = run(&mut cmd).expect_code(1);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let status = |h: &str| crate::rotate::host_status(&report, h);
+    assert_eq!(status("host1").0, "ok", "{report}");
+    assert_eq!(status("localhost").0, "ok", "{report}");
+    let (s2, e2) = status("host2");
+    assert_eq!(s2, "failed");
+    assert!(
+        e2.contains("a password is required") && e2.contains("(fix: let the login user run commands as root"),
+        "{e2}"
+    );
+    let (sw, ew) = status("win01");
+    assert!(sw == "failed" && ew.starts_with("ansible_connection \"winrm\" is not supported"), "{ew}");
+    let (sp, ep) = status("pw01");
+    assert!(sp == "failed" && ep.starts_with("ansible_password is set"), "{ep}");
+    assert!(!r.stdout.contains("hunter2") && !r.stderr.contains("hunter2"));
+    let meta = std::fs::metadata(&written).expect("written by the CLI as the become user");
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o600));
+    let by_cli = read_doc(&written);
+    assert_eq!(by_cli.as_object().map(|o| o.len()), by_playbook.as_object().map(|o| o.len()));
+    assert_eq!(std::fs::metadata(&local).expect("local write").mode() & 0o777, 0o600);
+}
