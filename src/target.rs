@@ -31,6 +31,10 @@ pub struct HostTarget {
     pub path: String,
     /// `credpush_role_arn`, else `--role-arn`.
     pub role_arn: RoleArn,
+    /// `credpush_profile`: the managed profile to ensure on the host (else `--install-profile`).
+    pub profile: Option<String>,
+    /// `credpush_region`: that profile's region (else `--region`).
+    pub profile_region: Option<String>,
     /// `ansible_become*`: the writer runs as this user through `sudo -n`.
     pub become_user: Option<Become>,
     /// `ansible_connection: local`: written on this machine with the same writer, without ssh.
@@ -104,6 +108,13 @@ impl HostTarget {
             })?,
             None => default_role.cloned().ok_or_else(|| Error::NoRole { host: name.to_owned() })?,
         };
+        let profile = var_str(name, vars, "credpush_profile")?;
+        let profile_region = var_str(name, vars, "credpush_region")?;
+        if let Some(p) = &profile {
+            // Checked here with a placeholder path: the real one is known only once the host resolved `~`.
+            crate::profile::ProfileSpec::new(p, "/", profile_region.as_deref())
+                .map_err(|e| host_var(name, "credpush_profile", p, &e.to_string()))?;
+        }
         let (local, become_user, unsupported) = connection_vars(name, vars)?;
         Ok(Self {
             name: name.to_owned(),
@@ -115,6 +126,8 @@ impl HostTarget {
             ssh_config_file,
             path,
             role_arn,
+            profile,
+            profile_region,
             become_user,
             local,
             unsupported,
@@ -313,6 +326,10 @@ mod tests {
         let b = t(json!({"ansible_become": true, "ansible_become_user": "svc", "ansible_become_method": "sudo"}));
         assert_eq!((b.become_user.unwrap().user.as_str(), b.unsupported), ("svc", None));
         assert_eq!(t(json!({"ansible_become": false, "ansible_become_user": "svc"})).become_user, None);
+        let p = t(json!({"credpush_profile": "onprem", "credpush_region": "eu-west-1"}));
+        assert_eq!((p.profile.as_deref(), p.profile_region.as_deref()), (Some("onprem"), Some("eu-west-1")));
+        let bad = HostTarget::from_vars("h", &vars(json!({"credpush_profile": "a b"})), None, Some(&role));
+        assert!(bad.unwrap_err().to_string().starts_with("host h: credpush_profile \"a b\" is invalid"));
         let l = t(json!({"ansible_connection": "local"}));
         assert!(l.local && l.unsupported.is_none());
         assert_eq!(l.destination(), "local");

@@ -61,6 +61,18 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
     for h in &fleet.hosts {
         assert_ne!(read_doc(&h.document())["AccessKeyId"].as_str(), Some(keys[0].as_str()), "{}", h.name);
     }
+
+    // The CLI with the same inventory (credpush_profile and credpush_region included) finds the same profile
+    // and writes the same file with the same mode and owner.
+    let r = run(&mut crate::rotate::rotate(&env, &moto, &fleet, &inv, &["--json"])).expect_code(0);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    for h in report["hosts"].as_array().expect("hosts") {
+        assert_eq!((h["status"].as_str(), h["profile"].as_str()), (Some("ok"), Some("unchanged")), "{report}");
+    }
+    for h in &fleet.hosts {
+        let meta = std::fs::metadata(h.document()).expect("document");
+        assert_eq!((meta.mode() & 0o777, meta.uid()), (0o600, uid), "{}", h.name);
+    }
 }
 
 #[test]
