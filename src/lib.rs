@@ -13,6 +13,9 @@
 //!   variables into a [`target::HostTarget`], assumes once per role, and pushes to every host through
 //!   [`fanout::run`] and [`push::Connection::write_file`]: one ssh exec, the document on stdin, a temp file, a
 //!   checksum, fsync and rename on the host. Each host ends as a [`fanout::HostOutcome`] in the [`report`].
+//! - **The Ansible module** ([`ansible`], the `credpush-ansible` binary) writes the same document with the same
+//!   contract on a host that Ansible reached, sharing [`document`], [`fsutil`] and [`profile`]. Built without the
+//!   default `cli` feature, it links none of the AWS SDK, tokio or ssh code, so it stays small and static.
 //! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
 //!
 //! ```no_run
