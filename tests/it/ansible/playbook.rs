@@ -13,6 +13,13 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
     let ansible = Ansible { env: &env, moto: &moto, fleet: &fleet };
     let inv = ansible.inventory("", "credpush_profile=onprem\ncredpush_region=us-east-1\n");
     let rotate = repo().join("ansible/rotate.yml");
+    // Check mode assumes (the document is needed to compare) but writes nothing on any host.
+    let check = play(&mut ansible.playbook(&rotate, &inv, &["--check", "--diff"]), 0);
+    for h in &fleet.hosts {
+        assert_eq!(recap(&check, &h.name), (1, 0, 0), "{}", check.stdout);
+        assert!(!h.home.join(".aws").exists(), "check mode wrote on {}", h.name);
+    }
+    assert!(check.stdout.contains("would be written (expires "), "{}", check.stdout);
     let first = play(&mut ansible.playbook(&rotate, &inv, &["-vvv"]), 0);
     let uid = test_uid();
     let mut secrets = vec![moto.user("ci").secret_access_key];
@@ -33,7 +40,7 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
     }
     keys.dedup();
     assert_eq!(keys.len(), 1, "one AssumeRole for the one role");
-    assert_eq!(moto.recorded_actions("AssumeRole").len(), 1);
+    assert_eq!(moto.recorded_actions("AssumeRole").len(), 2, "one for the check run, one for the real one");
     for s in &secrets {
         assert!(!first.stdout.contains(s.as_str()) && !first.stderr.contains(s.as_str()), "a secret is in -vvv output");
     }
