@@ -89,6 +89,8 @@ fn a_bad_host_fails_alone() {
     let closed = free_port();
     let inv = ansible
         .inventory(&format!("closed ansible_host=127.0.0.1 ansible_port={closed} ansible_user={TEST_USER}\n"), "");
+    // host2's role may not be assumed: it fails alone, with credpush's STS message.
+    with_host_vars(&inv, "host2", &format!("credpush_role_arn={}", moto.role("locked")));
     // host3 cannot write its directory: it fails alone, with the module's message.
     let inv_text = std::fs::read_to_string(&inv).expect("inv").replace(
         &format!("host3 ansible_host=127.0.0.1 ansible_port={}", fleet.host("host3").port),
@@ -103,10 +105,19 @@ fn a_bad_host_fails_alone() {
     assert_eq!(recap(&r, "closed").1, 1, "closed is unreachable");
     assert_eq!(recap(&r, "host3").2, 1, "host3 failed");
     assert!(r.stdout.contains("could not create directory /proc/credpush"), "{}", r.stdout);
-    for h in ["host1", "host2"] {
-        assert_eq!(recap(&r, h), (1, 0, 0), "{h}");
-        assert!(fleet.host(h).document().exists(), "{h}");
-    }
+    assert_eq!(recap(&r, "host2").2, 1, "host2 failed");
+    assert!(
+        r.stdout.contains(&format!(
+            "access denied: the caller {} may not assume {}",
+            moto.user("ci").arn,
+            moto.role("locked")
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(!fleet.host("host2").document().exists());
+    assert_eq!(recap(&r, "host1"), (1, 0, 0));
+    assert!(fleet.host("host1").document().exists());
 }
 
 #[test]
