@@ -87,15 +87,15 @@ pub struct RotateCmd {
     pub path: Option<String>,
 
     /// Hosts in flight at once.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub forks: u16,
 
     /// The most one host may take, connect, retries and push included (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DUR")]
+    #[arg(long, default_value = "30s", value_name = "DUR", allow_negative_numbers = true)]
     pub timeout: String,
 
     /// Extra connection attempts, with backoff, for hosts that do not answer (not for refused keys or failed writes).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
     /// Host key policy: strict (only keys already in known_hosts) or accept-new (record keys of new hosts).
@@ -147,7 +147,7 @@ pub struct StsArgs {
     pub session_name: Option<String>,
 
     /// Session length: seconds, or 45m, 1h, 1h30m, 12h (15m to 12h) [default: 1h].
-    #[arg(long, value_name = "DUR")]
+    #[arg(long, value_name = "DUR", allow_negative_numbers = true)]
     pub duration: Option<String>,
 
     /// ExternalId, when the role's trust policy requires one.

@@ -32,14 +32,17 @@ pub mod error;
 pub mod fanout;
 pub mod fsutil;
 pub mod inventory;
+pub mod master;
 pub mod params;
 pub mod profile;
 pub mod push;
 pub mod report;
 pub mod rotate;
 pub mod secret;
+pub mod sshargs;
 pub mod sts;
 pub mod target;
+pub mod term;
 
 use std::io::Write;
 
@@ -63,6 +66,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
 
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
+    if let Some(path) = &cmd.output {
+        fsutil::check_writable("--output", path)?;
+    }
     let sts = sts::Sts::connect(cmd.sts.region.as_deref()).await?;
     let caller = sts.caller_identity().await?;
     let doc = sts.assume_role(&caller, &params).await?;

@@ -12,7 +12,7 @@ fn main() {
         Ok(rt) => match rt.block_on(credpush::run(cli)) {
             Ok(code) => code,
             Err(err) => {
-                eprintln!("credpush: error: {err}");
+                eprintln!("credpush: error: {}", credpush::term::escape(&err.to_string()));
                 err.exit_code()
             }
         },

@@ -4,6 +4,7 @@
 mod assume;
 mod harness;
 mod inventory;
+mod procs;
 mod profile;
 mod rotate;
 mod sshd;
