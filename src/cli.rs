@@ -91,7 +91,7 @@ pub struct RotateCmd {
     pub forks: u16,
 
     /// The most one host may take, connect, retries and push included (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DUR", allow_negative_numbers = true)]
+    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
     pub timeout: String,
 
     /// Extra connection attempts, with backoff, for hosts that do not answer (not for refused keys or failed writes).
@@ -147,7 +147,7 @@ pub struct StsArgs {
     pub session_name: Option<String>,
 
     /// Session length: seconds, or 45m, 1h, 1h30m, 12h (15m to 12h) [default: 1h].
-    #[arg(long, value_name = "DUR", allow_negative_numbers = true)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub duration: Option<String>,
 
     /// ExternalId, when the role's trust policy requires one.

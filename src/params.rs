@@ -315,13 +315,38 @@ pub fn parse_tag(raw: &str) -> Result<(String, String)> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// `text` (valid JSON) without the whitespace between tokens; strings are kept byte for byte.
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn read_policy(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::PolicyFile { path: path.to_owned(), reason: format!("cannot read it: {e}") })?;
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v @ serde_json::Value::Object(_)) => {
-            // STS counts the policy's characters as sent; whitespace is not meaningful, so send it compact.
-            let compact = v.to_string();
+        Ok(serde_json::Value::Object(_)) => {
+            // STS counts the policy's characters as sent; whitespace between tokens means nothing, so send it
+            // compact (in the file's own order, which re-serializing would not keep).
+            let compact = compact_json(&text);
             let n = compact.chars().count();
             if n > MAX_SESSION_POLICY_CHARS {
                 return Err(Error::PolicyFile {
@@ -392,6 +417,14 @@ mod tests {
             let msg = parse_duration(bad).unwrap_err().to_string();
             assert!(msg.starts_with(&format!("--duration {bad:?} is invalid: ")) && msg.contains(why), "{msg}");
         }
+    }
+
+    #[test]
+    fn policies_are_sent_compact_in_their_own_order() {
+        assert_eq!(
+            compact_json("{ \"Version\" : \"2012-10-17\",\n  \"Statement\": [ {\"Sid\": \"a \\\" b\"} ] }"),
+            "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"a \\\" b\"}]}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod assume;
 mod harness;
+mod input;
 mod inventory;
 mod procs;
 mod profile;

@@ -48,6 +48,55 @@ pub fn naming(root: &Path) -> Vec<Proc> {
     live().into_iter().filter(|p| p.cmdline.contains(&*root) || p.environ.contains(&*root)).collect()
 }
 
+/// Every live process's (pid, parent pid).
+fn parents() -> Vec<(u32, u32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = rest.next()?;
+            (state != "Z").then_some(())?;
+            Some((pid, rest.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `root` and all its live descendants.
+fn tree(root: u32) -> Vec<u32> {
+    let all = parents();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(all.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found
+}
+
+/// Kills a daemon and everything it forked, even processes that left its process group: sshd's connection
+/// processes call setsid() and rename themselves, so neither the group nor the command line finds them, but their
+/// parent does. The tree is frozen first, so nothing forks between the look and the kill.
+pub fn kill_tree(root: u32) {
+    let signal = |sig: &str, pids: &[u32]| {
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg(sig).args(pids.iter().map(u32::to_string)).status();
+        }
+    };
+    let mut stopped: Vec<u32> = Vec::new();
+    for _ in 0..3 {
+        let pids: Vec<u32> = tree(root).into_iter().filter(|p| !stopped.contains(p)).collect();
+        if pids.is_empty() {
+            break;
+        }
+        signal("-STOP", &pids);
+        stopped.extend(pids);
+    }
+    signal("-KILL", &stopped);
+}
+
 /// Sends SIGKILL to a process group.
 pub fn kill_group(pgid: u32) {
     let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();

@@ -233,10 +233,11 @@ impl SshHost {
 }
 
 impl Drop for Fleet {
-    /// Stops every host and everything its sessions started: each sshd's process group, then any process left that
-    /// names this fleet's directory (a session command runs in a session of its own, with HOME inside it).
+    /// Stops every host and everything its sessions started: each sshd with all it forked (connection processes
+    /// leave the process group), then any process left that names this fleet's directory.
     fn drop(&mut self) {
         for h in &mut self.hosts {
+            procs::kill_tree(h.child.id());
             procs::kill_group(h.child.id());
             let _ = h.child.wait();
         }
