@@ -12,6 +12,20 @@ Exit codes:
   3  AWS: no caller credentials, STS unreachable, access denied, other STS errors
   4  a local file could not be read or written";
 
+const READ_EXIT_CODES: &str = "\
+Exit codes:
+  0  the document was printed
+  1  the document is expired or not valid (one line on stderr says which, and why)
+  4  the file could not be read";
+
+/// `credpush read`.
+#[derive(Debug, Args)]
+pub struct ReadCmd {
+    /// The document to print (absolute path, as in credential_process).
+    #[arg(long, value_name = "FILE")]
+    pub path: PathBuf,
+}
+
 /// Short-lived AWS credentials for on-prem hosts: assume a least-privilege role, write the credential_process
 /// document, and point an AWS profile at it.
 #[derive(Debug, Parser)]
@@ -38,6 +52,9 @@ pub enum Command {
     /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
     #[command(after_help = EXIT_CODES)]
     Rotate(Box<RotateCmd>),
+    /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
+    #[command(after_help = READ_EXIT_CODES)]
+    Read(ReadCmd),
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),
@@ -197,4 +214,22 @@ pub struct ProfileCmd {
     /// Merge the block into this AWS config file between managed markers, instead of printing it.
     #[arg(long, value_name = "CONFIG_FILE")]
     pub install: Option<PathBuf>,
+
+    /// What credential_process runs: cat, or credpush read (prints the document only when valid and unexpired,
+    /// else says why).
+    #[arg(long, value_enum, default_value = "cat")]
+    pub reader: Reader,
+
+    /// With --reader credpush: the absolute path of credpush on the host [default: this credpush].
+    #[arg(long, value_name = "ABS_PATH")]
+    pub reader_bin: Option<String>,
+}
+
+/// The command a profile's credential_process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reader {
+    /// `cat /path/temp.json`: needs nothing on the host.
+    Cat,
+    /// `credpush read --path /path/temp.json`: refuses expired or broken documents with a message.
+    Credpush,
 }

@@ -36,6 +36,7 @@ pub mod master;
 pub mod params;
 pub mod profile;
 pub mod push;
+pub mod read;
 pub mod report;
 pub mod rotate;
 pub mod secret;
@@ -55,6 +56,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Assume(cmd) => assume(cmd).await,
         Command::Profile(cmd) => profile(cmd),
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
+        // Handled in main before the runtime starts, so that it costs what `cat` costs.
+        Command::Read(cmd) => Ok(read::run(&cmd.path)),
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
@@ -95,7 +98,17 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
 }
 
 fn profile(cmd: ProfileCmd) -> Result<i32> {
-    let spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    if cmd.reader == cli::Reader::Credpush {
+        let bin = match &cmd.reader_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Error::io("find the path of", "credpush", e))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        spec = spec.with_reader(&bin)?;
+    }
     match &cmd.install {
         None => print!("{}", spec.render()),
         Some(file) => {
