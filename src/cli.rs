@@ -18,6 +18,36 @@ Exit codes:
   1  the document is expired or not valid (one line on stderr says which, and why)
   4  the file could not be read";
 
+const DOCTOR_EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed
+  1  the worst finding is a warning
+  5  the worst finding is an error (jobs fail, or will within minutes)";
+
+/// `credpush doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorCmd {
+    /// The profile to check [default: AWS_PROFILE, else the one profile credpush manages in the config file].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The AWS config file [default: AWS_CONFIG_FILE, else ~/.aws/config].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Region of the STS endpoint the clock is compared with [default: the standard chain, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Skip the clock check (it sends one unsigned request to STS).
+    #[arg(long)]
+    pub no_clock: bool,
+
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `credpush read`.
 #[derive(Debug, Args)]
 pub struct ReadCmd {
@@ -55,6 +85,9 @@ pub enum Command {
     /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
     #[command(after_help = READ_EXIT_CODES)]
     Read(ReadCmd),
+    /// On a host: check the profile, the document, its permissions, the environment and the clock.
+    #[command(after_help = DOCTOR_EXIT_CODES)]
+    Doctor(DoctorCmd),
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),

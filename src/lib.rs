@@ -27,6 +27,8 @@
 //! ```
 
 pub mod cli;
+pub mod clock;
+pub mod doctor;
 pub mod document;
 pub mod error;
 pub mod fanout;
@@ -58,6 +60,27 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
         // Handled in main before the runtime starts, so that it costs what `cat` costs.
         Command::Read(cmd) => Ok(read::run(&cmd.path)),
+        Command::Doctor(cmd) => {
+            let inputs = doctor::Inputs::from_env(cmd.profile.clone(), cmd.config.clone());
+            let skew = if cmd.no_clock {
+                Err("skipped (--no-clock)".to_owned())
+            } else {
+                clock::skew(cmd.region.as_deref()).await
+            };
+            let findings = doctor::diagnose(&inputs, time::OffsetDateTime::now_utc(), skew);
+            let text = if cmd.json {
+                let code = doctor::exit_code(&findings);
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&serde_json::json!({"findings": findings, "exit_code": code}))
+                        .unwrap_or_default()
+                )
+            } else {
+                doctor::human(&findings)
+            };
+            print!("{text}");
+            Ok(doctor::exit_code(&findings))
+        }
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
