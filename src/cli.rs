@@ -18,6 +18,56 @@ Exit codes:
   1  the document is expired or not valid (one line on stderr says which, and why)
   4  the file could not be read";
 
+const STATUS_EXIT_CODES: &str = "\
+Exit codes:
+  0  every host is ok
+  1  a host is expiring (--warn or less left), expired, broken or unreachable
+  2  bad input (flags, inventory)";
+
+/// `credpush status`.
+#[derive(Debug, Args)]
+pub struct StatusCmd {
+    /// Inventory and selection.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+
+    /// Document path for hosts without credpush_path [default: ~/.aws/temp.json].
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// The profile that must read the document [default: any credpush profile].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// A host with this much or less left is reported as expiring (exit 1).
+    #[arg(long, default_value = "20m", value_name = "DUR", allow_hyphen_values = true)]
+    pub warn: String,
+
+    /// Hosts in flight at once.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub forks: u16,
+
+    /// The most one host may take (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: String,
+
+    /// Host key policy: strict or accept-new.
+    #[arg(long, value_enum, default_value = "strict", value_name = "POLICY")]
+    pub known_hosts: crate::push::HostKeyPolicy,
+
+    /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Also write a node_exporter textfile-collector file (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 const DOCTOR_EXIT_CODES: &str = "\
 Exit codes:
   0  every check passed
@@ -85,6 +135,9 @@ pub enum Command {
     /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
     #[command(after_help = READ_EXIT_CODES)]
     Read(ReadCmd),
+    /// Report what every inventory host holds: document valid, time left, mode, owner, profile. No secret moves.
+    #[command(after_help = STATUS_EXIT_CODES)]
+    Status(Box<StatusCmd>),
     /// On a host: check the profile, the document, its permissions, the environment and the clock.
     #[command(after_help = DOCTOR_EXIT_CODES)]
     Doctor(DoctorCmd),

@@ -43,6 +43,7 @@ pub mod report;
 pub mod rotate;
 pub mod secret;
 pub mod sshargs;
+pub mod status;
 pub mod sts;
 pub mod target;
 pub mod term;
@@ -60,6 +61,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
         // Handled in main before the runtime starts, so that it costs what `cat` costs.
         Command::Read(cmd) => Ok(read::run(&cmd.path)),
+        Command::Status(cmd) => status::run(*cmd).await,
         Command::Doctor(cmd) => {
             let inputs = doctor::Inputs::from_env(cmd.profile.clone(), cmd.config.clone());
             let skew = if cmd.no_clock {

@@ -304,6 +304,27 @@ impl Connection {
         Ok(outcome)
     }
 
+    /// Runs one of credpush's fixed read-only scripts (`sh -c SCRIPT credpush ARGS…`) with no input and returns its
+    /// standard output, at most `limit` bytes of it.
+    pub async fn probe(&self, script: &str, args: &[&str], limit: usize) -> Result<String, PushError> {
+        let mut cmd = self.session.command("sh");
+        cmd.arg("-c").arg(script).arg("credpush").args(args);
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("the connection failed during the probe: {e}")))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.len() > limit {
+            let mut cut = limit;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        Ok(text)
+    }
+
     /// Closes the master connection, reporting its error.
     pub async fn close(self) -> Result<(), PushError> {
         self.session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))

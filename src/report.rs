@@ -65,25 +65,8 @@ pub fn human(outcomes: &[HostOutcome], seconds: f64) -> String {
             ]
         })
         .collect();
-    let header = ["HOST", "STATUS", "TIME", "PATH", "EXPIRES", "DETAIL"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .enumerate()
-            // Padded by hand: a width argument to format! is limited to u16, and names can be longer.
-            .map(|(i, (c, w))| if i == 5 { c.clone() } else { format!("{c}{}", " ".repeat(w - c.chars().count())) })
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    let mut out = crate::term::table(&["HOST", "STATUS", "TIME", "PATH", "EXPIRES", "DETAIL"], &rows);
     let s = Summary::of(outcomes);
     out.push_str(&format!(
         "{} ok, {} failed, {} unreachable, {} skipped of {} hosts in {seconds:.2}s\n",

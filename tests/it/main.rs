@@ -10,3 +10,4 @@ mod procs;
 mod profile;
 mod rotate;
 mod sshd;
+mod status;
