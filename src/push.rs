@@ -15,7 +15,9 @@ use crate::secret::Secret;
 use crate::sshargs::{HostArgs, Pinned};
 use crate::target::HostTarget;
 
-const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
+/// The remote writer, after the prelude it shares with the status probe.
+pub(crate) const WRITE_SCRIPT: &str =
+    concat!(include_str!("../templates/remote_common.sh"), include_str!("../templates/remote_write.sh"));
 
 /// How strictly host keys are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,6 +44,35 @@ pub struct SshSettings {
 }
 
 impl SshSettings {
+    /// The settings of one run: `--known-hosts`, `--timeout` in seconds (the connect timeout is at most 10 s of
+    /// it; an idle master outlives its last session by at most all of it), and `--ssh-config`, which must be
+    /// readable. Creates the run's control directory.
+    pub fn for_run(
+        host_keys: HostKeyPolicy,
+        timeout_secs: u64,
+        config_file: Option<PathBuf>,
+    ) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        if let Some(file) = &config_file {
+            std::fs::File::open(file).map_err(|e| {
+                Error::invalid(
+                    "--ssh-config",
+                    file.display().to_string(),
+                    format!("cannot read it ({e}); name a readable ssh config file"),
+                )
+            })?;
+        }
+        let control =
+            ControlDir::create().map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
+        Ok(Self {
+            host_keys,
+            connect_timeout: Duration::from_secs(timeout_secs.clamp(1, 10)),
+            persist: Duration::from_secs(timeout_secs.max(1)),
+            control: Arc::new(control),
+            config_file,
+        })
+    }
+
     /// The options credpush pins on every ssh command line of this run.
     pub fn pinned(&self) -> Pinned {
         Pinned {
