@@ -160,7 +160,12 @@ pub async fn run(jobs: Vec<Job>, opts: Arc<FanoutOptions>, mut cancel: watch::Re
         // A panicking host task is a bug; keep going for the others.
         let Ok(outcome) = joined else { continue };
         if opts.progress {
-            eprintln!("[{}/{total}] {} {}", outcomes.len() + 1, outcome.host, outcome.status.as_str());
+            eprintln!(
+                "[{}/{total}] {} {}",
+                outcomes.len() + 1,
+                crate::term::escape(&outcome.host),
+                outcome.status.as_str()
+            );
         }
         outcomes.push(outcome);
     }

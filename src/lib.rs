@@ -40,21 +40,35 @@ pub mod secret;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]
+pub mod clock;
+#[cfg(feature = "cli")]
+pub mod doctor;
+#[cfg(feature = "cli")]
 pub mod fanout;
 #[cfg(feature = "cli")]
 pub mod inventory;
+#[cfg(feature = "cli")]
+pub mod master;
 #[cfg(feature = "cli")]
 pub mod params;
 #[cfg(feature = "cli")]
 pub mod push;
 #[cfg(feature = "cli")]
+pub mod read;
+#[cfg(feature = "cli")]
 pub mod report;
 #[cfg(feature = "cli")]
 pub mod rotate;
 #[cfg(feature = "cli")]
+pub mod sshargs;
+#[cfg(feature = "cli")]
+pub mod status;
+#[cfg(feature = "cli")]
 pub mod sts;
 #[cfg(feature = "cli")]
 pub mod target;
+#[cfg(feature = "cli")]
+pub mod term;
 
 #[cfg(feature = "cli")]
 use std::io::Write;
@@ -71,6 +85,30 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Assume(cmd) => assume(cmd).await,
         Command::Profile(cmd) => profile(cmd),
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
+        // Handled in main before the runtime starts, so that it costs what `cat` costs.
+        Command::Read(cmd) => Ok(read::run(&cmd.path)),
+        Command::Status(cmd) => status::run(*cmd).await,
+        Command::Doctor(cmd) => {
+            let inputs = doctor::Inputs::from_env(cmd.profile.clone(), cmd.config.clone());
+            let skew = if cmd.no_clock {
+                Err("skipped (--no-clock)".to_owned())
+            } else {
+                clock::skew(cmd.region.as_deref()).await
+            };
+            let findings = doctor::diagnose(&inputs, time::OffsetDateTime::now_utc(), skew);
+            let text = if cmd.json {
+                let code = doctor::exit_code(&findings);
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&serde_json::json!({"findings": findings, "exit_code": code}))
+                        .unwrap_or_default()
+                )
+            } else {
+                doctor::human(&findings)
+            };
+            print!("{text}");
+            Ok(doctor::exit_code(&findings))
+        }
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
@@ -83,6 +121,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
 #[cfg(feature = "cli")]
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
+    if let Some(path) = &cmd.output {
+        fsutil::check_writable("--output", path)?;
+    }
     let sts = sts::Sts::connect(cmd.sts.region.as_deref()).await?;
     let caller = sts.caller_identity().await?;
     let doc = sts.assume_role(&caller, &params).await?;
@@ -110,7 +151,17 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
 
 #[cfg(feature = "cli")]
 fn profile(cmd: ProfileCmd) -> Result<i32> {
-    let spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    if cmd.reader == cli::Reader::Credpush {
+        let bin = match &cmd.reader_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Error::io("find the path of", "credpush", e))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        spec = spec.with_reader(&bin)?;
+    }
     match &cmd.install {
         None => print!("{}", spec.render()),
         Some(file) => {

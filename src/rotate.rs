@@ -11,7 +11,6 @@ use tokio::task::JoinSet;
 use crate::cli::{RotateCmd, StsArgs};
 use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
 use crate::fanout::{self, FanoutOptions, HostOutcome, Payload, Status};
-use crate::inventory::Inventory;
 use crate::params::{AssumeParams, RoleArn, clean_session_name, parse_span};
 use crate::push::SshSettings;
 use crate::report;
@@ -41,20 +40,15 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     if let Some(name) = &cmd.install_profile {
         crate::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
     }
-    let inventory = Inventory::load(&cmd.inv.inventory)?;
-    let hosts = inventory.select(cmd.inv.limit.as_deref())?;
-    if hosts.is_empty() {
-        return Err(Error::invalid(
-            "--limit",
-            cmd.inv.limit.clone().unwrap_or_default(),
-            "matches no host in the inventory",
-        ));
-    }
-    let targets = hosts
-        .iter()
-        .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), cmd.path.as_deref(), default_role.as_ref()))
-        .collect::<Result<Vec<_>>>()?;
+    let targets = crate::target::load_targets(
+        &cmd.inv.inventory,
+        cmd.inv.limit.as_deref(),
+        cmd.path.as_deref(),
+        default_role.as_ref(),
+    )?;
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
+    let ssh = SshSettings::for_run(cmd.known_hosts, timeout_secs, cmd.ssh_config.clone())?;
+    check_trust_all(&targets, &ssh, usize::from(cmd.forks)).await?;
 
     if cmd.dry_run {
         print!("{}", dry_run(&targets, &sessions, cmd.json));
@@ -75,20 +69,11 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
             let _ = cancel_tx.send(true);
         }
     });
-    let control_dir = tempfile::Builder::new()
-        .prefix("cp")
-        .tempdir()
-        .map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
     let opts = Arc::new(FanoutOptions {
         forks: usize::from(cmd.forks),
         timeout: Duration::from_secs(timeout_secs),
         retries: cmd.retries,
-        ssh: SshSettings {
-            host_keys: cmd.known_hosts,
-            connect_timeout: Duration::from_secs(timeout_secs.min(10)),
-            control_dir: control_dir.path().to_owned(),
-            config_file: cmd.ssh_config.clone(),
-        },
+        ssh,
         install_profile: cmd.install_profile.clone(),
         profile_region: cmd.sts.region.clone(),
         progress: !cmd.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -120,6 +105,31 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     } else {
         EXIT_HOSTS_FAILED
     })
+}
+
+/// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
+/// [`crate::sshargs`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time.
+async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut set = JoinSet::new();
+    for t in targets.iter().filter(|t| t.ssh_args_have_config) {
+        let (t, ssh, sem) = (t.clone(), ssh.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            crate::push::check_trust(&t, &ssh).await.map_err(|reason| (t.name.clone(), t.ssh_args.join(" "), reason))
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Err(r)) = joined {
+            refused.push(r);
+        }
+    }
+    refused.sort();
+    match refused.into_iter().next() {
+        None => Ok(()),
+        Some((host, value, reason)) => Err(Error::HostVar { host, var: "ansible_ssh_*_args", value, reason }),
+    }
 }
 
 /// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.

@@ -3,8 +3,12 @@
 
 mod ansible;
 mod assume;
+mod doctor;
 mod harness;
+mod input;
 mod inventory;
+mod procs;
 mod profile;
 mod rotate;
 mod sshd;
+mod status;
