@@ -185,6 +185,11 @@ pub async fn probe_all(
         let (sem, ssh, config) = (sem.clone(), ssh.clone(), config_file.to_owned());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
+            // A connection credpush cannot make (winrm, a password) is reported, never attempted.
+            if let Some(why) = &t.unsupported {
+                let why = PushError::Local(why.clone());
+                return (t, Err(why));
+            }
             let deadline = Instant::now() + timeout;
             let mut result = Err(PushError::ConnectTimeout(timeout));
             for attempt in 0..2 {
