@@ -109,23 +109,17 @@ impl ProfileSpec {
     /// double the size of a binary that Ansible copies to every host on every run.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "{}
-# Written by credpush. Edits inside this block are replaced on the next install.
-[{}]
-\
-             credential_process = {}
-",
+            "{}\n# Written by credpush. Edits inside this block are replaced on the next install.\n[{}]\n\
+             credential_process = {}\n",
             self.begin_marker(),
             self.section(),
             self.command()
         );
         if let Some(region) = &self.region {
-            out.push_str(&format!("region = {region}
-"));
+            out.push_str(&format!("region = {region}\n"));
         }
         out.push_str(&self.end_marker());
-        out.push('
-');
+        out.push('\n');
         out
     }
 
