@@ -34,11 +34,13 @@ pub mod fsutil;
 pub mod inventory;
 pub mod master;
 pub mod params;
+pub mod plan;
 pub mod profile;
 pub mod push;
 pub mod report;
 pub mod rotate;
 pub mod secret;
+pub mod shard;
 pub mod sshargs;
 pub mod sts;
 pub mod target;
@@ -60,6 +62,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
             println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             Ok(EXIT_OK)
+        }
+        Command::Plan(cmd) => {
+            let schedule =
+                plan::parse(cmd.duration.as_deref(), &cmd.every, cmd.build_time.as_deref(), cmd.role_chaining)?;
+            let verdict = plan::check(&schedule);
+            print!("{}", plan::render(&schedule, &verdict));
+            Ok(match verdict.refusal {
+                None => EXIT_OK,
+                Some(reason) => {
+                    eprintln!("credpush: unsafe schedule: {reason}");
+                    plan::EXIT_UNSAFE
+                }
+            })
         }
     }
 }
