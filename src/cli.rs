@@ -126,7 +126,7 @@ pub struct RotateCmd {
     pub json: bool,
 
     /// Only the hosts of shard I of N (stable hash of the inventory hostname), for N parallel builds.
-    #[arg(long, value_name = "I/N", value_parser = crate::shard::Shard::parse)]
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::Shard::parse, allow_hyphen_values = true)]
     pub shard: Option<crate::shard::Shard>,
 
     /// The schedule this rotation runs on (e.g. 30m): warns on stderr when it is too slow for --duration.

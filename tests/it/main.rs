@@ -2,6 +2,7 @@
 //! boto3), see `harness` and `sshd`.
 
 mod assume;
+mod codebuild;
 mod harness;
 mod input;
 mod inventory;
