@@ -55,6 +55,7 @@ pub(super) fn codebuild_world(moto: &Moto, fleet: &Fleet, dir: &Path) -> Value {
 pub(super) fn as_build<'a>(cmd: &'a mut Command, moto: &Moto, world: &Value) -> &'a mut Command {
     let s = &world["session"];
     cmd.env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", s["access_key_id"].as_str().expect("key"))
         .env("AWS_SECRET_ACCESS_KEY", s["secret_access_key"].as_str().expect("secret"))
