@@ -162,10 +162,13 @@ mod tests {
     const M: u64 = 60;
     const H: u64 = 3600;
 
-    /// (duration, every, build, chained) -> safe?, largest safe every. Covers the chaining cap.
+    /// duration, every, build, chained -> safe?, largest safe every.
+    type Row = (u64, u64, u64, bool, bool, Option<u64>);
+
+    /// Covers the chaining cap.
     #[test]
     fn schedule_table() {
-        let table: &[(u64, u64, u64, bool, bool, Option<u64>)] = &[
+        let table: &[Row] = &[
             // The two anchors: 1-hour credentials every 60 minutes refused, every 30 minutes accepted.
             (H, 60 * M, 5 * M, true, false, Some(40 * M)),
             (H, 30 * M, 5 * M, true, true, Some(40 * M)),

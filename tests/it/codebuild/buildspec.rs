@@ -148,7 +148,9 @@ fn a_batch_build_rotates_each_host_in_exactly_one_shard() {
         let report: Value =
             serde_json::from_str(&std::fs::read_to_string(artifacts.join("credpush-report.json")).expect("artifact"))
                 .expect("report");
-        seen.extend(report["hosts"].as_array().expect("hosts").iter().map(|h| h["host"].as_str().expect("h").to_owned()));
+        seen.extend(
+            report["hosts"].as_array().expect("hosts").iter().map(|h| h["host"].as_str().expect("h").to_owned()),
+        );
     }
     seen.sort();
     let all: Vec<String> = fleet.hosts.iter().map(|h| h.name.clone()).collect();
