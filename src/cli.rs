@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (rotate: every host ok)
-  1  rotate: at least one host failed
+  1  rotate: at least one host failed; plan: the schedule is unsafe
   2  bad input (flags, ARN, duration, tag, policy file, profile path, inventory) or a refused request
   3  AWS: no caller credentials, STS unreachable, access denied, other STS errors
   4  a local file could not be read or written";
