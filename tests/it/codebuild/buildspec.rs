@@ -119,6 +119,16 @@ fn buildspec_rotates_every_host_and_a_down_host_fails_the_build_by_name() {
             .expect("report json");
     assert_eq!((report["summary"]["ok"].as_u64(), report["summary"]["unreachable"].as_u64()), (Some(3), Some(1)));
     assert!(!log.contains(key_body), "the SSH key appeared in the build log");
+
+    // A pre_build that fails halfway (the inventory is missing) ends the build there: no build phase, no
+    // artifact, and its `finally` removed the key it had already written.
+    let (aborted, artifacts) = build(&env, &moto, &world, &src, &["--env", "CREDPUSH_INVENTORY=missing/"]);
+    let log = format!("{}\n{}", aborted.stdout, aborted.stderr);
+    assert_eq!(aborted.code, 1, "{log}");
+    assert!(log.contains("Phase complete: PRE_BUILD State: FAILED") && !log.contains("Entering phase BUILD"), "{log}");
+    assert!(!artifacts.join("credpush-report.json").exists());
+    let left: Vec<_> = files_under(&env.path("tmp")).into_iter().filter(|p| p.ends_with("id_key")).collect();
+    assert!(left.is_empty(), "the key was left behind: {left:?}");
 }
 
 #[test]
