@@ -13,6 +13,8 @@
 //!   variables into a [`target::HostTarget`], assumes once per role, and pushes to every host through
 //!   [`fanout::run`] and [`push::Connection::write_file`]: one ssh exec, the document on stdin, a temp file, a
 //!   checksum, fsync and rename on the host. Each host ends as a [`fanout::HostOutcome`] in the [`report`].
+//! - **Schedules** ([`plan::check`]): whether a rotation period keeps every host ahead of botocore's 15-minute
+//!   refresh window, and how [`shard::Shard`] splits a fleet over parallel builds (see `buildspec.yml`).
 //! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
 //!
 //! ```no_run

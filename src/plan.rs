@@ -129,6 +129,13 @@ pub fn render(s: &Schedule, v: &Verdict) -> String {
         span(v.fresh_life),
         span(v.worst_age),
     );
+    let left = s.duration as i64 - v.worst_age as i64;
+    out.push_str(&format!(
+        "the document being replaced has {}{} left when the next one lands (botocore re-reads from 15m, fails calls \
+         from 10m)\n",
+        if left < 0 { "-" } else { "" },
+        span(left.unsigned_abs())
+    ));
     let sign = if v.margin < 0 { "-" } else { "" };
     out.push_str(&format!("margin: {sign}{}\n", span(v.margin.unsigned_abs())));
     match (&v.refusal, v.safe_every) {
@@ -215,6 +222,7 @@ mod tests {
         assert!(text.contains("serves 45m with more than 15 minutes left"), "{text}");
         assert!(text.contains("at most 35m after") && text.contains("margin: 10m\n"), "{text}");
         assert!(text.contains("largest safe --every: 40m"), "{text}");
+        assert!(text.contains("has 25m left when the next one lands"), "{text}");
         let s = Schedule { duration: H, every: H, build: 5 * M, chained: false };
         assert!(render(&s, &check(&s)).contains("margin: -20m\n"));
     }

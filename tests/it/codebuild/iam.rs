@@ -34,7 +34,7 @@ fn template_policies_are_least_privilege() {
     let st = statements(&world);
     let sids: Vec<&str> = st.iter().map(|s| s["Sid"].as_str().expect("every statement has a Sid")).collect();
     // Without a VPC, a binary in S3 or batch builds, the conditional statements are absent.
-    assert_eq!(sids, ["Logs", "SshSecrets", "AssumeTargetRole", "Reports"], "{st:?}");
+    assert_eq!(sids, ["Logs", "SshSecrets", "AssumeTargetRole", "Reports", "ReportBucket"], "{st:?}");
     for s in &st {
         assert_eq!(s["Effect"], "Allow");
         assert!(as_list(&s["Action"]).iter().all(|a| !a.contains('*')), "wildcard action: {s}");
