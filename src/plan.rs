@@ -130,11 +130,13 @@ pub fn render(s: &Schedule, v: &Verdict) -> String {
         span(v.worst_age),
     );
     let left = s.duration as i64 - v.worst_age as i64;
+    let state = if left < 0 {
+        format!("expired {} before", span(left.unsigned_abs()))
+    } else {
+        format!("has {} left when", span(left.unsigned_abs()))
+    };
     out.push_str(&format!(
-        "the document being replaced has {}{} left when the next one lands (botocore re-reads from 15m, fails calls \
-         from 10m)\n",
-        if left < 0 { "-" } else { "" },
-        span(left.unsigned_abs())
+        "the document being replaced {state} the next one lands (botocore re-reads from 15m, fails calls from 10m)\n"
     ));
     let sign = if v.margin < 0 { "-" } else { "" };
     out.push_str(&format!("margin: {sign}{}\n", span(v.margin.unsigned_abs())));
@@ -224,7 +226,8 @@ mod tests {
         assert!(text.contains("largest safe --every: 40m"), "{text}");
         assert!(text.contains("has 25m left when the next one lands"), "{text}");
         let s = Schedule { duration: H, every: H, build: 5 * M, chained: false };
-        assert!(render(&s, &check(&s)).contains("margin: -20m\n"));
+        let text = render(&s, &check(&s));
+        assert!(text.contains("margin: -20m\n") && text.contains("expired 5m before the next"), "{text}");
     }
 
     #[test]
