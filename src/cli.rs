@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (rotate: every host ok)
-  1  rotate: at least one host failed
+  1  rotate: at least one host failed; plan: the schedule is unsafe
   2  bad input (flags, ARN, duration, tag, policy file, profile path, inventory) or a refused request
   3  AWS: no caller credentials, STS unreachable, access denied, other STS errors
   4  a local file could not be read or written";
@@ -144,6 +144,9 @@ pub enum Command {
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),
+    /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
+    #[command(after_help = PLAN_HELP)]
+    Plan(PlanCmd),
 }
 
 /// Inventory sources and host selection, shared by `rotate` and `inventory`.
@@ -224,6 +227,45 @@ pub struct RotateCmd {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Only the hosts of shard I of N (stable hash of the inventory hostname), for N parallel builds.
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::Shard::parse, allow_hyphen_values = true)]
+    pub shard: Option<crate::shard::Shard>,
+
+    /// The schedule this rotation runs on (e.g. 30m): warns on stderr when it is too slow for --duration.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub every: Option<String>,
+}
+
+const PLAN_HELP: &str = "\
+The model: botocore re-reads credential_process from 15 minutes before expiry and fails calls from 10 minutes
+before expiry when nothing fresh arrives. A document lands at most EVERY + BUILD after the previous one was minted,
+so the schedule is safe iff DURATION - 15m >= EVERY + BUILD. With role chaining (CodeBuild's service role), STS caps
+DURATION at 1h: every 30m is safe, every 60m is not.
+
+Exit codes:
+  0  the schedule is safe
+  1  the schedule is unsafe (the reason and the largest safe --every are printed)
+  2  bad input";
+
+/// `credpush plan`.
+#[derive(Debug, Args)]
+pub struct PlanCmd {
+    /// Session duration of the pushed credentials (as rotate's --duration) [default: 1h].
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub duration: Option<String>,
+
+    /// Rotation period: how often the schedule starts a rotation (e.g. 30m).
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub every: String,
+
+    /// Worst time from a schedule tick to the document landing on the last host [default: 5m].
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub build_time: Option<String>,
+
+    /// The caller is an assumed role (CodeBuild's service role): STS caps sessions at 1 hour.
+    #[arg(long)]
+    pub role_chaining: bool,
 }
 
 /// `credpush assume`.

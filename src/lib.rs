@@ -16,6 +16,8 @@
 //! - **The Ansible module** ([`ansible`], the `credpush-ansible` binary) writes the same document with the same
 //!   contract on a host that Ansible reached, sharing [`document`], [`fsutil`] and [`profile`]. Built without the
 //!   default `cli` feature, it links none of the AWS SDK, tokio or ssh code, so it stays small and static.
+//! - **Schedules** ([`plan::check`]): whether a rotation period keeps every host ahead of botocore's 15-minute
+//!   refresh window, and how [`shard::Shard`] splits a fleet over parallel builds (see `buildspec.yml`).
 //! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
 //!
 //! ```no_run
@@ -52,6 +54,8 @@ pub mod master;
 #[cfg(feature = "cli")]
 pub mod params;
 #[cfg(feature = "cli")]
+pub mod plan;
+#[cfg(feature = "cli")]
 pub mod push;
 #[cfg(feature = "cli")]
 pub mod read;
@@ -59,6 +63,8 @@ pub mod read;
 pub mod report;
 #[cfg(feature = "cli")]
 pub mod rotate;
+#[cfg(feature = "cli")]
+pub mod shard;
 #[cfg(feature = "cli")]
 pub mod sshargs;
 #[cfg(feature = "cli")]
@@ -114,6 +120,19 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
             println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             Ok(EXIT_OK)
+        }
+        Command::Plan(cmd) => {
+            let schedule =
+                plan::parse(cmd.duration.as_deref(), &cmd.every, cmd.build_time.as_deref(), cmd.role_chaining)?;
+            let verdict = plan::check(&schedule);
+            print!("{}", plan::render(&schedule, &verdict));
+            Ok(match verdict.refusal {
+                None => EXIT_OK,
+                Some(reason) => {
+                    eprintln!("credpush: unsafe schedule: {reason}");
+                    plan::EXIT_UNSAFE
+                }
+            })
         }
     }
 }

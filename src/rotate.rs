@@ -40,12 +40,25 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     if let Some(name) = &cmd.install_profile {
         crate::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
     }
+    if let Some(every) = &cmd.every {
+        warn_schedule(every, &cmd.sts)?;
+    }
     let targets = crate::target::load_targets(
         &cmd.inv.inventory,
         cmd.inv.limit.as_deref(),
+        |h| cmd.shard.is_none_or(|shard| shard.contains(h)),
         cmd.path.as_deref(),
         default_role.as_ref(),
     )?;
+    if let Some(shard) = cmd.shard
+        && targets.is_empty()
+    {
+        // A shard the hash left empty is a normal outcome of a small fleet, not a failed build.
+        eprintln!("credpush: shard {shard} holds none of the selected hosts; nothing to do");
+        let report = if cmd.json { report::json(&[], 0.0) } else { report::human(&[], 0.0) };
+        print!("{report}");
+        return Ok(EXIT_OK);
+    }
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
     let ssh = SshSettings::for_run(cmd.known_hosts, timeout_secs, cmd.ssh_config.clone())?;
     check_trust_all(&targets, &ssh, usize::from(cmd.forks)).await?;
@@ -227,4 +240,15 @@ fn dry_run(targets: &[HostTarget], sessions: &[Session], json: bool) -> String {
         ));
     }
     out
+}
+
+/// `rotate --every`: runs `plan`'s check with the default build time and warns on stderr when the schedule is
+/// unsafe; the rotation itself goes ahead. The 1-hour role-chaining cap needs no flag here: rotate refuses a
+/// longer --duration for a chained caller anyway (see [`check_role_chaining`]).
+fn warn_schedule(every: &str, sts: &StsArgs) -> Result<()> {
+    let schedule = crate::plan::parse(sts.duration.as_deref(), every, None, false)?;
+    if let Some(reason) = crate::plan::check(&schedule).refusal {
+        eprintln!("credpush: warning: unsafe schedule: {reason}");
+    }
+    Ok(())
 }

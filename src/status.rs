@@ -255,8 +255,13 @@ pub async fn run(cmd: crate::cli::StatusCmd) -> crate::error::Result<i32> {
         crate::fsutil::check_writable("--prometheus", out)?;
     }
     let role = crate::params::RoleArn::parse(NO_ROLE)?;
-    let targets =
-        crate::target::load_targets(&cmd.inv.inventory, cmd.inv.limit.as_deref(), cmd.path.as_deref(), Some(&role))?;
+    let targets = crate::target::load_targets(
+        &cmd.inv.inventory,
+        cmd.inv.limit.as_deref(),
+        |_| true,
+        cmd.path.as_deref(),
+        Some(&role),
+    )?;
     let ssh = SshSettings::for_run(cmd.known_hosts, timeout, cmd.ssh_config.clone())?;
     let now = OffsetDateTime::now_utc();
     let probed = probe_all(targets, ssh, usize::from(cmd.forks), Duration::from_secs(timeout), "~/.aws/config").await;

@@ -67,11 +67,12 @@ fn host_var(host: &str, var: &'static str, value: &str, reason: &str) -> Error {
     Error::HostVar { host: host.to_owned(), var, value: value.to_owned(), reason: reason.to_owned() }
 }
 
-/// Loads the inventory `sources`, selects the hosts `limit` names, and reads each one's settings, with `--path`
-/// and `--role-arn` as defaults. An empty selection is refused.
+/// Loads the inventory `sources`, selects the hosts `limit` names (an empty selection is refused), keeps those
+/// `keep` accepts (a shard), and reads each one's settings, with `--path` and `--role-arn` as defaults.
 pub fn load_targets(
     sources: &[PathBuf],
     limit: Option<&str>,
+    keep: impl Fn(&str) -> bool,
     default_path: Option<&str>,
     default_role: Option<&RoleArn>,
 ) -> Result<Vec<HostTarget>> {
@@ -80,7 +81,11 @@ pub fn load_targets(
     if hosts.is_empty() {
         return Err(Error::invalid("--limit", limit.unwrap_or_default(), "matches no host in the inventory"));
     }
-    hosts.iter().map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), default_path, default_role)).collect()
+    hosts
+        .iter()
+        .filter(|h| keep(h))
+        .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), default_path, default_role))
+        .collect()
 }
 
 impl HostTarget {

@@ -3,6 +3,7 @@
 
 mod ansible;
 mod assume;
+mod codebuild;
 mod doctor;
 mod harness;
 mod input;
