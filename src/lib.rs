@@ -17,9 +17,9 @@
 //!
 //! ```no_run
 //! # async fn demo() -> credpush::error::Result<()> {
-//! use credpush::{cli::StsArgs, params::AssumeParams, sts::Sts};
+//! use credpush::{cli::StsArgs, params::{AssumeParams, StsLimits}, sts::Sts};
 //! let params = AssumeParams::from_args("arn:aws:iam::123456789012:role/deploy", &StsArgs::default())?;
-//! let sts = Sts::connect(None).await?;
+//! let sts = Sts::connect(None, StsLimits::default()).await?;
 //! let caller = sts.caller_identity().await?;
 //! let doc = sts.assume_role(&caller, &params).await?;
 //! credpush::fsutil::write_atomic("/srv/ci/.aws/temp.json".as_ref(), doc.to_json().expose().as_bytes(), 0o600)?;
@@ -32,19 +32,20 @@ pub mod error;
 pub mod fanout;
 pub mod fsutil;
 pub mod inventory;
+pub mod limits;
 pub mod params;
 pub mod profile;
 pub mod push;
 pub mod report;
 pub mod rotate;
 pub mod secret;
+pub mod signals;
+pub mod stdout;
 pub mod sts;
 pub mod target;
 
-use std::io::Write;
-
 use cli::{AssumeCmd, Cli, Command, ProfileCmd};
-use error::{EXIT_OK, Error, Result};
+use error::{EXIT_OK, Result};
 
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -55,7 +56,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
-            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            stdout::print(&format!("{}\n", serde_json::to_string_pretty(&list).unwrap_or_default()))?;
             Ok(EXIT_OK)
         }
     }
@@ -63,7 +64,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
 
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
-    let sts = sts::Sts::connect(cmd.sts.region.as_deref()).await?;
+    let limits = params::StsLimits::from_args(&cmd.sts)?;
+    let sts = sts::Sts::connect(cmd.sts.region.as_deref(), limits).await?;
     let caller = sts.caller_identity().await?;
     let doc = sts.assume_role(&caller, &params).await?;
     let json = doc.to_json();
@@ -78,12 +80,7 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
                 path.display()
             );
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(json.expose().as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| Error::io("write", "stdout", e))?;
-        }
+        None => stdout::print(json.expose())?,
     }
     Ok(EXIT_OK)
 }
@@ -91,10 +88,10 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
 fn profile(cmd: ProfileCmd) -> Result<i32> {
     let spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
     match &cmd.install {
-        None => print!("{}", spec.render()),
+        None => stdout::print(&spec.render())?,
         Some(file) => {
             let outcome = spec.install(file)?;
-            println!("profile {:?} in {}: {}", cmd.name, file.display(), outcome.as_str());
+            stdout::print(&format!("profile {:?} in {}: {}\n", cmd.name, file.display(), outcome.as_str()))?;
         }
     }
     Ok(EXIT_OK)

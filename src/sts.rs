@@ -13,7 +13,9 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::config::http::HttpResponse;
-use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_sts::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
@@ -21,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::document::{CredentialDocument, format_expiration};
 use crate::error::{Error, Result};
-use crate::params::{AssumeParams, ROLE_CHAINING_MAX_SECS};
+use crate::params::{AssumeParams, ROLE_CHAINING_MAX_SECS, StsLimits};
 use crate::secret::Secret;
 
 /// Region used when neither `--region` nor the environment or profile names one. STS is served in every region.
@@ -51,13 +53,26 @@ pub fn check_role_chaining(caller: &CallerIdentity, params: &AssumeParams) -> Re
     Ok(())
 }
 
-/// Remembers where the last request went, so an unreachable endpoint can be named exactly.
+/// What one call saw on the wire: where its last attempt went, and the HTTP status of that attempt's answer once
+/// its headers arrived. Added to each call on its own, because calls run concurrently with --session-per-host.
 #[derive(Debug, Default, Clone)]
-struct EndpointRecorder(Arc<Mutex<Option<String>>>);
+struct CallTrace(Arc<Mutex<Trace>>);
 
-impl Intercept for EndpointRecorder {
+#[derive(Debug, Default, Clone)]
+struct Trace {
+    endpoint: Option<String>,
+    status: Option<u16>,
+}
+
+impl CallTrace {
+    fn get(&self) -> Trace {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+impl Intercept for CallTrace {
     fn name(&self) -> &'static str {
-        "credpush-endpoint-recorder"
+        "credpush-call-trace"
     }
 
     fn read_before_transmit(
@@ -69,8 +84,21 @@ impl Intercept for EndpointRecorder {
         let uri = context.request().uri();
         // Keep scheme, host and port only: the endpoint, never a query.
         let endpoint = uri.split('?').next().unwrap_or(uri).trim_end_matches('/').to_owned();
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(endpoint);
+        if let Ok(mut t) = self.0.lock() {
+            *t = Trace { endpoint: Some(endpoint), status: None };
+        }
+        Ok(())
+    }
+
+    /// Runs once the response's headers are in, before its body is read: a timeout after this is a stalled body.
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), aws_sdk_sts::error::BoxError> {
+        if let Ok(mut t) = self.0.lock() {
+            t.status = Some(context.response().status().as_u16());
         }
         Ok(())
     }
@@ -80,26 +108,51 @@ impl Intercept for EndpointRecorder {
 #[derive(Debug, Clone)]
 pub struct Sts {
     client: aws_sdk_sts::Client,
-    endpoint: EndpointRecorder,
+    limits: StsLimits,
+    /// Set by the first call that finds the endpoint down (no answer, not HTTP, a server error), so that no
+    /// further call waits for it: the failure, to repeat for the calls not made.
+    down: Arc<Mutex<Option<EndpointFailure>>>,
 }
+
+/// Why an endpoint failed, in the words of [`Error::StsEndpoint`].
+#[derive(Debug, Clone)]
+struct EndpointFailure {
+    endpoint: String,
+    what: String,
+    cause: String,
+}
+
+/// The fix for an endpoint that does not behave like STS.
+const FIX_ENDPOINT: &str = "check AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the region and any HTTPS proxy; unset the \
+                            endpoint variables to use AWS's own STS";
 
 impl Sts {
     /// Builds the one AWS config: region (flag, then the standard chain, then [`FALLBACK_REGION`]), standard
     /// retries, timeouts, and the caller's credentials, resolved once and checked for expiry here because some
     /// endpoints (moto) accept expired credentials.
-    pub async fn connect(region: Option<&str>) -> Result<Self> {
+    ///
+    /// `limits` bounds each attempt and each call (retries included); resolving the caller's credentials, which
+    /// may itself be a network call (container credentials, web identity), gets the call deadline too.
+    pub async fn connect(region: Option<&str>, limits: StsLimits) -> Result<Self> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .connect_timeout(limits.attempt_timeout.min(Duration::from_secs(5)))
+                    .operation_attempt_timeout(limits.attempt_timeout)
+                    .operation_timeout(limits.deadline)
                     .build(),
             );
         if let Some(r) = region {
             loader = loader.region(Region::new(r.to_owned()));
         }
-        let mut sdk_config = loader.load().await;
+        let deadline_passed = || Error::NoCredentials {
+            detail: format!(
+                "the credential sources did not answer within --sts-deadline {}s",
+                limits.deadline.as_secs()
+            ),
+        };
+        let mut sdk_config = tokio::time::timeout(limits.deadline, loader.load()).await.map_err(|_| deadline_passed())?;
         if sdk_config.region().is_none() {
             tracing::debug!(region = FALLBACK_REGION, "no region configured; using the fallback");
             sdk_config = sdk_config.into_builder().region(Region::new(FALLBACK_REGION)).build();
@@ -107,7 +160,8 @@ impl Sts {
         let provider = sdk_config
             .credentials_provider()
             .ok_or_else(|| Error::NoCredentials { detail: "no credential provider is configured".into() })?;
-        let creds = provider.provide_credentials().await.map_err(|e| {
+        let resolved = tokio::time::timeout(limits.deadline, provider.provide_credentials()).await;
+        let creds = resolved.map_err(|_| deadline_passed())?.map_err(|e| {
             let detail = match &e {
                 CredentialsError::CredentialsNotLoaded(_) => "none of the sources had credentials".to_owned(),
                 _ => DisplayErrorContext(&e).to_string(),
@@ -122,22 +176,22 @@ impl Sts {
             });
         }
         tracing::debug!(access_key_id = creds.access_key_id(), "resolved caller credentials");
-        let endpoint = EndpointRecorder::default();
-        let config = aws_sdk_sts::config::Builder::from(&sdk_config)
-            .credentials_provider(creds)
-            .interceptor(endpoint.clone())
-            .build();
-        Ok(Self { client: aws_sdk_sts::Client::from_conf(config), endpoint })
+        let config = aws_sdk_sts::config::Builder::from(&sdk_config).credentials_provider(creds).build();
+        Ok(Self { client: aws_sdk_sts::Client::from_conf(config), limits, down: Arc::default() })
     }
 
     /// GetCallerIdentity.
     pub async fn caller_identity(&self) -> Result<CallerIdentity> {
+        self.check_up("GetCallerIdentity", None)?;
+        let trace = CallTrace::default();
         let out = self
             .client
             .get_caller_identity()
+            .customize()
+            .interceptor(trace.clone())
             .send()
             .await
-            .map_err(|e| self.map_error(e, "GetCallerIdentity", None, None))?;
+            .map_err(|e| self.map_error(e, &trace, "GetCallerIdentity", None, None))?;
         let identity = CallerIdentity {
             arn: out.arn().unwrap_or_default().to_owned(),
             account: out.account().unwrap_or_default().to_owned(),
@@ -150,6 +204,7 @@ impl Sts {
     pub async fn assume_role(&self, caller: &CallerIdentity, params: &AssumeParams) -> Result<CredentialDocument> {
         check_role_chaining(caller, params)?;
         let role = params.role_arn.as_str();
+        self.check_up("AssumeRole", Some(role))?;
         let mut req = self
             .client
             .assume_role()
@@ -174,16 +229,27 @@ impl Sts {
             req = req.transitive_tag_keys(key);
         }
         tracing::info!(role_arn = role, session = %params.session_name, duration_secs = params.duration_secs, "AssumeRole");
-        let out = req.send().await.map_err(|e| self.map_error(e, "AssumeRole", Some(role), Some(caller)))?;
+        let trace = CallTrace::default();
+        let out = req
+            .customize()
+            .interceptor(trace.clone())
+            .send()
+            .await
+            .map_err(|e| self.map_error(e, &trace, "AssumeRole", Some(role), Some(caller)))?;
+        let endpoint = trace.get().endpoint.unwrap_or_default();
         let creds = out.credentials().ok_or_else(|| Error::Sts {
             operation: "AssumeRole",
             role_arn: Some(role.to_owned()),
+            endpoint: endpoint.clone(),
             message: "the response has no Credentials".into(),
+            fix: FIX_ENDPOINT,
         })?;
         let expiration = OffsetDateTime::from_unix_timestamp(creds.expiration().secs()).map_err(|e| Error::Sts {
             operation: "AssumeRole",
             role_arn: Some(role.to_owned()),
+            endpoint: endpoint.clone(),
             message: format!("the response's Expiration is out of range: {e}"),
+            fix: FIX_ENDPOINT,
         })?;
         let document = CredentialDocument {
             access_key_id: creds.access_key_id().to_owned(),
@@ -195,10 +261,9 @@ impl Sts {
             return Err(Error::Sts {
                 operation: "AssumeRole",
                 role_arn: Some(role.to_owned()),
-                message: format!(
-                    "STS returned credentials that expired at {} (check this machine's clock)",
-                    document.expiration_rfc3339()
-                ),
+                endpoint,
+                message: format!("STS returned credentials that expired at {}", document.expiration_rfc3339()),
+                fix: "check this machine's clock (timedatectl, NTP)",
             });
         }
         tracing::info!(
@@ -210,9 +275,23 @@ impl Sts {
         Ok(document)
     }
 
+    /// Fails fast when an earlier call found the endpoint down: waiting for it again would only stall the run.
+    fn check_up(&self, operation: &'static str, role: Option<&str>) -> Result<()> {
+        let Some(down) = self.down.lock().ok().and_then(|d| d.clone()) else { return Ok(()) };
+        Err(Error::StsEndpoint {
+            operation,
+            role_arn: role.map(str::to_owned),
+            endpoint: down.endpoint,
+            what: format!("not attempted, because an earlier call there failed: {}", down.what),
+            cause: down.cause,
+            fix: FIX_ENDPOINT,
+        })
+    }
+
     fn map_error<E>(
         &self,
         err: SdkError<E, HttpResponse>,
+        trace: &CallTrace,
         operation: &'static str,
         role: Option<&str>,
         caller: Option<&CallerIdentity>,
@@ -220,25 +299,30 @@ impl Sts {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let endpoint =
-            || self.endpoint.0.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "(not resolved)".into());
-        match &err {
-            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
-                let detail = d
-                    .as_connector_error()
-                    .map(|c| DisplayErrorContext(c).to_string())
-                    .unwrap_or_else(|| "connection failed".into());
-                return Error::EndpointUnreachable { endpoint: endpoint(), detail };
+        let seen = trace.get();
+        let endpoint = seen.endpoint.clone().unwrap_or_else(|| "(not resolved)".into());
+        if let Some(failure) = self.endpoint_failure(&err, &seen, &endpoint) {
+            if let Ok(mut down) = self.down.lock() {
+                down.get_or_insert_with(|| failure.clone());
             }
-            SdkError::TimeoutError(_) => {
-                return Error::EndpointUnreachable { endpoint: endpoint(), detail: "timed out".into() };
+            if failure.what.is_empty() {
+                // No answer at all: the connection itself failed (refused, no route, DNS, TLS).
+                return Error::EndpointUnreachable { endpoint, detail: failure.cause };
             }
-            _ => {}
+            return Error::StsEndpoint {
+                operation,
+                role_arn: role.map(str::to_owned),
+                endpoint,
+                what: failure.what,
+                cause: failure.cause,
+                fix: FIX_ENDPOINT,
+            };
         }
         let (code, message) = match (err.code(), err.message()) {
             (Some(code), message) => (code.to_owned(), message.unwrap_or_default().to_owned()),
             _ => error_from_body(&err).unwrap_or_default(),
         };
+        let (code, message) = (one_line(&code, 80), one_line(&message, 300));
         // Branch on STS's documented error codes: each points at a different fix.
         match code.as_str() {
             "AccessDenied" => Error::AccessDenied {
@@ -250,13 +334,133 @@ impl Sts {
             "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "UnrecognizedClientException" => {
                 Error::CallerRejected { operation, code, message }
             }
-            "" => Error::Sts {
+            _ => Error::Sts {
                 operation,
                 role_arn: role.map(str::to_owned),
-                message: DisplayErrorContext(&err).to_string(),
+                endpoint,
+                message: format!("{code}: {message}"),
+                fix: fix_for_code(&code),
             },
-            _ => Error::Sts { operation, role_arn: role.map(str::to_owned), message: format!("{code}: {message}") },
         }
+    }
+
+    /// Classifies failures that are the endpoint's rather than the request's: no connection (returned with an
+    /// empty `what` and the transport's reason as `cause`), no answer in time, a stalled body, an answer that is
+    /// not HTTP or not STS, a server error. `None` for an STS error response, which names its own code.
+    fn endpoint_failure<E>(
+        &self,
+        err: &SdkError<E, HttpResponse>,
+        seen: &Trace,
+        endpoint: &str,
+    ) -> Option<EndpointFailure>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let (attempt, deadline) = (self.limits.attempt_timeout.as_secs(), self.limits.deadline.as_secs());
+        let failure =
+            |what: String, cause: &str| EndpointFailure { endpoint: endpoint.to_owned(), what, cause: cause.to_owned() };
+        let timed_out = match err {
+            SdkError::TimeoutError(_) => true,
+            SdkError::DispatchFailure(d) => d.is_timeout(),
+            _ => false,
+        };
+        if timed_out {
+            return Some(match seen.status {
+                Some(status) => failure(
+                    format!(
+                        "it answered HTTP {status} but the response body stalled (incomplete after --sts-timeout {attempt}s \
+                         per attempt, --sts-deadline {deadline}s in all)"
+                    ),
+                    "a proxy or load balancer on the way that holds or truncates responses",
+                ),
+                None => failure(
+                    format!("no answer within --sts-deadline {deadline}s (--sts-timeout {attempt}s per attempt)"),
+                    "the endpoint, or a proxy or firewall on the way, accepts connections but never responds",
+                ),
+            });
+        }
+        if let SdkError::DispatchFailure(d) = err {
+            let root = d.as_connector_error().map(|c| root_cause(c)).unwrap_or_else(|| "connection failed".into());
+            // hyper's parse errors: bytes came back, but not an HTTP response.
+            if seen.endpoint.is_some() && looks_like_parse_error(&root) {
+                return Some(failure(
+                    format!("its answer is not HTTP ({root})"),
+                    "the endpoint URL names a service that is not STS, or a TLS port with http://",
+                ));
+            }
+            return Some(failure(String::new(), &root));
+        }
+        let raw = err.raw_response()?;
+        let status = raw.status().as_u16();
+        let code = err.code().map(str::to_owned).or_else(|| error_from_body(err).map(|(c, _)| c));
+        if status >= 500 {
+            let reason = code.map(|c| format!(", {}", one_line(&c, 80))).unwrap_or_default();
+            return Some(failure(
+                format!("it answered HTTP {status}{reason}, also when retried"),
+                "an STS outage, or an error page from a proxy on the way",
+            ));
+        }
+        if code.is_none() {
+            let len = raw.body().bytes().map(<[u8]>::len).unwrap_or_default();
+            let kind = raw.headers().get("content-type").map(|t| format!(" of {}", one_line(t, 60))).unwrap_or_default();
+            return Some(failure(
+                format!("its answer is not an STS response (HTTP {status}, {len} bytes{kind})"),
+                "the endpoint URL names a service that is not STS, or a proxy answers in its place",
+            ));
+        }
+        None
+    }
+}
+
+/// The innermost error of a chain: the OS or protocol reason, without the layers' own wording.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    one_line(&e.to_string(), 200)
+}
+
+fn looks_like_parse_error(text: &str) -> bool {
+    ["invalid HTTP", "message head", "parse", "invalid header", "invalid status", "unexpected EOF", "connection closed before message completed"]
+        .iter()
+        .any(|p| text.contains(p))
+}
+
+/// Text from a remote peer made safe for one line of a message: control characters escaped, length capped.
+fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.trim().chars() {
+        if out.chars().count() >= max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The fix for an STS error code that credpush does not handle by a variant of its own.
+fn fix_for_code(code: &str) -> &'static str {
+    match code {
+        "RegionDisabledException" => {
+            "activate STS in this region (IAM console, account settings), or use --region with an active region"
+        }
+        "MalformedPolicyDocument" | "PackedPolicyTooLarge" => {
+            "shorten or correct --policy-file, --policy-arn and --tag (their packed size is limited)"
+        }
+        "ValidationError" | "InvalidParameterValue" => "correct the flag STS names in its message",
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+            "run again later; with --session-per-host, spread large fleets over several runs"
+        }
+        "InvalidIdentityToken" | "IDPRejectedClaim" | "ExpiredTokenException" => {
+            "check the caller's web identity token and its provider"
+        }
+        _ => "look the code up in the STS API reference for this operation",
     }
 }
 

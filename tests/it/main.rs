@@ -2,6 +2,7 @@
 //! boto3), see `harness` and `sshd`.
 
 mod assume;
+mod faults;
 mod harness;
 mod inventory;
 mod profile;
