@@ -31,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Assume a role and print (or atomically write) the credential_process document.
     #[command(after_help = EXIT_CODES)]
-    Assume(AssumeCmd),
+    Assume(Box<AssumeCmd>),
     /// Render the on-prem AWS profile block, or merge it into a config file.
     #[command(after_help = EXIT_CODES)]
     Profile(ProfileCmd),

@@ -137,22 +137,18 @@ pub enum Error {
 
     /// The STS endpoint did not answer in time, or answered with something that is not an STS response.
     #[error(
-        "STS {operation}{} at {endpoint} failed: {what} (likely cause: {cause}; fix: {fix})",
-        role_arn.as_deref().map(|r| format!(" for {r}")).unwrap_or_default()
+        "STS {call} at {endpoint} failed: {what} (likely cause: {cause}; fix: check AWS_ENDPOINT_URL_STS, \
+         AWS_ENDPOINT_URL, the region and any HTTPS proxy; unset the endpoint variables to use AWS's own STS)"
     )]
     StsEndpoint {
-        /// The STS operation.
-        operation: &'static str,
-        /// The role, for AssumeRole.
-        role_arn: Option<String>,
+        /// The STS operation, and for AssumeRole the role: `AssumeRole for arn:…`.
+        call: String,
         /// The endpoint the request went to.
         endpoint: String,
         /// What went wrong, as seen from here.
         what: String,
         /// The likely cause.
-        cause: String,
-        /// What to do about it.
-        fix: &'static str,
+        cause: &'static str,
     },
 
     /// A profile path that botocore could not use.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::time::Instant;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::document::CredentialDocument;
-use crate::profile::InstallOutcome;
 use crate::limits::is_fd_exhaustion;
+use crate::profile::InstallOutcome;
 use crate::push::{self, PushError, SshSettings};
 use crate::secret::Secret;
 use crate::signals::{Stop, reached};
@@ -138,7 +138,9 @@ const CLOSE_BOUND: Duration = Duration::from_secs(3);
 enum Failure {
     Push(PushError),
     /// Cut by the second signal or the end of the grace period; `connected` says whether the host was reached.
-    Cut { connected: bool },
+    Cut {
+        connected: bool,
+    },
 }
 
 /// Pushes every job as it arrives on `jobs`, until the sender is dropped; returns one outcome per job received
@@ -309,7 +311,7 @@ async fn attempt(
     stop: &mut watch::Receiver<Stop>,
 ) -> Result<push::Pushed, Failure> {
     let conn = tokio::select! {
-        connected = tokio::time::timeout_at(deadline.into(), push::connect(target, ssh)) => match connected {
+        connected = tokio::time::timeout_at(deadline, push::connect(target, ssh)) => match connected {
             Ok(conn) => conn.map_err(Failure::Push)?,
             Err(_) => return Err(Failure::Push(PushError::ConnectTimeout(opts.timeout))),
         },
@@ -327,7 +329,7 @@ async fn attempt(
         Ok(push::Pushed { path: written.path, profile })
     };
     let result = tokio::select! {
-        done = tokio::time::timeout_at(deadline.into(), work) => match done {
+        done = tokio::time::timeout_at(deadline, work) => match done {
             Ok(r) => r.map_err(Failure::Push),
             Err(_) => Err(Failure::Push(PushError::Timeout(opts.timeout))),
         },

@@ -50,7 +50,7 @@ use error::{EXIT_OK, Result};
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
 pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Assume(cmd) => assume(cmd).await,
+        Command::Assume(cmd) => assume(*cmd).await,
         Command::Profile(cmd) => profile(cmd),
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
         Command::Inventory(cmd) => {

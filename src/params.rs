@@ -396,9 +396,16 @@ mod tests {
         assert_eq!(limits(None, None).unwrap(), StsLimits::default());
         let l = limits(Some("2s"), Some("5s")).unwrap();
         assert_eq!((l.attempt_timeout.as_secs(), l.deadline.as_secs()), (2, 5));
-        assert_eq!(limits(Some("40s"), None).unwrap().deadline.as_secs(), 40, "the default deadline follows a longer timeout");
+        assert_eq!(
+            limits(Some("40s"), None).unwrap().deadline.as_secs(),
+            40,
+            "the default deadline follows a longer timeout"
+        );
         let msg = limits(Some("10s"), Some("5s")).unwrap_err().to_string();
-        assert_eq!(msg, "--sts-deadline \"5s\" is invalid: is shorter than --sts-timeout (10s), so no attempt could finish (fix: raise it)");
+        assert_eq!(
+            msg,
+            "--sts-deadline \"5s\" is invalid: is shorter than --sts-timeout (10s), so no attempt could finish (fix: raise it)"
+        );
         let msg = limits(Some("0"), None).unwrap_err().to_string();
         assert!(msg.starts_with("--sts-timeout \"0\" is invalid: 0 seconds is out of range"), "{msg}");
         assert!(limits(None, Some("2h")).is_err());

@@ -17,8 +17,8 @@ use crate::params::{AssumeParams, RoleArn, StsLimits, clean_session_name, parse_
 use crate::push::SshSettings;
 use crate::signals::{self, Stop};
 use crate::sts::{Sts, check_role_chaining};
-use crate::{limits, report, stdout};
 use crate::target::HostTarget;
+use crate::{limits, report, stdout};
 
 /// AssumeRole calls in flight at once with --session-per-host (STS throttles bursts per account).
 const STS_CONCURRENCY: usize = 8;

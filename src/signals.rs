@@ -37,7 +37,8 @@ pub fn never() -> watch::Receiver<Stop> {
 /// cannot be installed (it never happens on Linux), that signal keeps its default action and the run goes on.
 pub fn listen() -> watch::Receiver<Stop> {
     let (tx, rx) = watch::channel(Stop::Run);
-    let kinds = [("SIGINT", SignalKind::interrupt()), ("SIGTERM", SignalKind::terminate()), ("SIGHUP", SignalKind::hangup())];
+    let kinds =
+        [("SIGINT", SignalKind::interrupt()), ("SIGTERM", SignalKind::terminate()), ("SIGHUP", SignalKind::hangup())];
     let mut streams = Vec::new();
     for (name, kind) in kinds {
         match signal(kind) {

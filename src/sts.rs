@@ -119,12 +119,21 @@ pub struct Sts {
 struct EndpointFailure {
     endpoint: String,
     what: String,
-    cause: String,
+    cause: &'static str,
+    /// For a connection that failed outright: the transport's reason, reported as [`Error::EndpointUnreachable`].
+    unreachable: Option<String>,
 }
 
-/// The fix for an endpoint that does not behave like STS.
-const FIX_ENDPOINT: &str = "check AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the region and any HTTPS proxy; unset the \
-                            endpoint variables to use AWS's own STS";
+/// The fix for an STS answer that makes no sense.
+const FIX_ENDPOINT: &str = "check AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL and any HTTPS proxy";
+
+/// `GetCallerIdentity`, or `AssumeRole for ROLE`: the call, as messages name it.
+fn call_name(operation: &str, role: Option<&str>) -> String {
+    match role {
+        Some(r) => format!("{operation} for {r}"),
+        None => operation.to_owned(),
+    }
+}
 
 impl Sts {
     /// Builds the one AWS config: region (flag, then the standard chain, then [`FALLBACK_REGION`]), standard
@@ -152,7 +161,8 @@ impl Sts {
                 limits.deadline.as_secs()
             ),
         };
-        let mut sdk_config = tokio::time::timeout(limits.deadline, loader.load()).await.map_err(|_| deadline_passed())?;
+        let mut sdk_config =
+            tokio::time::timeout(limits.deadline, loader.load()).await.map_err(|_| deadline_passed())?;
         if sdk_config.region().is_none() {
             tracing::debug!(region = FALLBACK_REGION, "no region configured; using the fallback");
             sdk_config = sdk_config.into_builder().region(Region::new(FALLBACK_REGION)).build();
@@ -279,12 +289,10 @@ impl Sts {
     fn check_up(&self, operation: &'static str, role: Option<&str>) -> Result<()> {
         let Some(down) = self.down.lock().ok().and_then(|d| d.clone()) else { return Ok(()) };
         Err(Error::StsEndpoint {
-            operation,
-            role_arn: role.map(str::to_owned),
+            call: call_name(operation, role),
             endpoint: down.endpoint,
             what: format!("not attempted, because an earlier call there failed: {}", down.what),
             cause: down.cause,
-            fix: FIX_ENDPOINT,
         })
     }
 
@@ -305,17 +313,15 @@ impl Sts {
             if let Ok(mut down) = self.down.lock() {
                 down.get_or_insert_with(|| failure.clone());
             }
-            if failure.what.is_empty() {
+            if let Some(detail) = failure.unreachable {
                 // No answer at all: the connection itself failed (refused, no route, DNS, TLS).
-                return Error::EndpointUnreachable { endpoint, detail: failure.cause };
+                return Error::EndpointUnreachable { endpoint, detail };
             }
             return Error::StsEndpoint {
-                operation,
-                role_arn: role.map(str::to_owned),
+                call: call_name(operation, role),
                 endpoint,
                 what: failure.what,
                 cause: failure.cause,
-                fix: FIX_ENDPOINT,
             };
         }
         let (code, message) = match (err.code(), err.message()) {
@@ -344,8 +350,7 @@ impl Sts {
         }
     }
 
-    /// Classifies failures that are the endpoint's rather than the request's: no connection (returned with an
-    /// empty `what` and the transport's reason as `cause`), no answer in time, a stalled body, an answer that is
+    /// Classifies failures that are the endpoint's rather than the request's: no connection, no answer in time, a stalled body, an answer that is
     /// not HTTP or not STS, a server error. `None` for an STS error response, which names its own code.
     fn endpoint_failure<E>(
         &self,
@@ -357,8 +362,12 @@ impl Sts {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let (attempt, deadline) = (self.limits.attempt_timeout.as_secs(), self.limits.deadline.as_secs());
-        let failure =
-            |what: String, cause: &str| EndpointFailure { endpoint: endpoint.to_owned(), what, cause: cause.to_owned() };
+        let failure = |what: String, cause: &'static str| EndpointFailure {
+            endpoint: endpoint.to_owned(),
+            what,
+            cause,
+            unreachable: None,
+        };
         let timed_out = match err {
             SdkError::TimeoutError(_) => true,
             SdkError::DispatchFailure(d) => d.is_timeout(),
@@ -388,7 +397,13 @@ impl Sts {
                     "the endpoint URL names a service that is not STS, or a TLS port with http://",
                 ));
             }
-            return Some(failure(String::new(), &root));
+            return Some(EndpointFailure {
+                unreachable: Some(root.clone()),
+                ..failure(
+                    format!("no connection ({root})"),
+                    "nothing listens at that address, or a firewall, proxy or DNS name is in the way",
+                )
+            });
         }
         let raw = err.raw_response()?;
         let status = raw.status().as_u16();
@@ -402,7 +417,8 @@ impl Sts {
         }
         if code.is_none() {
             let len = raw.body().bytes().map(<[u8]>::len).unwrap_or_default();
-            let kind = raw.headers().get("content-type").map(|t| format!(" of {}", one_line(t, 60))).unwrap_or_default();
+            let kind =
+                raw.headers().get("content-type").map(|t| format!(" of {}", one_line(t, 60))).unwrap_or_default();
             return Some(failure(
                 format!("its answer is not an STS response (HTTP {status}, {len} bytes{kind})"),
                 "the endpoint URL names a service that is not STS, or a proxy answers in its place",
@@ -422,9 +438,17 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn looks_like_parse_error(text: &str) -> bool {
-    ["invalid HTTP", "message head", "parse", "invalid header", "invalid status", "unexpected EOF", "connection closed before message completed"]
-        .iter()
-        .any(|p| text.contains(p))
+    [
+        "invalid HTTP",
+        "message head",
+        "parse",
+        "invalid header",
+        "invalid status",
+        "unexpected EOF",
+        "connection closed before message completed",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
 }
 
 /// Text from a remote peer made safe for one line of a message: control characters escaped, length capped.

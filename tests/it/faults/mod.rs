@@ -19,8 +19,7 @@ pub(super) fn live_ssh(marker: &Path) -> Vec<String> {
     for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let dir = entry.path();
         let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else { continue };
-        let args: Vec<String> =
-            cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
         let is_ssh = args.first().is_some_and(|a| a == "ssh" || a.ends_with("/ssh"));
         let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
         // The state follows the command name in parentheses, which may itself hold spaces or parentheses.

@@ -40,8 +40,9 @@ fn black_hole_rotate(extra: &[&str]) {
     let endpoint = format!("http://127.0.0.1:{}", hole.port);
     let inv = inventory(&env, 16);
     let start = Instant::now();
-    let r = run(credpush_against(&env, &endpoint).args(["rotate", "-i"]).arg(&inv).args(["--role-arn", ROLE]).args(extra))
-        .expect_code(3);
+    let r =
+        run(credpush_against(&env, &endpoint).args(["rotate", "-i"]).arg(&inv).args(["--role-arn", ROLE]).args(extra))
+            .expect_code(3);
     let took = start.elapsed();
     // Before: about 62 s per call (3 attempts of 20 s), 124 s for 16 hosts with --session-per-host.
     assert!(took < Duration::from_secs(30) && took >= Duration::from_secs(24), "{extra:?}: failed after {took:?}");
