@@ -27,18 +27,19 @@ fn finish(child: Child) -> Run {
     }
 }
 
-/// Waits until the remote writer of each host has its temp file: the push is in flight and stalled.
-fn wait_in_flight(fleet: &Fleet, hosts: &[&str]) {
+/// The remote writers' temp files on a host: one per write in progress (a stalled writer keeps its file).
+fn temp_files(fleet: &Fleet, host: &str) -> Vec<std::ffi::OsString> {
+    let dir = fleet.host(host).home.join(".aws");
+    let names: Vec<std::ffi::OsString> =
+        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    names.into_iter().filter(|n| n.to_string_lossy().starts_with(".credpush.")).collect()
+}
+
+/// Waits until each host has one more remote writer than `before`: the push is in flight and stalled.
+fn wait_in_flight(fleet: &Fleet, hosts: &[&str], before: &[usize]) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    for h in hosts {
-        let dir = fleet.host(h).home.join(".aws");
-        loop {
-            let writing = std::fs::read_dir(&dir)
-                .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".credpush.")))
-                .unwrap_or(false);
-            if writing {
-                break;
-            }
+    for (h, n) in hosts.iter().zip(before) {
+        while temp_files(fleet, h).len() <= *n {
             assert!(Instant::now() < deadline, "{h} never started its write");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -56,9 +57,10 @@ fn sigterm_and_sighup_print_the_report_and_leave_no_ssh_process_or_control_direc
     let tmp = env.path("tmp");
     std::fs::create_dir(&tmp).expect("tmp");
     let start = |tag: &str| {
+        let before: Vec<usize> = ["host1", "host2"].iter().map(|h| temp_files(&fleet, h).len()).collect();
         let mut cmd = rotate(&env, &moto, &fleet, &inv, &["--json", "--forks", "2", "--timeout", "60s"]);
         let child = cmd.env("TMPDIR", &tmp).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-        wait_in_flight(&fleet, &["host1", "host2"]);
+        wait_in_flight(&fleet, &["host1", "host2"], &before);
         assert_eq!(live_ssh(&tmp).len(), 2, "{tag}: one master per host in flight: {:?}", live_ssh(&tmp));
         child
     };
