@@ -12,6 +12,100 @@ Exit codes:
   3  AWS: no caller credentials, STS unreachable or silent past --sts-deadline, access denied, other STS errors
   4  a local file could not be read or written";
 
+const READ_EXIT_CODES: &str = "\
+Exit codes:
+  0  the document was printed
+  1  the document is expired or not valid (one line on stderr says which, and why)
+  4  the file could not be read";
+
+const STATUS_EXIT_CODES: &str = "\
+Exit codes:
+  0  every host is ok
+  1  a host is expiring (--warn or less left), expired, broken or unreachable
+  2  bad input (flags, inventory)";
+
+/// `credpush status`.
+#[derive(Debug, Args)]
+pub struct StatusCmd {
+    /// Inventory and selection.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+
+    /// Document path for hosts without credpush_path [default: ~/.aws/temp.json].
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+
+    /// The profile that must read the document [default: any credpush profile].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// A host with this much or less left is reported as expiring (exit 1).
+    #[arg(long, default_value = "20m", value_name = "DUR", allow_hyphen_values = true)]
+    pub warn: String,
+
+    /// Hosts in flight at once.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub forks: u16,
+
+    /// The most one host may take (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: String,
+
+    /// Host key policy: strict or accept-new.
+    #[arg(long, value_enum, default_value = "strict", value_name = "POLICY")]
+    pub known_hosts: crate::push::HostKeyPolicy,
+
+    /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+
+    /// Also write a node_exporter textfile-collector file (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const DOCTOR_EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed
+  1  the worst finding is a warning
+  5  the worst finding is an error (jobs fail, or will within minutes)";
+
+/// `credpush doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorCmd {
+    /// The profile to check [default: AWS_PROFILE, else the one profile credpush manages in the config file].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The AWS config file [default: AWS_CONFIG_FILE, else ~/.aws/config].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Region of the STS endpoint the clock is compared with [default: the standard chain, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Skip the clock check (it sends one unsigned request to STS).
+    #[arg(long)]
+    pub no_clock: bool,
+
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `credpush read`.
+#[derive(Debug, Args)]
+pub struct ReadCmd {
+    /// The document to print (absolute path, as in credential_process).
+    #[arg(long, value_name = "FILE")]
+    pub path: PathBuf,
+}
+
 /// Short-lived AWS credentials for on-prem hosts: assume a least-privilege role, write the credential_process
 /// document, and point an AWS profile at it.
 #[derive(Debug, Parser)]
@@ -38,6 +132,15 @@ pub enum Command {
     /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
     #[command(after_help = EXIT_CODES)]
     Rotate(Box<RotateCmd>),
+    /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
+    #[command(after_help = READ_EXIT_CODES)]
+    Read(ReadCmd),
+    /// Report what every inventory host holds: document valid, time left, mode, owner, profile. No secret moves.
+    #[command(after_help = STATUS_EXIT_CODES)]
+    Status(Box<StatusCmd>),
+    /// On a host: check the profile, the document, its permissions, the environment and the clock.
+    #[command(after_help = DOCTOR_EXIT_CODES)]
+    Doctor(DoctorCmd),
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),
@@ -87,15 +190,15 @@ pub struct RotateCmd {
     pub path: Option<String>,
 
     /// Hosts in flight at once.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub forks: u16,
 
     /// The most one host may take, connect, retries and push included (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DUR")]
+    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
     pub timeout: String,
 
     /// Extra connection attempts, with backoff, for hosts that do not answer (not for refused keys or failed writes).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=10))]
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
     /// Host key policy: strict (only keys already in known_hosts) or accept-new (record keys of new hosts).
@@ -147,7 +250,7 @@ pub struct StsArgs {
     pub session_name: Option<String>,
 
     /// Session length: seconds, or 45m, 1h, 1h30m, 12h (15m to 12h) [default: 1h].
-    #[arg(long, value_name = "DUR")]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub duration: Option<String>,
 
     /// ExternalId, when the role's trust policy requires one.
@@ -206,4 +309,22 @@ pub struct ProfileCmd {
     /// Merge the block into this AWS config file between managed markers, instead of printing it.
     #[arg(long, value_name = "CONFIG_FILE")]
     pub install: Option<PathBuf>,
+
+    /// What credential_process runs: cat, or credpush read (prints the document only when valid and unexpired,
+    /// else says why).
+    #[arg(long, value_enum, default_value = "cat")]
+    pub reader: Reader,
+
+    /// With --reader credpush: the absolute path of credpush on the host [default: this credpush].
+    #[arg(long, value_name = "ABS_PATH")]
+    pub reader_bin: Option<String>,
+}
+
+/// The command a profile's credential_process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reader {
+    /// `cat /path/temp.json`: needs nothing on the host.
+    Cat,
+    /// `credpush read --path /path/temp.json`: refuses expired or broken documents with a message.
+    Credpush,
 }

@@ -160,7 +160,12 @@ pub async fn run(
         // A panicking host task is a bug; keep going for the others.
         let Ok(outcome) = joined else { return };
         if opts.progress {
-            eprintln!("[{}/{total}] {} {}", outcomes.len() + 1, outcome.host, outcome.status.as_str());
+            eprintln!(
+                "[{}/{total}] {} {}",
+                outcomes.len() + 1,
+                crate::term::escape(&outcome.host),
+                outcome.status.as_str()
+            );
         }
         outcomes.push(outcome);
     };
@@ -341,4 +346,32 @@ async fn attempt(
         Err(_) => tracing::warn!("closing the ssh connection took over {CLOSE_BOUND:?}; moving on"),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_out_of_descriptors_names_the_limit_and_the_fix() {
+        let e = PushError::Ssh("cannot start the remote writer: Too many open files (os error 24)".into());
+        let (status, text) = describe(&Failure::Push(e), Some(256));
+        assert_eq!(status, Status::Failed);
+        assert_eq!(
+            text,
+            "ssh failed: cannot start the remote writer: Too many open files (os error 24) (credpush ran out of file \
+             descriptors: the open file limit of 256 (ulimit -n) was reached; fix: raise the limit, e.g. ulimit -n \
+             4096 or LimitNOFILE= in the systemd unit, or lower --forks)"
+        );
+        let (status, text) = describe(&Failure::Push(PushError::Unreachable("Connection refused".into())), Some(256));
+        assert_eq!((status, text.as_str()), (Status::Unreachable, "unreachable: Connection refused"));
+    }
+
+    #[test]
+    fn a_cut_host_says_whether_anything_could_have_changed() {
+        assert_eq!(describe(&Failure::Cut { connected: false }, None).0, Status::Skipped);
+        let (status, text) = describe(&Failure::Cut { connected: true }, None);
+        assert_eq!(status, Status::Failed);
+        assert!(text.starts_with("interrupted during the push and cut after the 5s grace period"), "{text}");
+    }
 }

@@ -42,6 +42,32 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Checks, before anything is fetched, that [`write_atomic`] could write `path`: it is not a directory, and its
+/// parent (or, when that is missing, the nearest existing ancestor, where the parent would be created) is a
+/// directory this process may write. `flag` names the input in the error.
+pub fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(Error::invalid(flag, shown, "is a directory (fix: name the file to write, e.g. DIR/temp.json)"));
+    }
+    let mut dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    while !dir.exists() {
+        dir = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+    if !dir.is_dir() {
+        return Err(Error::invalid(flag, shown, format!("{} is not a directory", dir.display())));
+    }
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).map_err(|e| {
+        Error::invalid(flag, shown, format!("cannot write in {} ({e}); choose a writable location", dir.display()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +86,17 @@ mod tests {
         assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o640);
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp files left behind");
+    }
+
+    #[test]
+    fn writable_paths_are_checked_first() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable("--output", &dir.path().join("new/deeper/temp.json")).is_ok());
+        let msg = check_writable("--output", dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("is a directory"), "{msg}");
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let msg = check_writable("--output", &dir.path().join("file/temp.json")).unwrap_err().to_string();
+        assert!(msg.contains("is not a directory"), "{msg}");
     }
 
     #[test]

@@ -27,25 +27,32 @@
 //! ```
 
 pub mod cli;
+pub mod clock;
+pub mod doctor;
 pub mod document;
 pub mod error;
 pub mod fanout;
 pub mod fsutil;
 pub mod inventory;
 pub mod limits;
+pub mod master;
 pub mod params;
 pub mod profile;
 pub mod push;
+pub mod read;
 pub mod report;
 pub mod rotate;
 pub mod secret;
 pub mod signals;
+pub mod sshargs;
+pub mod status;
 pub mod stdout;
 pub mod sts;
 pub mod target;
+pub mod term;
 
 use cli::{AssumeCmd, Cli, Command, ProfileCmd};
-use error::{EXIT_OK, Result};
+use error::{EXIT_OK, Error, Result};
 
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -53,6 +60,30 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Assume(cmd) => assume(*cmd).await,
         Command::Profile(cmd) => profile(cmd),
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
+        // Handled in main before the runtime starts, so that it costs what `cat` costs.
+        Command::Read(cmd) => Ok(read::run(&cmd.path)),
+        Command::Status(cmd) => status::run(*cmd).await,
+        Command::Doctor(cmd) => {
+            let inputs = doctor::Inputs::from_env(cmd.profile.clone(), cmd.config.clone());
+            let skew = if cmd.no_clock {
+                Err("skipped (--no-clock)".to_owned())
+            } else {
+                clock::skew(cmd.region.as_deref()).await
+            };
+            let findings = doctor::diagnose(&inputs, time::OffsetDateTime::now_utc(), skew);
+            let text = if cmd.json {
+                let code = doctor::exit_code(&findings);
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&serde_json::json!({"findings": findings, "exit_code": code}))
+                        .unwrap_or_default()
+                )
+            } else {
+                doctor::human(&findings)
+            };
+            stdout::print(&text)?;
+            Ok(doctor::exit_code(&findings))
+        }
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
@@ -65,6 +96,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
     let limits = params::StsLimits::from_args(&cmd.sts)?;
+    if let Some(path) = &cmd.output {
+        fsutil::check_writable("--output", path)?;
+    }
     let sts = sts::Sts::connect(cmd.sts.region.as_deref(), limits).await?;
     let caller = sts.caller_identity().await?;
     let doc = sts.assume_role(&caller, &params).await?;
@@ -86,7 +120,17 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
 }
 
 fn profile(cmd: ProfileCmd) -> Result<i32> {
-    let spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    if cmd.reader == cli::Reader::Credpush {
+        let bin = match &cmd.reader_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Error::io("find the path of", "credpush", e))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        spec = spec.with_reader(&bin)?;
+    }
     match &cmd.install {
         None => stdout::print(&spec.render())?,
         Some(file) => {

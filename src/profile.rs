@@ -15,6 +15,8 @@ pub struct ProfileSpec {
     name: String,
     path: String,
     region: Option<String>,
+    /// The absolute path of a `credpush` binary whose `read` replaces `cat`.
+    reader: Option<String>,
 }
 
 /// What `install` did.
@@ -66,7 +68,29 @@ impl ProfileSpec {
         {
             return Err(Error::invalid("--region", r, "a region is lower-case letters, digits and - (e.g. eu-west-1)"));
         }
-        Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned) })
+        Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned), reader: None })
+    }
+
+    /// Reads the document with `credpush read --path` (from the binary at `bin`, absolute) instead of `cat`, so that
+    /// an expired or broken document fails with a message naming the file and the cause.
+    pub fn with_reader(mut self, bin: &str) -> Result<Self> {
+        if !bin.starts_with('/') || bin.contains('~') || bin.contains('$') || bin.chars().any(|c| c.is_control()) {
+            return Err(Error::invalid(
+                "--reader-bin",
+                bin,
+                "botocore runs credential_process without a shell: give the absolute path of credpush on the host, e.g. /usr/local/bin/credpush",
+            ));
+        }
+        self.reader = Some(bin.to_owned());
+        Ok(self)
+    }
+
+    /// The `credential_process` command line.
+    pub fn command(&self) -> String {
+        match &self.reader {
+            None => format!("cat {}", shell_quote(&self.path)),
+            Some(bin) => format!("{} read --path {}", shell_quote(bin), shell_quote(&self.path)),
+        }
     }
 
     /// The config section header: `default` or `profile NAME`.
@@ -87,7 +111,7 @@ impl ProfileSpec {
         let mut ctx = tera::Context::new();
         ctx.insert("name", &self.name);
         ctx.insert("section", &self.section());
-        ctx.insert("path_arg", &shell_quote(&self.path));
+        ctx.insert("command", &self.command());
         ctx.insert("region", &self.region);
         // The template is ours and embedded; a render failure is a bug caught by the snapshot tests.
         tera::Tera::one_off(TEMPLATE, &ctx, false).unwrap_or_else(|e| panic!("profile template failed to render: {e}"))
@@ -193,6 +217,22 @@ mod tests {
         assert!(
             default.contains("\n[default]\ncredential_process = cat '/srv/my creds/it'\"'\"'s.json'\n# <<<"),
             "{default}"
+        );
+    }
+
+    #[test]
+    fn renders_the_validating_reader() {
+        let s = spec("onprem", "/home/deploy/.aws/temp.json", None).with_reader("/usr/local/bin/credpush").unwrap();
+        assert!(
+            s.render()
+                .contains("\ncredential_process = /usr/local/bin/credpush read --path /home/deploy/.aws/temp.json\n"),
+            "{}",
+            s.render()
+        );
+        let err = spec("onprem", "/x", None).with_reader("credpush").unwrap_err().to_string();
+        assert!(
+            err.starts_with("--reader-bin \"credpush\" is invalid: botocore runs credential_process without a shell"),
+            "{err}"
         );
     }
 

@@ -2,14 +2,17 @@
 //! with the content on stdin, verify its checksum, and optionally ensure the AWS profile block.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::master::{self, ControlDir, LaunchError};
 use crate::profile::{InstallOutcome, ProfileSpec};
 use crate::secret::Secret;
+use crate::sshargs::{HostArgs, Pinned};
 use crate::target::HostTarget;
 
 const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
@@ -30,10 +33,27 @@ pub struct SshSettings {
     pub host_keys: HostKeyPolicy,
     /// Connect timeout (TCP and SSH handshake).
     pub connect_timeout: Duration,
-    /// Where control sockets and generated configs live (short path: Unix sockets cap at 108 bytes).
-    pub control_dir: PathBuf,
+    /// How long an idle master stays up after its last session (bounds what a killed run leaves behind).
+    pub persist: Duration,
+    /// Where control sockets and master logs live.
+    pub control: Arc<ControlDir>,
     /// `--ssh-config`: used instead of the user's default ssh config.
     pub config_file: Option<PathBuf>,
+}
+
+impl SshSettings {
+    /// The options credpush pins on every ssh command line of this run.
+    pub fn pinned(&self) -> Pinned {
+        Pinned {
+            strict: match self.host_keys {
+                HostKeyPolicy::Strict => "yes",
+                HostKeyPolicy::AcceptNew => "accept-new",
+            },
+            connect_timeout_secs: self.connect_timeout.as_secs().max(1),
+            persist_secs: self.persist.as_secs().max(1),
+            operator_config: self.config_file.clone(),
+        }
+    }
 }
 
 /// Why one host failed. Messages carry no secret: remote stderr comes from our own scripts.
@@ -109,75 +129,70 @@ pub struct Pushed {
 /// An open connection to one host.
 pub struct Connection {
     session: Session,
-    // Keeps the generated ssh config alive as long as the master may re-read it.
-    _config: Option<tempfile::NamedTempFile>,
 }
 
-/// Connects to `target`. The generated ssh config (when the inventory sets ssh options) lists those options
-/// first, so they win, then includes the user's own config, so `~/.ssh/config`, agents and ProxyJump still apply.
+fn host_args(target: &HostTarget) -> HostArgs<'_> {
+    HostArgs {
+        address: &target.address,
+        port: target.port,
+        key_file: target.key_file.as_deref(),
+        user: target.user.as_deref(),
+        inventory: &target.ssh_args,
+    }
+}
+
+/// Connects to `target`: starts its master (see [`crate::master`]) and attaches the mux client to it.
 pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Connection, PushError> {
-    let mut builder = SessionBuilder::default();
-    builder
-        .known_hosts_check(match settings.host_keys {
-            HostKeyPolicy::Strict => KnownHosts::Strict,
-            HostKeyPolicy::AcceptNew => KnownHosts::Add,
-        })
-        .connect_timeout(settings.connect_timeout)
-        .server_alive_interval(Duration::from_secs(15))
-        .control_directory(&settings.control_dir);
-    if let Some(u) = &target.user {
-        builder.user(u.clone());
-    }
-    if let Some(p) = target.port {
-        builder.port(p);
-    }
-    if let Some(k) = &target.key_file {
-        builder.keyfile(k);
-    }
-    let config = ssh_config(target, settings)?;
-    if let Some(c) = &config {
-        builder.config_file(c.path());
-    } else if let Some(c) = &settings.config_file {
-        builder.config_file(c);
-    }
+    let (socket, log) = settings.control.slot();
     tracing::debug!(host = %target.name, destination = %target.destination(), "connecting");
-    match builder.connect_mux(&target.address).await {
-        Ok(session) => Ok(Connection { session, _config: config }),
-        Err(e) => Err(classify_connect_error(target, &e)),
+    match master::launch(&settings.pinned(), &host_args(target), &socket, &log).await {
+        Ok(()) => Ok(Connection { session: Session::resume_mux(socket.into(), Some(log.into())) }),
+        Err(LaunchError::Spawn(e)) => Err(PushError::Local(format!("cannot start ssh: {e}"))),
+        Err(LaunchError::Failed(text)) => Err(classify_connect_error(target, &text)),
     }
 }
 
-fn ssh_config(target: &HostTarget, settings: &SshSettings) -> Result<Option<tempfile::NamedTempFile>, PushError> {
-    if target.ssh_options.is_empty() && target.ssh_config_file.is_none() {
-        return Ok(None);
+/// Checks that the inventory's ssh args (a `-F` file above all) leave host key trust as the operator's own
+/// config sets it: ssh resolves the trust options both ways (`ssh -G`), and they must be equal. Returns why not.
+pub async fn check_trust(target: &HostTarget, settings: &SshSettings) -> Result<(), String> {
+    if !target.ssh_args_have_config {
+        return Ok(());
     }
-    let mut text = format!("# generated by credpush for host {}\n", target.name);
-    for line in &target.ssh_options {
-        text.push_str(line);
-        text.push('\n');
-    }
-    match target.ssh_config_file.as_ref().or(settings.config_file.as_ref()) {
-        Some(file) => text.push_str(&format!("Include \"{}\"\n", file.display())),
-        None => text.push_str("Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n"),
-    }
-    let mut file = tempfile::Builder::new().prefix("cfg").tempfile_in(&settings.control_dir).map_err(|e| {
-        PushError::Local(format!("cannot create an ssh config in {}: {e}", settings.control_dir.display()))
-    })?;
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .map_err(|e| PushError::Local(format!("cannot write the ssh config: {e}")))?;
-    Ok(Some(file))
-}
-
-fn classify_connect_error(target: &HostTarget, err: &openssh::Error) -> PushError {
-    let detail = match err {
-        openssh::Error::Connect(e) | openssh::Error::Master(e) => e.to_string(),
-        other => other.to_string(),
+    let pinned = settings.pinned();
+    let host = host_args(target);
+    let resolve = |operator_only: bool| {
+        let args = crate::sshargs::resolve_args(&pinned, &host, operator_only);
+        async move {
+            let out = tokio::process::Command::new("ssh")
+                .args(args)
+                .env_clear()
+                .envs(crate::sshargs::ssh_env())
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(Duration::from_secs(10), out).await {
+                Ok(Ok(o)) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+                Ok(Ok(o)) => Err(format!("ssh -G failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+                Ok(Err(e)) => Err(format!("cannot start ssh: {e}")),
+                Err(_) => Err("ssh -G did not finish within 10s".to_owned()),
+            }
+        }
     };
+    let (operator, inventory) = tokio::try_join!(resolve(true), resolve(false))?;
+    match crate::sshargs::trust_difference(&operator, &inventory) {
+        None => Ok(()),
+        Some((key, mine, theirs)) => Err(format!(
+            "its ssh args change host key trust: {key} is {theirs:?} with them and {mine:?} in your ssh config; set host key options in your ssh config, not in the inventory"
+        )),
+    }
+}
+
+fn classify_connect_error(target: &HostTarget, log: &str) -> PushError {
     let detail =
-        detail.trim().lines().filter(|l| !l.starts_with("Warning: Permanently added")).collect::<Vec<_>>().join("; ");
+        log.trim().lines().filter(|l| !l.starts_with("Warning: Permanently added")).collect::<Vec<_>>().join("; ");
     if detail.contains("Host key verification failed")
         || detail.contains("HOST IDENTIFICATION HAS CHANGED")
-        || detail.contains("No ED25519 host key is known")
+        || detail.contains("host key is known")
     {
         return PushError::HostKey {
             destination: target.destination(),
@@ -188,12 +203,22 @@ fn classify_connect_error(target: &HostTarget, err: &openssh::Error) -> PushErro
     if detail.contains("Permission denied") {
         return PushError::Auth(detail);
     }
-    match err {
-        openssh::Error::Connect(_) => {
-            PushError::Unreachable(if detail.is_empty() { "connection failed".into() } else { detail })
-        }
-        _ => PushError::Ssh(detail),
+    // What ssh says when the network, not the host, is the problem: worth another attempt.
+    const UNREACHABLE: &[&str] = &[
+        "Connection refused",
+        "Connection timed out",
+        "timed out during banner exchange",
+        "No route to host",
+        "Network is unreachable",
+        "Could not resolve hostname",
+        "Connection closed by",
+        "Connection reset by",
+        "kex_exchange_identification",
+    ];
+    if detail.is_empty() || UNREACHABLE.iter().any(|m| detail.contains(m)) {
+        return PushError::Unreachable(if detail.is_empty() { "connection failed".into() } else { detail });
     }
+    PushError::Ssh(detail)
 }
 
 impl Connection {
@@ -277,6 +302,27 @@ impl Connection {
         }
         self.write_file(&shown.path, &Secret::new(merged), mode, None).await?;
         Ok(outcome)
+    }
+
+    /// Runs one of credpush's fixed read-only scripts (`sh -c SCRIPT credpush ARGS…`) with no input and returns its
+    /// standard output, at most `limit` bytes of it.
+    pub async fn probe(&self, script: &str, args: &[&str], limit: usize) -> Result<String, PushError> {
+        let mut cmd = self.session.command("sh");
+        cmd.arg("-c").arg(script).arg("credpush").args(args);
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("the connection failed during the probe: {e}")))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.len() > limit {
+            let mut cut = limit;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        Ok(text)
     }
 
     /// Closes the master connection, reporting its error.
@@ -367,6 +413,23 @@ mod tests {
 
         let rel = run_write(home.path(), "aws/temp.json", &[sha.as_bytes(), b"\n", doc].concat());
         assert_eq!(rel.status.code(), Some(64));
+
+        // A directory, or a link to one, at the target: refused, and nothing is left in it or beside it.
+        for (target, make) in [("~/d", false), ("~/link", true)] {
+            let dir = home.path().join("real-dir");
+            std::fs::create_dir_all(&dir).unwrap();
+            if make {
+                std::os::unix::fs::symlink(&dir, home.path().join("link")).unwrap();
+            } else {
+                std::fs::create_dir_all(home.path().join("d")).unwrap();
+            }
+            let out = run_write(home.path(), target, &[sha.as_bytes(), b"\n", doc].concat());
+            assert_eq!(out.status.code(), Some(66), "{target}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{target}: a temp file was left in the directory");
+        }
+        let names: Vec<_> = std::fs::read_dir(home.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(names.iter().all(|n| !n.to_string_lossy().starts_with(".credpush")), "{names:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::cli::{RotateCmd, StsArgs};
 use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
 use crate::fanout::{self, FanoutOptions, HostOutcome, Payload, Status};
 use crate::inventory::Inventory;
+use crate::master::ControlDir;
 use crate::params::{AssumeParams, RoleArn, StsLimits, clean_session_name, parse_span};
 use crate::push::SshSettings;
 use crate::signals::{self, Stop};
@@ -38,7 +39,7 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     if timeout_secs == 0 {
         return Err(Error::invalid("--timeout", &cmd.timeout, "must be at least 1 second"));
     }
-    let limits = StsLimits::from_args(&cmd.sts)?;
+    let sts_limits = StsLimits::from_args(&cmd.sts)?;
     if let Some(p) = &cmd.path {
         crate::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
@@ -59,6 +60,27 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
         .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), cmd.path.as_deref(), default_role.as_ref()))
         .collect::<Result<Vec<_>>>()?;
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
+    if let Some(file) = &cmd.ssh_config {
+        std::fs::File::open(file).map_err(|e| {
+            Error::invalid(
+                "--ssh-config",
+                file.display().to_string(),
+                format!("cannot read it ({e}); name a readable ssh config file"),
+            )
+        })?;
+    }
+    let control = Arc::new(
+        ControlDir::create().map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?,
+    );
+    let ssh = SshSettings {
+        host_keys: cmd.known_hosts,
+        connect_timeout: Duration::from_secs(timeout_secs.min(10)),
+        // An idle master lives this long after its last session: the bound on what a killed run leaves behind.
+        persist: Duration::from_secs(timeout_secs),
+        control,
+        config_file: cmd.ssh_config.clone(),
+    };
+    check_trust_all(&targets, &ssh, usize::from(cmd.forks)).await?;
 
     if cmd.dry_run {
         stdout::print(&dry_run(&targets, &sessions, cmd.json))?;
@@ -90,7 +112,7 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     }
 
     let caller_phase = async {
-        let sts = Sts::connect(cmd.sts.region.as_deref(), limits).await?;
+        let sts = Sts::connect(cmd.sts.region.as_deref(), sts_limits).await?;
         let caller = sts.caller_identity().await?;
         for s in &sessions {
             check_role_chaining(&caller, &s.params)?;
@@ -105,21 +127,11 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
             return finish(&cmd, outcomes, started, false);
         }
     };
-
-    let control_dir = tempfile::Builder::new()
-        .prefix("cp")
-        .tempdir()
-        .map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
     let opts = Arc::new(FanoutOptions {
         forks: fds.forks,
         timeout: Duration::from_secs(timeout_secs),
         retries: cmd.retries,
-        ssh: SshSettings {
-            host_keys: cmd.known_hosts,
-            connect_timeout: Duration::from_secs(timeout_secs.min(10)),
-            control_dir: control_dir.path().to_owned(),
-            config_file: cmd.ssh_config.clone(),
-        },
+        ssh,
         install_profile: cmd.install_profile.clone(),
         profile_region: cmd.sts.region.clone(),
         progress: !cmd.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -131,7 +143,6 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     let push = fanout::run(queue, targets.len(), opts, stop);
     let ((mut outcomes, sts_failed), pushed) = tokio::join!(feed, push);
     outcomes.extend(pushed);
-    drop(control_dir);
     finish(&cmd, outcomes, started, sts_failed)
 }
 
@@ -148,6 +159,31 @@ fn finish(cmd: &RotateCmd, mut outcomes: Vec<HostOutcome>, started: Instant, sts
     } else {
         EXIT_HOSTS_FAILED
     })
+}
+
+/// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
+/// [`crate::sshargs`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time.
+async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut set = JoinSet::new();
+    for t in targets.iter().filter(|t| t.ssh_args_have_config) {
+        let (t, ssh, sem) = (t.clone(), ssh.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            crate::push::check_trust(&t, &ssh).await.map_err(|reason| (t.name.clone(), t.ssh_args.join(" "), reason))
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Err(r)) = joined {
+            refused.push(r);
+        }
+    }
+    refused.sort();
+    match refused.into_iter().next() {
+        None => Ok(()),
+        Some((host, value, reason)) => Err(Error::HostVar { host, var: "ansible_ssh_*_args", value, reason }),
+    }
 }
 
 /// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.

@@ -10,12 +10,17 @@ use crate::error::{Error, Result};
 /// reports EPIPE instead of killing the process. Any other write error (a full disk behind a redirect) is
 /// [`Error::Io`], exit code 4.
 pub fn print(text: &str) -> Result<()> {
+    write(text.as_bytes()).map_err(|e| Error::io("write", "stdout", e))
+}
+
+/// [`print`] for bytes, with the plain I/O error, for callers that report it in their own words.
+pub fn write(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             tracing::debug!("stdout is closed; the rest of the output is dropped");
             Ok(())
         }
-        other => other.map_err(|e| Error::io("write", "stdout", e)),
+        other => other,
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::params::RoleArn;
+use crate::sshargs::parse_inventory_args;
 
 /// Where the document goes when neither `credpush_path` nor `--path` says otherwise. Resolved on the host.
 pub const DEFAULT_PATH: &str = "~/.aws/temp.json";
@@ -23,10 +24,10 @@ pub struct HostTarget {
     pub user: Option<String>,
     /// `ansible_ssh_private_key_file`.
     pub key_file: Option<PathBuf>,
-    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, as ssh_config lines.
-    pub ssh_options: Vec<String>,
-    /// A config file named with `-F` in those args: included instead of the user's default config.
-    pub ssh_config_file: Option<PathBuf>,
+    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, checked, passed to ssh verbatim.
+    pub ssh_args: Vec<String>,
+    /// True when those args name a config file (`-F`), whose host key settings are then checked with `ssh -G`.
+    pub ssh_args_have_config: bool,
     /// `credpush_path`, else `--path`, else [`DEFAULT_PATH`]. Absolute or `~/…`.
     pub path: String,
     /// `credpush_role_arn`, else `--role-arn`.
@@ -54,7 +55,16 @@ impl HostTarget {
         default_path: Option<&str>,
         default_role: Option<&RoleArn>,
     ) -> Result<Self> {
-        let address = var_str(name, vars, "ansible_host")?.unwrap_or_else(|| name.to_owned());
+        // A value ssh would read as a flag: refused, although credpush also ends ssh's options with `--`.
+        let no_flag = |var: &'static str, value: String| {
+            if value.starts_with('-') {
+                Err(host_var(name, var, &value, "may not start with '-' (ssh would read it as an option)"))
+            } else {
+                Ok(value)
+            }
+        };
+        no_flag("inventory_hostname", name.to_owned())?;
+        let address = no_flag("ansible_host", var_str(name, vars, "ansible_host")?.unwrap_or_else(|| name.to_owned()))?;
         let port = match var_str(name, vars, "ansible_port")? {
             None => None,
             Some(p) => Some(
@@ -64,17 +74,15 @@ impl HostTarget {
                     .ok_or_else(|| host_var(name, "ansible_port", &p, "expected a port number from 1 to 65535"))?,
             ),
         };
-        let user = var_str(name, vars, "ansible_user")?;
+        let user = var_str(name, vars, "ansible_user")?.map(|u| no_flag("ansible_user", u)).transpose()?;
         let key_file = var_str(name, vars, "ansible_ssh_private_key_file")?.map(|k| expand_local_home(&k));
-        let mut ssh_options = Vec::new();
-        let mut ssh_config_file = None;
+        let mut ssh_args = Vec::new();
+        let mut ssh_args_have_config = false;
         for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
             if let Some(raw) = var_str(name, vars, var)? {
-                let parsed = ssh_args_to_config(name, var, &raw)?;
-                ssh_options.extend(parsed.lines);
-                if parsed.config_file.is_some() {
-                    ssh_config_file = parsed.config_file;
-                }
+                let parsed = parse_inventory_args(&raw).map_err(|reason| host_var(name, var, &raw, &reason))?;
+                ssh_args.extend(parsed.tokens);
+                ssh_args_have_config |= parsed.has_config_file;
             }
         }
         let path = var_str(name, vars, "credpush_path")?
@@ -88,7 +96,17 @@ impl HostTarget {
             })?,
             None => default_role.cloned().ok_or_else(|| Error::NoRole { host: name.to_owned() })?,
         };
-        Ok(Self { name: name.to_owned(), address, port, user, key_file, ssh_options, ssh_config_file, path, role_arn })
+        Ok(Self {
+            name: name.to_owned(),
+            address,
+            port,
+            user,
+            key_file,
+            ssh_args,
+            ssh_args_have_config,
+            path,
+            role_arn,
+        })
     }
 
     /// `user@address:port` for reports and dry runs.
@@ -115,6 +133,9 @@ pub fn check_remote_path(path: &str) -> std::result::Result<(), &'static str> {
     if path.ends_with('/') || path.chars().any(|c| c.is_control()) || path.contains('$') {
         return Err("expected a file path without $, control characters or a trailing /");
     }
+    if path.split('/').any(|part| part == "..") {
+        return Err("expected a path without .. components (write the directory it means)");
+    }
     Ok(())
 }
 
@@ -123,57 +144,6 @@ fn expand_local_home(p: &str) -> PathBuf {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(p),
     }
-}
-
-/// ssh options from `ansible_ssh_common_args`-style text.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SshArgs {
-    /// ssh_config lines (`Keyword value`).
-    pub lines: Vec<String>,
-    /// The `-F` file, if any.
-    pub config_file: Option<PathBuf>,
-}
-
-/// Splits `raw` as a shell would (Ansible uses shlex) and turns ssh's flags into ssh_config lines, because the
-/// openssh crate drives ssh through a config file rather than free-form arguments.
-pub fn ssh_args_to_config(host: &str, var: &'static str, raw: &str) -> Result<SshArgs> {
-    let tokens = shlex::split(raw).ok_or_else(|| host_var(host, var, raw, "unbalanced quotes"))?;
-    let mut out = SshArgs::default();
-    let mut it = tokens.into_iter();
-    while let Some(tok) = it.next() {
-        let mut value_of =
-            |flag: &str| it.next().ok_or_else(|| host_var(host, var, raw, &format!("{flag} needs a value")));
-        let line = match tok.as_str() {
-            "-o" => value_of("-o")?,
-            t if t.starts_with("-o") => t[2..].to_owned(),
-            "-J" => format!("ProxyJump {}", value_of("-J")?),
-            "-i" => format!("IdentityFile {}", value_of("-i")?),
-            "-p" => format!("Port {}", value_of("-p")?),
-            "-l" => format!("User {}", value_of("-l")?),
-            "-F" => {
-                out.config_file = Some(expand_local_home(&value_of("-F")?));
-                continue;
-            }
-            "-4" => "AddressFamily inet".into(),
-            "-6" => "AddressFamily inet6".into(),
-            "-C" => "Compression yes".into(),
-            "-A" => "ForwardAgent yes".into(),
-            "-q" | "-v" | "-vv" | "-vvv" | "-T" | "-n" => continue,
-            other => {
-                return Err(host_var(
-                    host,
-                    var,
-                    raw,
-                    &format!("unsupported ssh flag {other:?} (credpush passes -o, -J, -i, -p, -l, -F, -4, -6, -C, -A)"),
-                ));
-            }
-        };
-        if line.chars().any(|c| c == '\n' || c == '\r') || line.trim().is_empty() {
-            return Err(host_var(host, var, raw, "an ssh option may not be empty or contain a newline"));
-        }
-        out.lines.push(line);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -199,8 +169,8 @@ mod tests {
         .unwrap();
         assert_eq!(t.destination(), "deploy@10.0.0.5:2222");
         assert_eq!(
-            t.ssh_options,
-            ["StrictHostKeyChecking=no", "ProxyJump bastion", "ServerAliveInterval=5", "Compression yes"]
+            t.ssh_args,
+            ["-o", "StrictHostKeyChecking=no", "-J", "bastion", "-o", "ServerAliveInterval=5", "-C"]
         );
         assert_eq!(t.path, "/srv/ci/.aws/temp.json");
         assert_eq!(t.role_arn, role);

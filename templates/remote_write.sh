@@ -23,6 +23,10 @@ case $target in
   /*) ;;
   *) echo "credpush: target path $target is not absolute" >&2; exit 64 ;;
 esac
+if [ -d "$target" ]; then
+  echo "credpush: target path $target is a directory (or a link to one); name the file to write, e.g. $target/temp.json" >&2
+  exit 66
+fi
 dir=$(dirname -- "$target")
 mkdir -p -- "$dir"
 tmp=$(mktemp -- "$dir/.credpush.XXXXXXXX")
@@ -36,7 +40,8 @@ if [ "${got%% *}" != "$want" ]; then
 fi
 chmod "$mode" -- "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
-mv -f -- "$tmp" "$target"
+# -T: never move into a directory that appeared at the target since the check above.
+mv -fT -- "$tmp" "$target"
 trap - EXIT HUP INT TERM PIPE
 sync -- "$dir" 2>/dev/null || true
 final=$(sha256sum < "$target")

@@ -2,9 +2,13 @@
 //! boto3), see `harness` and `sshd`.
 
 mod assume;
+mod doctor;
 mod faults;
 mod harness;
+mod input;
 mod inventory;
+mod procs;
 mod profile;
 mod rotate;
 mod sshd;
+mod status;

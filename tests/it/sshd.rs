@@ -5,11 +5,13 @@
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::free_port;
+use crate::procs;
 
 /// The unprivileged user the sshd hosts run as and log in (created by scripts/setup).
 pub const TEST_USER: &str = "credpush-it";
@@ -152,11 +154,23 @@ impl Fleet {
                 ),
             )
             .expect("sshd_config");
-            let mut child = Command::new("runuser")
-                .args(["-u", TEST_USER, "--", "/usr/sbin/sshd", "-D", "-f"])
+            // sshd runs directly as the test user (no runuser in between, which could not pass a signal on) and
+            // leads its own process group, so stopping the host reaches sshd and every session it forked.
+            let (uid, gid) = uid_gid();
+            let mut child = Command::new("/usr/sbin/sshd")
+                .args(["-D", "-f"])
                 .arg(&config)
                 .arg("-E")
                 .arg(dir.join("sshd.log"))
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &home)
+                .env("USER", TEST_USER)
+                .env("LOGNAME", TEST_USER)
+                .uid(uid)
+                .gid(gid)
+                .process_group(0)
+                .current_dir(&dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -166,7 +180,7 @@ impl Fleet {
                 self.hosts.push(SshHost { child, name: name.to_owned(), port, home, dir, host_key });
                 return;
             }
-            let _ = child.kill();
+            procs::kill_group(child.id());
             let _ = child.wait();
         }
         panic!("sshd for {name} did not start; see {}", dir.join("sshd.log").display());
@@ -222,10 +236,17 @@ impl SshHost {
 }
 
 impl Drop for Fleet {
+    /// Stops every host and everything its sessions started: each sshd with all it forked (connection processes
+    /// leave the process group), then any process left that names this fleet's directory.
     fn drop(&mut self) {
         for h in &mut self.hosts {
-            let _ = h.child.kill();
+            procs::kill_tree(h.child.id());
+            procs::kill_group(h.child.id());
             let _ = h.child.wait();
+        }
+        let left = procs::kill_naming(self.root.path(), Duration::from_secs(5));
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("processes of {} outlived the fleet: {left:?}", self.root.path().display());
         }
     }
 }

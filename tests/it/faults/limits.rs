@@ -73,6 +73,9 @@ fn a_closed_stdout_ends_quietly_with_the_command_s_own_exit_code() {
     let r = Run::of(rotate(&env, &moto, &fleet, &inv, &[]).stdout(closed())).expect_code(0);
     assert_eq!(r.stderr, "");
     assert!(fleet.host("host1").document().exists());
+    let mut read = env.credpush();
+    let r = Run::of(read.arg("read").arg(fleet.host("host1").document()).stdout(closed())).expect_code(0);
+    assert_eq!(r.stderr, "");
     let mut assume = env.credpush();
     moto.as_user(&mut assume, &moto.user("ci"));
     let r = Run::of(assume.args(["assume", "--role-arn", &moto.role("deploy")]).stdout(closed())).expect_code(0);

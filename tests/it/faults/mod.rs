@@ -11,24 +11,14 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Live `ssh` processes whose command line mentions `marker` (a run's private TMPDIR or ssh config). Zombies are
-/// not counted: PID 1 here does not reap orphans, and a zombie holds nothing.
+/// Live `ssh` processes whose command line mentions `marker` (a run's private TMPDIR). Zombies are not counted:
+/// PID 1 here does not reap orphans, and a zombie holds nothing.
 pub(super) fn live_ssh(marker: &Path) -> Vec<String> {
-    let marker = marker.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let dir = entry.path();
-        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else { continue };
-        let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        let is_ssh = args.first().is_some_and(|a| a == "ssh" || a.ends_with("/ssh"));
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        // The state follows the command name in parentheses, which may itself hold spaces or parentheses.
-        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
-        if is_ssh && args.iter().any(|a| a.contains(&marker)) && state.is_some_and(|s| s != 'Z') {
-            found.push(format!("{} {}", entry.file_name().to_string_lossy(), args.join(" ")));
-        }
-    }
-    found
+    crate::procs::naming(marker)
+        .into_iter()
+        .filter(|p| p.cmdline.starts_with("ssh "))
+        .map(|p| format!("{} {}", p.pid, p.cmdline))
+        .collect()
 }
 
 /// Waits up to `within` for no live ssh process of the run to remain; returns those left.
