@@ -6,12 +6,12 @@
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
-/// Descriptors one host in flight holds at most in credpush's process. While the master is launched: the pipes to
-/// the `ssh` launcher and the runtime's handle on that child; then, per remote command, the connection to the
-/// control socket and the local ends of the pipes whose other ends are passed to the master; plus the generated
-/// ssh config of a host with inventory ssh options. Measured by sampling `/proc/PID/fd` every 10 ms during
-/// rotations of 100 loopback hosts: 18 at peak with `--forks 1` (about 12 of them the runtime's and STS's), 49
-/// with `--forks 10`, 111 with `--forks 50`, so 4 to 6 per host. 10 leaves room for the ssh launcher's own needs.
+/// Descriptors one host in flight holds at most in credpush's process: while its master is launched, the
+/// runtime's handle on the `ssh` launcher; then, per remote command, the connection to the control socket and the
+/// local ends of the pipes whose other ends are passed to the master; plus the generated ssh config of a host with
+/// inventory ssh options. Measured by sampling `/proc/PID/fd` every 5 ms during rotations of 100 loopback hosts:
+/// 18 at peak with `--forks 1` (about 12 of them the runtime's and STS's), 37 with `--forks 10`, 100 with
+/// `--forks 50`, so 2 to 6 per host. 10 leaves room for what a launcher or ProxyCommand may add.
 pub const FDS_PER_HOST: u64 = 10;
 
 /// Descriptors kept free for everything but hosts: the standard streams, the runtime (epoll, its wakers, the

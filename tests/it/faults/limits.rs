@@ -74,7 +74,7 @@ fn a_closed_stdout_ends_quietly_with_the_command_s_own_exit_code() {
     assert_eq!(r.stderr, "");
     assert!(fleet.host("host1").document().exists());
     let mut read = env.credpush();
-    let r = Run::of(read.arg("read").arg(fleet.host("host1").document()).stdout(closed())).expect_code(0);
+    let r = Run::of(read.args(["read", "--path"]).arg(fleet.host("host1").document()).stdout(closed())).expect_code(0);
     assert_eq!(r.stderr, "");
     let mut assume = env.credpush();
     moto.as_user(&mut assume, &moto.user("ci"));
