@@ -194,6 +194,7 @@ pub enum Error {
     },
 
     /// The inventory could not be read.
+    #[cfg(feature = "cli")]
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
@@ -220,8 +221,9 @@ impl Error {
             | Error::ProfilePath { .. }
             | Error::ConfigFile { .. }
             | Error::HostVar { .. }
-            | Error::NoRole { .. }
-            | Error::Inventory(_) => EXIT_INPUT,
+            | Error::NoRole { .. } => EXIT_INPUT,
+            #[cfg(feature = "cli")]
+            Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }
             | Error::EndpointUnreachable { .. }

@@ -323,12 +323,13 @@ async fn attempt(
         () = reached(stop, Stop::Cut) => return Err(Failure::Cut { connected: false }),
     };
     let work = async {
-        let show = opts.install_profile.as_ref().map(|_| PROFILE_CONFIG);
+        // The inventory's credpush_profile / credpush_region (what the playbook reads) win over the flags.
+        let profile_name = target.profile.as_ref().or(opts.install_profile.as_ref());
+        let region = target.profile_region.as_deref().or(opts.profile_region.as_deref());
+        let show = profile_name.map(|_| PROFILE_CONFIG);
         let written = conn.write_file(&target.path, &doc.json, 0o600, show).await?;
-        let profile = match (&opts.install_profile, written.shown) {
-            (Some(name), Some(shown)) => {
-                Some(conn.install_profile(name, &written.path, opts.profile_region.as_deref(), shown).await?)
-            }
+        let profile = match (profile_name, written.shown) {
+            (Some(name), Some(shown)) => Some(conn.install_profile(name, &written.path, region, shown).await?),
             _ => None,
         };
         Ok(push::Pushed { path: written.path, profile })

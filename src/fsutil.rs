@@ -12,6 +12,18 @@ use crate::error::{Error, Result};
 /// directory. A missing parent directory is created 0700. On failure the old file is untouched and the temp file
 /// is removed.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_atomic_owned(path, contents, mode, None, None)
+}
+
+/// [`write_atomic`], with the file (and a parent directory it creates) given to `owner`/`group` before the
+/// rename, so the file never appears under the wrong owner. Changing the owner needs root.
+pub fn write_atomic_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Option<u32>,
+    group: Option<u32>,
+) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -22,6 +34,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
             .mode(0o700)
             .create(parent)
             .map_err(|e| Error::io("create directory", parent, e))?;
+        if owner.is_some() || group.is_some() {
+            std::os::unix::fs::chown(parent, owner, group).map_err(|e| Error::io("change the owner of", parent, e))?;
+        }
     }
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
@@ -34,6 +49,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     if mode != 0o600 {
         fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
             .map_err(|e| Error::io("set permissions on", path, e))?;
+    }
+    if owner.is_some() || group.is_some() {
+        std::os::unix::fs::chown(tmp.path(), owner, group).map_err(|e| Error::io("change the owner of", path, e))?;
     }
     tmp.as_file().sync_all().map_err(|e| Error::io("fsync", tmp.path().to_owned(), e))?;
     tmp.persist(path).map_err(|e| Error::io("rename into place", path, e.error))?;

@@ -13,6 +13,9 @@
 //!   variables into a [`target::HostTarget`], assumes once per role, and pushes to every host through
 //!   [`fanout::run`] and [`push::Connection::write_file`]: one ssh exec, the document on stdin, a temp file, a
 //!   checksum, fsync and rename on the host. Each host ends as a [`fanout::HostOutcome`] in the [`report`].
+//! - **The Ansible module** ([`ansible`], the `credpush-ansible` binary) writes the same document with the same
+//!   contract on a host that Ansible reached, sharing [`document`], [`fsutil`] and [`profile`]. Built without the
+//!   default `cli` feature, it links none of the AWS SDK, tokio or ssh code, so it stays small and static.
 //! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
 //!
 //! ```no_run
@@ -26,34 +29,59 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cli;
-pub mod clock;
-pub mod doctor;
+// Without the default `cli` feature only the modules the Ansible module needs are built (see Cargo.toml).
+pub mod ansible;
 pub mod document;
 pub mod error;
-pub mod fanout;
 pub mod fsutil;
-pub mod inventory;
-pub mod limits;
-pub mod master;
-pub mod params;
 pub mod profile;
-pub mod push;
-pub mod read;
-pub mod report;
-pub mod rotate;
 pub mod secret;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "cli")]
+pub mod clock;
+#[cfg(feature = "cli")]
+pub mod doctor;
+#[cfg(feature = "cli")]
+pub mod fanout;
+#[cfg(feature = "cli")]
+pub mod inventory;
+#[cfg(feature = "cli")]
+pub mod limits;
+#[cfg(feature = "cli")]
+pub mod master;
+#[cfg(feature = "cli")]
+pub mod params;
+#[cfg(feature = "cli")]
+pub mod push;
+#[cfg(feature = "cli")]
+pub mod read;
+#[cfg(feature = "cli")]
+pub mod report;
+#[cfg(feature = "cli")]
+pub mod rotate;
+#[cfg(feature = "cli")]
 pub mod signals;
+#[cfg(feature = "cli")]
 pub mod sshargs;
+#[cfg(feature = "cli")]
 pub mod status;
+#[cfg(feature = "cli")]
 pub mod stdout;
+#[cfg(feature = "cli")]
 pub mod sts;
+#[cfg(feature = "cli")]
 pub mod target;
+#[cfg(feature = "cli")]
 pub mod term;
 
+#[cfg(feature = "cli")]
 use cli::{AssumeCmd, Cli, Command, ProfileCmd};
+#[cfg(feature = "cli")]
 use error::{EXIT_OK, Error, Result};
 
+#[cfg(feature = "cli")]
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
 pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -93,6 +121,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+#[cfg(feature = "cli")]
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
     let limits = params::StsLimits::from_args(&cmd.sts)?;
@@ -119,6 +148,7 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
+#[cfg(feature = "cli")]
 fn profile(cmd: ProfileCmd) -> Result<i32> {
     let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
     if cmd.reader == cli::Reader::Credpush {

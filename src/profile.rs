@@ -5,9 +5,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
 
+#[cfg(feature = "cli")]
 const TEMPLATE: &str = include_str!("../templates/profile.tera");
+use crate::fsutil::write_atomic;
 
 /// A checked profile: a name botocore accepts, an absolute path, and an optional region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +107,10 @@ impl ProfileSpec {
         format!("# <<< credpush managed profile \"{}\" <<<", self.name)
     }
 
-    /// Renders the managed block, markers included, ending in a newline.
+    /// Renders the managed block, markers included, ending in a newline. Plain formatting rather than a template
+    /// engine: the Ansible module shares this code, and a template engine (with its regex tables) would more than
+    /// double the size of a binary that Ansible copies to every host on every run.
+    #[cfg(feature = "cli")]
     pub fn render(&self) -> String {
         let mut ctx = tera::Context::new();
         ctx.insert("name", &self.name);
@@ -115,6 +119,31 @@ impl ProfileSpec {
         ctx.insert("region", &self.region);
         // The template is ours and embedded; a render failure is a bug caught by the snapshot tests.
         tera::Tera::one_off(TEMPLATE, &ctx, false).unwrap_or_else(|e| panic!("profile template failed to render: {e}"))
+    }
+
+    /// Renders the managed block, markers included, ending in a newline.
+    #[cfg(not(feature = "cli"))]
+    pub fn render(&self) -> String {
+        self.render_plain()
+    }
+
+    /// The same block as `templates/profile.tera`, by hand: tera and its dependencies would triple the size of the
+    /// Ansible module, which must stay under 2 MB.
+    #[cfg_attr(feature = "cli", allow(dead_code))]
+    fn render_plain(&self) -> String {
+        let mut out = format!(
+            "{}\n# Written by credpush. Edits inside this block are replaced on the next install.\n[{}]\n\
+             credential_process = {}\n",
+            self.begin_marker(),
+            self.section(),
+            self.command()
+        );
+        if let Some(region) = &self.region {
+            out.push_str(&format!("region = {region}\n"));
+        }
+        out.push_str(&self.end_marker());
+        out.push('\n');
+        out
     }
 
     /// Merges the block into `existing` config text. Everything outside the markers stays byte for byte.
@@ -200,6 +229,17 @@ mod tests {
 
     fn spec(name: &str, path: &str, region: Option<&str>) -> ProfileSpec {
         ProfileSpec::new(name, path, region).unwrap()
+    }
+
+    #[test]
+    fn the_template_and_the_hand_rendering_agree() {
+        for s in [
+            spec("onprem", "/home/deploy/.aws/temp.json", Some("eu-west-1")),
+            spec("default", "/srv/my creds/it's.json", None),
+            spec("x.y", "/a", None).with_reader("/usr/local/bin/credpush").unwrap(),
+        ] {
+            assert_eq!(s.render(), s.render_plain());
+        }
     }
 
     #[test]

@@ -13,9 +13,11 @@ use crate::master::{self, ControlDir, LaunchError};
 use crate::profile::{InstallOutcome, ProfileSpec};
 use crate::secret::Secret;
 use crate::sshargs::{HostArgs, Pinned};
-use crate::target::HostTarget;
+use crate::target::{Become, HostTarget};
 
-const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
+/// The remote writer, after the prelude it shares with the status probe.
+pub(crate) const WRITE_SCRIPT: &str =
+    concat!(include_str!("../templates/remote_common.sh"), include_str!("../templates/remote_write.sh"));
 
 /// How strictly host keys are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,6 +44,35 @@ pub struct SshSettings {
 }
 
 impl SshSettings {
+    /// The settings of one run: `--known-hosts`, `--timeout` in seconds (the connect timeout is at most 10 s of
+    /// it; an idle master outlives its last session by at most all of it), and `--ssh-config`, which must be
+    /// readable. Creates the run's control directory.
+    pub fn for_run(
+        host_keys: HostKeyPolicy,
+        timeout_secs: u64,
+        config_file: Option<PathBuf>,
+    ) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        if let Some(file) = &config_file {
+            std::fs::File::open(file).map_err(|e| {
+                Error::invalid(
+                    "--ssh-config",
+                    file.display().to_string(),
+                    format!("cannot read it ({e}); name a readable ssh config file"),
+                )
+            })?;
+        }
+        let control =
+            ControlDir::create().map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
+        Ok(Self {
+            host_keys,
+            connect_timeout: Duration::from_secs(timeout_secs.clamp(1, 10)),
+            persist: Duration::from_secs(timeout_secs.max(1)),
+            control: Arc::new(control),
+            config_file,
+        })
+    }
+
     /// The options credpush pins on every ssh command line of this run.
     pub fn pinned(&self) -> Pinned {
         Pinned {
@@ -126,9 +157,12 @@ pub struct Pushed {
     pub profile: Option<InstallOutcome>,
 }
 
-/// An open connection to one host.
+/// An open connection to one host (or this machine, for `ansible_connection: local`).
 pub struct Connection {
-    session: Session,
+    /// None for a local host: the same writer runs here, without ssh.
+    session: Option<Session>,
+    /// `ansible_become`: the writer runs through `sudo -n` as this user.
+    become_user: Option<Become>,
 }
 
 fn host_args(target: &HostTarget) -> HostArgs<'_> {
@@ -143,10 +177,16 @@ fn host_args(target: &HostTarget) -> HostArgs<'_> {
 
 /// Connects to `target`: starts its master (see [`crate::master`]) and attaches the mux client to it.
 pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Connection, PushError> {
+    if target.local {
+        return Ok(Connection { session: None, become_user: target.become_user.clone() });
+    }
     let (socket, log) = settings.control.slot();
     tracing::debug!(host = %target.name, destination = %target.destination(), "connecting");
     match master::launch(&settings.pinned(), &host_args(target), &socket, &log).await {
-        Ok(()) => Ok(Connection { session: Session::resume_mux(socket.into(), Some(log.into())) }),
+        Ok(()) => Ok(Connection {
+            session: Some(Session::resume_mux(socket.into(), Some(log.into()))),
+            become_user: target.become_user.clone(),
+        }),
         Err(LaunchError::Spawn(e)) => Err(PushError::Local(format!("cannot start ssh: {e}"))),
         Err(LaunchError::Failed(text)) => Err(classify_connect_error(target, &text)),
     }
@@ -233,37 +273,22 @@ impl Connection {
         show: Option<&str>,
     ) -> Result<Written, PushError> {
         let want = hex(&Sha256::digest(content.expose().as_bytes()));
-        let mut cmd = self.session.command("sh");
-        cmd.arg("-c").arg(WRITE_SCRIPT).arg("credpush").arg(path).arg(format!("{mode:o}"));
-        if let Some(show) = show {
-            cmd.arg(show);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
-        if let Some(mut stdin) = child.stdin().take() {
-            // The checksum line first, then the content: a stream cut short fails the remote check.
-            let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
-            input.extend_from_slice(want.as_bytes());
-            input.push(b'\n');
-            input.extend_from_slice(content.expose().as_bytes());
-            let sent = stdin.write_all(&input).await.and(stdin.shutdown().await);
-            drop(stdin);
-            if let Err(e) = sent {
-                tracing::debug!(error = %e, "stdin closed early");
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))?;
+        let mut argv: Vec<String> = ["-c", WRITE_SCRIPT, "credpush", path].map(str::to_owned).to_vec();
+        argv.push(format!("{mode:o}"));
+        argv.extend(show.map(str::to_owned));
+        // The checksum line first, then the content: a stream cut short fails the remote check.
+        let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
+        input.extend_from_slice(want.as_bytes());
+        input.push(b'\n');
+        input.extend_from_slice(content.expose().as_bytes());
+        let out = self.run_writer(argv, &input).await?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-            let detail = if stderr.is_empty() { format!("remote exit status {:?}", out.status.code()) } else { stderr };
+            let detail = match &self.become_user {
+                Some(b) if stderr.contains("sudo:") => sudo_failure(b, &stderr),
+                _ if stderr.is_empty() => format!("remote exit status {:?}", out.status.code()),
+                _ => stderr,
+            };
             return Err(PushError::Remote { path: path.to_owned(), detail });
         }
         let stdout = String::from_utf8(out.stdout)
@@ -304,16 +329,49 @@ impl Connection {
         Ok(outcome)
     }
 
-    /// Runs one of credpush's fixed read-only scripts (`sh -c SCRIPT credpush ARGS…`) with no input and returns its
-    /// standard output, at most `limit` bytes of it.
-    pub async fn probe(&self, script: &str, args: &[&str], limit: usize) -> Result<String, PushError> {
-        let mut cmd = self.session.command("sh");
-        cmd.arg("-c").arg(script).arg("credpush").args(args);
-        let out = cmd
-            .stdin(Stdio::null())
-            .output()
+    /// Runs `sh ARGV` (through `sudo -n -H -u USER` under become) over ssh or locally, with `input` on stdin.
+    /// Arguments are passed as words (the openssh crate escapes each one), never as command text.
+    async fn run_writer(&self, argv: Vec<String>, input: &[u8]) -> Result<std::process::Output, PushError> {
+        let mut words: Vec<String> = Vec::new();
+        if let Some(b) = &self.become_user {
+            words.extend(["sudo", "-n", "-H", "-u", &b.user].map(str::to_owned));
+            words.extend(b.flags.iter().cloned());
+            words.push("--".into());
+        }
+        words.push("sh".into());
+        words.extend(argv);
+        let Some(session) = &self.session else {
+            return run_local(&words, input).await;
+        };
+        let mut cmd = session.command(&words[0]);
+        cmd.args(&words[1..]);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .await
-            .map_err(|e| PushError::Ssh(format!("the connection failed during the probe: {e}")))?;
+            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
+        if let Some(mut stdin) = child.stdin().take() {
+            let sent = stdin.write_all(input).await.and(stdin.shutdown().await);
+            drop(stdin);
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "stdin closed early");
+            }
+        }
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))
+    }
+
+    /// Runs one of credpush's fixed read-only scripts (`sh -c SCRIPT credpush ARGS…`) with no input and returns its
+    /// standard output, at most `limit` bytes of it. It runs as the writer does (become, local), so it reads what
+    /// the writer wrote.
+    pub async fn probe(&self, script: &str, args: &[&str], limit: usize) -> Result<String, PushError> {
+        let mut argv: Vec<String> = ["-c", script, "credpush"].map(str::to_owned).to_vec();
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let out = self.run_writer(argv, &[]).await?;
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         if text.len() > limit {
             let mut cut = limit;
@@ -327,7 +385,10 @@ impl Connection {
 
     /// Closes the master connection, reporting its error.
     pub async fn close(self) -> Result<(), PushError> {
-        self.session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))
+        match self.session {
+            Some(session) => session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}"))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -347,6 +408,39 @@ pub struct Shown {
     pub path: String,
     /// Its octal mode and content, when it exists.
     pub existing: Option<(u32, String)>,
+}
+
+/// `ansible_connection: local`: the same writer on this machine. `kill_on_drop` ends it with the host's task.
+async fn run_local(words: &[String], input: &[u8]) -> Result<std::process::Output, PushError> {
+    let mut child = tokio::process::Command::new(&words[0])
+        .args(&words[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| PushError::Local(format!("cannot start the local writer {}: {e}", words[0])))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let sent = stdin.write_all(input).await.and(stdin.shutdown().await);
+        drop(stdin);
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "stdin closed early");
+        }
+    }
+    child.wait_with_output().await.map_err(|e| PushError::Local(format!("the local writer failed: {e}")))
+}
+
+/// sudo's own refusal, with the fix: credpush runs `sudo -n`, which never prompts.
+fn sudo_failure(b: &Become, stderr: &str) -> String {
+    let first = stderr.lines().find(|l| l.contains("sudo:")).unwrap_or(stderr);
+    if stderr.contains("password is required") {
+        format!(
+            "{first} (fix: let the login user run commands as {} through sudo without a password (NOPASSWD), or remove ansible_become for this host)",
+            b.user
+        )
+    } else {
+        format!("{first} (fix: check ansible_become_user and the host's sudoers rules for {})", b.user)
+    }
 }
 
 /// Parses the writer's `SHOW` section: path, `absent` | `present` + mode + content.

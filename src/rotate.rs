@@ -12,8 +12,6 @@ use tokio::task::JoinSet;
 use crate::cli::{RotateCmd, StsArgs};
 use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
 use crate::fanout::{self, FanoutOptions, HostOutcome, Payload, Status};
-use crate::inventory::Inventory;
-use crate::master::ControlDir;
 use crate::params::{AssumeParams, RoleArn, StsLimits, clean_session_name, parse_span};
 use crate::push::SshSettings;
 use crate::signals::{self, Stop};
@@ -46,40 +44,14 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     if let Some(name) = &cmd.install_profile {
         crate::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
     }
-    let inventory = Inventory::load(&cmd.inv.inventory)?;
-    let hosts = inventory.select(cmd.inv.limit.as_deref())?;
-    if hosts.is_empty() {
-        return Err(Error::invalid(
-            "--limit",
-            cmd.inv.limit.clone().unwrap_or_default(),
-            "matches no host in the inventory",
-        ));
-    }
-    let targets = hosts
-        .iter()
-        .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), cmd.path.as_deref(), default_role.as_ref()))
-        .collect::<Result<Vec<_>>>()?;
+    let targets = crate::target::load_targets(
+        &cmd.inv.inventory,
+        cmd.inv.limit.as_deref(),
+        cmd.path.as_deref(),
+        default_role.as_ref(),
+    )?;
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
-    if let Some(file) = &cmd.ssh_config {
-        std::fs::File::open(file).map_err(|e| {
-            Error::invalid(
-                "--ssh-config",
-                file.display().to_string(),
-                format!("cannot read it ({e}); name a readable ssh config file"),
-            )
-        })?;
-    }
-    let control = Arc::new(
-        ControlDir::create().map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?,
-    );
-    let ssh = SshSettings {
-        host_keys: cmd.known_hosts,
-        connect_timeout: Duration::from_secs(timeout_secs.min(10)),
-        // An idle master lives this long after its last session: the bound on what a killed run leaves behind.
-        persist: Duration::from_secs(timeout_secs),
-        control,
-        config_file: cmd.ssh_config.clone(),
-    };
+    let ssh = SshSettings::for_run(cmd.known_hosts, timeout_secs, cmd.ssh_config.clone())?;
     check_trust_all(&targets, &ssh, usize::from(cmd.forks)).await?;
 
     if cmd.dry_run {
@@ -245,10 +217,17 @@ async fn assume_all(
         // A panicked call is a bug; its hosts are reported below.
         let Ok((i, result)) = joined else { continue };
         done[i] = true;
+        for &h in &sessions[i].hosts {
+            // A host whose connection credpush cannot drive fails alone, whatever STS said.
+            if let Some(why) = &targets[h].unsupported {
+                outcomes.push(HostOutcome::not_attempted(&targets[h], Status::Failed, why.clone()));
+            }
+        }
+        let hosts = sessions[i].hosts.iter().copied().filter(|&h| targets[h].unsupported.is_none());
         match result {
             Ok(doc) => {
                 let payload = Arc::new(Payload::from(&doc));
-                for &h in &sessions[i].hosts {
+                for h in hosts {
                     // A closed queue means the fan-out stopped at a signal: the host never starts.
                     if let Err(mpsc::error::SendError((target, _))) = jobs.send((targets[h].clone(), payload.clone())) {
                         outcomes.push(fanout::skipped(&target));
@@ -258,7 +237,7 @@ async fn assume_all(
             Err(e) => {
                 failed = true;
                 let message = e.to_string();
-                for &h in &sessions[i].hosts {
+                for h in hosts {
                     outcomes.push(HostOutcome::not_attempted(&targets[h], Status::Failed, message.clone()));
                 }
             }

@@ -14,7 +14,8 @@ use tokio::task::JoinSet;
 use crate::push::{self, PushError, SshSettings};
 use crate::target::HostTarget;
 
-const PROBE: &str = include_str!("../templates/remote_status.sh");
+const PROBE: &str =
+    concat!(include_str!("../templates/remote_common.sh"), include_str!("../templates/remote_status.sh"));
 /// The probe's answer is a few hundred bytes; a compromised host gets no more than this.
 const PROBE_LIMIT: usize = 64 * 1024;
 
@@ -184,6 +185,11 @@ pub async fn probe_all(
         let (sem, ssh, config) = (sem.clone(), ssh.clone(), config_file.to_owned());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
+            // A connection credpush cannot make (winrm, a password) is reported, never attempted.
+            if let Some(why) = &t.unsupported {
+                let why = PushError::Local(why.clone());
+                return (t, Err(why));
+            }
             let deadline = Instant::now() + timeout;
             let mut result = Err(PushError::ConnectTimeout(timeout));
             for attempt in 0..2 {
@@ -245,41 +251,13 @@ pub async fn run(cmd: crate::cli::StatusCmd) -> crate::error::Result<i32> {
     if let Some(p) = &cmd.path {
         crate::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
-    if let Some(file) = &cmd.ssh_config {
-        std::fs::File::open(file).map_err(|e| {
-            Error::invalid(
-                "--ssh-config",
-                file.display().to_string(),
-                format!("cannot read it ({e}); name a readable ssh config file"),
-            )
-        })?;
-    }
     if let Some(out) = &cmd.prometheus {
         crate::fsutil::check_writable("--prometheus", out)?;
     }
-    let inventory = crate::inventory::Inventory::load(&cmd.inv.inventory)?;
-    let hosts = inventory.select(cmd.inv.limit.as_deref())?;
-    if hosts.is_empty() {
-        return Err(Error::invalid(
-            "--limit",
-            cmd.inv.limit.clone().unwrap_or_default(),
-            "matches no host in the inventory",
-        ));
-    }
     let role = crate::params::RoleArn::parse(NO_ROLE)?;
-    let targets = hosts
-        .iter()
-        .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), cmd.path.as_deref(), Some(&role)))
-        .collect::<crate::error::Result<Vec<_>>>()?;
-    let control = crate::master::ControlDir::create()
-        .map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
-    let ssh = SshSettings {
-        host_keys: cmd.known_hosts,
-        connect_timeout: Duration::from_secs(timeout.min(10)),
-        persist: Duration::from_secs(timeout),
-        control: Arc::new(control),
-        config_file: cmd.ssh_config.clone(),
-    };
+    let targets =
+        crate::target::load_targets(&cmd.inv.inventory, cmd.inv.limit.as_deref(), cmd.path.as_deref(), Some(&role))?;
+    let ssh = SshSettings::for_run(cmd.known_hosts, timeout, cmd.ssh_config.clone())?;
     let now = OffsetDateTime::now_utc();
     let probed = probe_all(targets, ssh, usize::from(cmd.forks), Duration::from_secs(timeout), "~/.aws/config").await;
     let mut report: Vec<HostStatus> = probed

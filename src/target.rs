@@ -32,6 +32,26 @@ pub struct HostTarget {
     pub path: String,
     /// `credpush_role_arn`, else `--role-arn`.
     pub role_arn: RoleArn,
+    /// `credpush_profile`: the managed profile to ensure on the host (else `--install-profile`).
+    pub profile: Option<String>,
+    /// `credpush_region`: that profile's region (else `--region`).
+    pub profile_region: Option<String>,
+    /// `ansible_become*`: the writer runs as this user through `sudo -n`.
+    pub become_user: Option<Become>,
+    /// `ansible_connection: local`: written on this machine with the same writer, without ssh.
+    pub local: bool,
+    /// Why this host cannot be written as its inventory asks (another connection type, a password): it fails
+    /// alone, before any connection.
+    pub unsupported: Option<String>,
+}
+
+/// Ansible's `become` with `become_method: sudo`, as the remote writer applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    /// `ansible_become_user` (default `root`).
+    pub user: String,
+    /// `ansible_become_flags`, split as a shell would, without `-S` (stdin carries the document, never a password).
+    pub flags: Vec<String>,
 }
 
 fn var_str(host: &str, vars: &Map<String, Value>, name: &'static str) -> Result<Option<String>> {
@@ -45,6 +65,22 @@ fn var_str(host: &str, vars: &Map<String, Value>, name: &'static str) -> Result<
 
 fn host_var(host: &str, var: &'static str, value: &str, reason: &str) -> Error {
     Error::HostVar { host: host.to_owned(), var, value: value.to_owned(), reason: reason.to_owned() }
+}
+
+/// Loads the inventory `sources`, selects the hosts `limit` names, and reads each one's settings, with `--path`
+/// and `--role-arn` as defaults. An empty selection is refused.
+pub fn load_targets(
+    sources: &[PathBuf],
+    limit: Option<&str>,
+    default_path: Option<&str>,
+    default_role: Option<&RoleArn>,
+) -> Result<Vec<HostTarget>> {
+    let inventory = crate::inventory::Inventory::load(sources)?;
+    let hosts = inventory.select(limit)?;
+    if hosts.is_empty() {
+        return Err(Error::invalid("--limit", limit.unwrap_or_default(), "matches no host in the inventory"));
+    }
+    hosts.iter().map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), default_path, default_role)).collect()
 }
 
 impl HostTarget {
@@ -96,6 +132,14 @@ impl HostTarget {
             })?,
             None => default_role.cloned().ok_or_else(|| Error::NoRole { host: name.to_owned() })?,
         };
+        let profile = var_str(name, vars, "credpush_profile")?;
+        let profile_region = var_str(name, vars, "credpush_region")?;
+        if let Some(p) = &profile {
+            // Checked here with a placeholder path: the real one is known only once the host resolved `~`.
+            crate::profile::ProfileSpec::new(p, "/", profile_region.as_deref())
+                .map_err(|e| host_var(name, "credpush_profile", p, &e.to_string()))?;
+        }
+        let (local, become_user, unsupported) = connection_vars(name, vars)?;
         Ok(Self {
             name: name.to_owned(),
             address,
@@ -106,11 +150,19 @@ impl HostTarget {
             ssh_args_have_config,
             path,
             role_arn,
+            profile,
+            profile_region,
+            become_user,
+            local,
+            unsupported,
         })
     }
 
     /// `user@address:port` for reports and dry runs.
     pub fn destination(&self) -> String {
+        if self.local {
+            return "local".into();
+        }
         let mut s = String::new();
         if let Some(u) = &self.user {
             s.push_str(u);
@@ -122,6 +174,66 @@ impl HostTarget {
         }
         s
     }
+}
+
+/// Reads `ansible_connection`, `ansible_become*` and password variables: (local, become, why unsupported).
+fn connection_vars(host: &str, vars: &Map<String, Value>) -> Result<(bool, Option<Become>, Option<String>)> {
+    let mut unsupported = None;
+    let local = match var_str(host, vars, "ansible_connection")?.as_deref() {
+        None | Some("ssh" | "smart" | "ansible.builtin.ssh") => false,
+        Some("local" | "ansible.builtin.local") => true,
+        Some(other) => {
+            unsupported = Some(format!(
+                "ansible_connection {other:?} is not supported by credpush rotate, which writes over ssh or locally (fix: use ssh or local for this host, or write it with ansible/rotate.yml)"
+            ));
+            false
+        }
+    };
+    for var in [
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_ssh_password",
+        "ansible_become_password",
+        "ansible_become_pass",
+    ] {
+        if vars.get(var).is_some_and(|v| !v.is_null()) && unsupported.is_none() {
+            unsupported = Some(format!(
+                "{var} is set, and credpush rotate never sends passwords (fix: log in with an ssh key or agent, and let sudo run the writer without a password (NOPASSWD))"
+            ));
+        }
+    }
+    let enabled = match vars.get("ansible_become") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1" | "y" | "t"),
+        Some(other) => return Err(host_var(host, "ansible_become", &other.to_string(), "expected a boolean")),
+    };
+    if !enabled {
+        return Ok((local, None, unsupported));
+    }
+    match var_str(host, vars, "ansible_become_method")?.as_deref() {
+        None | Some("sudo" | "ansible.builtin.sudo") => {}
+        Some(other) if unsupported.is_none() => {
+            unsupported = Some(format!(
+                "ansible_become_method {other:?} is not supported by credpush rotate (fix: use sudo, or write this host with ansible/rotate.yml)"
+            ));
+        }
+        Some(_) => {}
+    }
+    let user = var_str(host, vars, "ansible_become_user")?.unwrap_or_else(|| "root".into());
+    if user.is_empty() || user.starts_with('-') || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(host_var(host, "ansible_become_user", &user, "expected a user name"));
+    }
+    let flags = match var_str(host, vars, "ansible_become_flags")? {
+        None => Vec::new(),
+        Some(raw) => shlex::split(&raw)
+            .ok_or_else(|| host_var(host, "ansible_become_flags", &raw, "unbalanced quotes"))?
+            .into_iter()
+            .filter(|f| f != "-S")
+            .collect(),
+    };
+    Ok((local, Some(Become { user, flags }), unsupported))
 }
 
 /// Checks a target path before anything is sent: absolute or `~/…`, and no characters a shell line cannot carry.
@@ -176,6 +288,46 @@ mod tests {
         assert_eq!(t.role_arn, role);
         let d = HostTarget::from_vars("db", &Map::new(), None, Some(&role)).unwrap();
         assert_eq!((d.destination().as_str(), d.path.as_str()), ("db", DEFAULT_PATH));
+    }
+
+    #[test]
+    fn become_local_and_unsupported_connections() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/deploy").unwrap();
+        let t = |v: Value| HostTarget::from_vars("h", &vars(v), None, Some(&role)).unwrap();
+        let b = t(json!({"ansible_become": "yes", "ansible_become_flags": "-H -S -n -E"}));
+        assert_eq!(
+            b.become_user,
+            Some(Become { user: "root".into(), flags: vec!["-H".into(), "-n".into(), "-E".into()] })
+        );
+        let b = t(json!({"ansible_become": true, "ansible_become_user": "svc", "ansible_become_method": "sudo"}));
+        assert_eq!((b.become_user.unwrap().user.as_str(), b.unsupported), ("svc", None));
+        assert_eq!(t(json!({"ansible_become": false, "ansible_become_user": "svc"})).become_user, None);
+        let p = t(json!({"credpush_profile": "onprem", "credpush_region": "eu-west-1"}));
+        assert_eq!((p.profile.as_deref(), p.profile_region.as_deref()), (Some("onprem"), Some("eu-west-1")));
+        let bad = HostTarget::from_vars("h", &vars(json!({"credpush_profile": "a b"})), None, Some(&role));
+        assert!(bad.unwrap_err().to_string().starts_with("host h: credpush_profile \"a b\" is invalid"));
+        let l = t(json!({"ansible_connection": "local"}));
+        assert!(l.local && l.unsupported.is_none());
+        assert_eq!(l.destination(), "local");
+        for (v, why) in [
+            (json!({"ansible_connection": "winrm"}), "ansible_connection \"winrm\" is not supported"),
+            (json!({"ansible_ssh_pass": "x"}), "ansible_ssh_pass is set"),
+            (
+                json!({"ansible_become": 1, "ansible_become_method": "su"}),
+                "ansible_become_method \"su\" is not supported",
+            ),
+            (json!({"ansible_become": true, "ansible_become_password": "x"}), "ansible_become_password is set"),
+        ] {
+            let u = t(v).unsupported.unwrap();
+            assert!(u.starts_with(why), "{u}");
+        }
+        let bad = HostTarget::from_vars(
+            "h",
+            &vars(json!({"ansible_become": true, "ansible_become_user": "-x"})),
+            None,
+            Some(&role),
+        );
+        assert!(bad.unwrap_err().to_string().contains("ansible_become_user \"-x\" is invalid"));
     }
 
     #[test]

@@ -3,13 +3,6 @@
 # mode, owner, size, sha256, whether each field has the right shape, the Expiration, the last 4 characters of the
 # access key id, and the credential_process lines of the credpush-managed profile blocks.
 set -u
-absolute() {
-  case $1 in
-    "~") printf '%s' "$HOME" ;;
-    "~/"*) printf '%s' "$HOME/${1#"~/"}" ;;
-    *) printf '%s' "$1" ;;
-  esac
-}
 target=$(absolute "$1")
 config=$(absolute "$2")
 printf 'path %s\n' "$target"

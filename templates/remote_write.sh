@@ -11,13 +11,6 @@ IFS= read -r want || { echo "credpush: no input received" >&2; exit 65; }
 target=$1
 mode=$2
 show=${3-}
-absolute() {
-  case $1 in
-    "~") printf '%s' "$HOME" ;;
-    "~/"*) printf '%s' "$HOME/${1#"~/"}" ;;
-    *) printf '%s' "$1" ;;
-  esac
-}
 target=$(absolute "$target")
 case $target in
   /*) ;;

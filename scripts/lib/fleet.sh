@@ -65,6 +65,8 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 MaxStartups 200
 SetEnv HOME=$h/home
+Subsystem sftp internal-sftp
+PermitTTY no
 CFG
   chown -R "$HOST_USER" "$h"
   # setpriv execs sshd itself as the user, so $! is sshd's PID and fleet_stop's signal reaches it.

@@ -1,6 +1,7 @@
 //! credpush integration tests: one binary, real parts (moto's STS, loopback sshd, ansible-core, the AWS CLI and
 //! boto3), see `harness` and `sshd`.
 
+mod ansible;
 mod assume;
 mod doctor;
 mod faults;

@@ -138,6 +138,8 @@ impl Fleet {
         for f in ["host_key", "host_key.pub", "authorized_keys", "session.sh", "home", ""] {
             give_to_test_user(&dir.join(f));
         }
+        // sftp, because Ansible copies modules with it; no tty, because an unprivileged sshd aborts a pty session
+        // when it cannot write login records (Ansible's `ssh -tt` then runs without one, as on a host that refuses).
         for _ in 0..5 {
             let port = free_port();
             let config = dir.join("sshd_config");
@@ -146,7 +148,7 @@ impl Fleet {
                 format!(
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nAuthorizedKeysFile {dir}/authorized_keys\nPidFile none\n\
                      UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                     SetEnv HOME={home}\nLogLevel DEBUG3\n{force}",
+                     SetEnv HOME={home}\nLogLevel DEBUG3\nSubsystem sftp internal-sftp\nPermitTTY no\n{force}",
                     key = dir.join("host_key").display(),
                     dir = dir.display(),
                     home = home.display(),
