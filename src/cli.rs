@@ -7,9 +7,10 @@ use clap::{Args, Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (rotate: every host ok)
-  1  rotate: at least one host failed; plan: the schedule is unsafe
+  1  rotate: at least one host failed, was unreachable, or was skipped (SIGINT, SIGTERM or SIGHUP);
+     plan: the schedule is unsafe
   2  bad input (flags, ARN, duration, tag, policy file, profile path, inventory) or a refused request
-  3  AWS: no caller credentials, STS unreachable, access denied, other STS errors
+  3  AWS: no caller credentials, STS unreachable or silent past --sts-deadline, access denied, other STS errors
   4  a local file could not be read or written";
 
 const READ_EXIT_CODES: &str = "\
@@ -125,7 +126,7 @@ pub struct Cli {
 pub enum Command {
     /// Assume a role and print (or atomically write) the credential_process document.
     #[command(after_help = EXIT_CODES)]
-    Assume(AssumeCmd),
+    Assume(Box<AssumeCmd>),
     /// Render the on-prem AWS profile block, or merge it into a config file.
     #[command(after_help = EXIT_CODES)]
     Profile(ProfileCmd),
@@ -322,6 +323,15 @@ pub struct StsArgs {
     /// AWS region for STS [default: AWS_REGION, the profile's region, else us-east-1].
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
+
+    /// The most one STS request waits for its answer before it is retried [default: 10s].
+    #[arg(long, value_name = "DUR")]
+    pub sts_timeout: Option<String>,
+
+    /// The most one STS call may take, retries included; an endpoint that does not answer fails the run by then,
+    /// and no further call is made to it [default: 25s].
+    #[arg(long, value_name = "DUR")]
+    pub sts_deadline: Option<String>,
 }
 
 /// `credpush profile`.

@@ -22,9 +22,9 @@
 //!
 //! ```no_run
 //! # async fn demo() -> credpush::error::Result<()> {
-//! use credpush::{cli::StsArgs, params::AssumeParams, sts::Sts};
+//! use credpush::{cli::StsArgs, params::{AssumeParams, StsLimits}, sts::Sts};
 //! let params = AssumeParams::from_args("arn:aws:iam::123456789012:role/deploy", &StsArgs::default())?;
-//! let sts = Sts::connect(None).await?;
+//! let sts = Sts::connect(None, StsLimits::default()).await?;
 //! let caller = sts.caller_identity().await?;
 //! let doc = sts.assume_role(&caller, &params).await?;
 //! credpush::fsutil::write_atomic("/srv/ci/.aws/temp.json".as_ref(), doc.to_json().expose().as_bytes(), 0o600)?;
@@ -50,6 +50,8 @@ pub mod fanout;
 #[cfg(feature = "cli")]
 pub mod inventory;
 #[cfg(feature = "cli")]
+pub mod limits;
+#[cfg(feature = "cli")]
 pub mod master;
 #[cfg(feature = "cli")]
 pub mod params;
@@ -66,18 +68,19 @@ pub mod rotate;
 #[cfg(feature = "cli")]
 pub mod shard;
 #[cfg(feature = "cli")]
+pub mod signals;
+#[cfg(feature = "cli")]
 pub mod sshargs;
 #[cfg(feature = "cli")]
 pub mod status;
+#[cfg(feature = "cli")]
+pub mod stdout;
 #[cfg(feature = "cli")]
 pub mod sts;
 #[cfg(feature = "cli")]
 pub mod target;
 #[cfg(feature = "cli")]
 pub mod term;
-
-#[cfg(feature = "cli")]
-use std::io::Write;
 
 #[cfg(feature = "cli")]
 use cli::{AssumeCmd, Cli, Command, ProfileCmd};
@@ -88,7 +91,7 @@ use error::{EXIT_OK, Error, Result};
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
 pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Assume(cmd) => assume(cmd).await,
+        Command::Assume(cmd) => assume(*cmd).await,
         Command::Profile(cmd) => profile(cmd),
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
         // Handled in main before the runtime starts, so that it costs what `cat` costs.
@@ -112,20 +115,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
             } else {
                 doctor::human(&findings)
             };
-            print!("{text}");
+            stdout::print(&text)?;
             Ok(doctor::exit_code(&findings))
         }
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
             let list = inv.to_list_json(cmd.inv.limit.as_deref());
-            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            stdout::print(&format!("{}\n", serde_json::to_string_pretty(&list).unwrap_or_default()))?;
             Ok(EXIT_OK)
         }
         Command::Plan(cmd) => {
             let schedule =
                 plan::parse(cmd.duration.as_deref(), &cmd.every, cmd.build_time.as_deref(), cmd.role_chaining)?;
             let verdict = plan::check(&schedule);
-            print!("{}", plan::render(&schedule, &verdict));
+            stdout::print(&plan::render(&schedule, &verdict))?;
             Ok(match verdict.refusal {
                 None => EXIT_OK,
                 Some(reason) => {
@@ -140,10 +143,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
 #[cfg(feature = "cli")]
 async fn assume(cmd: AssumeCmd) -> Result<i32> {
     let params = params::AssumeParams::from_args(&cmd.role_arn, &cmd.sts)?;
+    let limits = params::StsLimits::from_args(&cmd.sts)?;
     if let Some(path) = &cmd.output {
         fsutil::check_writable("--output", path)?;
     }
-    let sts = sts::Sts::connect(cmd.sts.region.as_deref()).await?;
+    let sts = sts::Sts::connect(cmd.sts.region.as_deref(), limits).await?;
     let caller = sts.caller_identity().await?;
     let doc = sts.assume_role(&caller, &params).await?;
     let json = doc.to_json();
@@ -158,12 +162,7 @@ async fn assume(cmd: AssumeCmd) -> Result<i32> {
                 path.display()
             );
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(json.expose().as_bytes())
-                .and_then(|()| out.flush())
-                .map_err(|e| Error::io("write", "stdout", e))?;
-        }
+        None => stdout::print(json.expose())?,
     }
     Ok(EXIT_OK)
 }
@@ -182,10 +181,10 @@ fn profile(cmd: ProfileCmd) -> Result<i32> {
         spec = spec.with_reader(&bin)?;
     }
     match &cmd.install {
-        None => print!("{}", spec.render()),
+        None => stdout::print(&spec.render())?,
         Some(file) => {
             let outcome = spec.install(file)?;
-            println!("profile {:?} in {}: {}", cmd.name, file.display(), outcome.as_str());
+            stdout::print(&format!("profile {:?} in {}: {}\n", cmd.name, file.display(), outcome.as_str()))?;
         }
     }
     Ok(EXIT_OK)

@@ -37,7 +37,9 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::new(format!("warn,credpush={level}"));
+    // The HTTP client's own warning about an answer that is not HTTP repeats, in hyper's debug words, what
+    // credpush's error line says; errors from it still show.
+    let filter = tracing_subscriber::EnvFilter::new(format!("warn,aws_smithy_http_client=error,credpush={level}"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

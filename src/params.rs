@@ -15,6 +15,57 @@ pub const ROLE_CHAINING_MAX_SECS: u32 = 3600;
 pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
 /// Default session length.
 pub const DEFAULT_DURATION_SECS: u32 = 3600;
+/// Default `--sts-timeout`: STS answers in well under a second; 10 s leaves room for a slow proxy.
+pub const DEFAULT_STS_TIMEOUT_SECS: u64 = 10;
+/// Default `--sts-deadline`: two silent attempts and the start of a third, so a silent endpoint fails the run
+/// within 30 s.
+pub const DEFAULT_STS_DEADLINE_SECS: u64 = 25;
+
+/// How long STS calls may take: `--sts-timeout` per attempt, `--sts-deadline` per call with its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StsLimits {
+    /// The most one HTTP attempt may take.
+    pub attempt_timeout: std::time::Duration,
+    /// The most one call may take, retries included.
+    pub deadline: std::time::Duration,
+}
+
+impl Default for StsLimits {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: std::time::Duration::from_secs(DEFAULT_STS_TIMEOUT_SECS),
+            deadline: std::time::Duration::from_secs(DEFAULT_STS_DEADLINE_SECS),
+        }
+    }
+}
+
+impl StsLimits {
+    /// Checks `--sts-timeout` and `--sts-deadline`: 1 s to 1 h each, and a deadline no shorter than one attempt.
+    pub fn from_args(args: &StsArgs) -> Result<Self> {
+        const EXPECTED: &str = "expected seconds or a span like 10s, 1m, from 1s to 1h";
+        let span = |flag: &'static str, value: &Option<String>, default: u64| -> Result<u64> {
+            let Some(v) = value else { return Ok(default) };
+            let secs = parse_span(flag, v, EXPECTED)?;
+            if !(1..=3600).contains(&secs) {
+                return Err(Error::invalid(flag, v, format!("{secs} seconds is out of range ({EXPECTED})")));
+            }
+            Ok(secs)
+        };
+        let attempt = span("--sts-timeout", &args.sts_timeout, DEFAULT_STS_TIMEOUT_SECS)?;
+        let deadline = span("--sts-deadline", &args.sts_deadline, DEFAULT_STS_DEADLINE_SECS.max(attempt))?;
+        if deadline < attempt {
+            return Err(Error::invalid(
+                "--sts-deadline",
+                args.sts_deadline.clone().unwrap_or_default(),
+                format!("is shorter than --sts-timeout ({attempt}s), so no attempt could finish (fix: raise it)"),
+            ));
+        }
+        Ok(Self {
+            attempt_timeout: std::time::Duration::from_secs(attempt),
+            deadline: std::time::Duration::from_secs(deadline),
+        })
+    }
+}
 
 /// A checked IAM role ARN: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -417,6 +468,33 @@ mod tests {
             let msg = parse_duration(bad).unwrap_err().to_string();
             assert!(msg.starts_with(&format!("--duration {bad:?} is invalid: ")) && msg.contains(why), "{msg}");
         }
+    }
+
+    #[test]
+    fn sts_limits() {
+        let limits = |t: Option<&str>, d: Option<&str>| {
+            StsLimits::from_args(&StsArgs {
+                sts_timeout: t.map(str::to_owned),
+                sts_deadline: d.map(str::to_owned),
+                ..StsArgs::default()
+            })
+        };
+        assert_eq!(limits(None, None).unwrap(), StsLimits::default());
+        let l = limits(Some("2s"), Some("5s")).unwrap();
+        assert_eq!((l.attempt_timeout.as_secs(), l.deadline.as_secs()), (2, 5));
+        assert_eq!(
+            limits(Some("40s"), None).unwrap().deadline.as_secs(),
+            40,
+            "the default deadline follows a longer timeout"
+        );
+        let msg = limits(Some("10s"), Some("5s")).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "--sts-deadline \"5s\" is invalid: is shorter than --sts-timeout (10s), so no attempt could finish (fix: raise it)"
+        );
+        let msg = limits(Some("0"), None).unwrap_err().to_string();
+        assert!(msg.starts_with("--sts-timeout \"0\" is invalid: 0 seconds is out of range"), "{msg}");
+        assert!(limits(None, Some("2h")).is_err());
     }
 
     #[test]

@@ -90,18 +90,15 @@ fn span(d: time::Duration) -> String {
 
 /// Runs `credpush read`: prints the document or one error line; returns the exit code.
 pub fn run(path: &Path) -> i32 {
-    use std::io::Write;
     match read_document(path, OffsetDateTime::now_utc()) {
-        Ok(bytes) => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(&bytes).and_then(|()| out.flush()) {
-                Ok(()) => crate::error::EXIT_OK,
-                Err(e) => {
-                    eprintln!("credpush: error: cannot write the document to stdout: {e}");
-                    crate::error::EXIT_IO
-                }
+        // A reader that is gone (EPIPE) is not an error, as for every command; see `crate::stdout`.
+        Ok(bytes) => match crate::stdout::write(&bytes) {
+            Ok(()) => crate::error::EXIT_OK,
+            Err(e) => {
+                eprintln!("credpush: error: cannot write the document to stdout: {e}");
+                crate::error::EXIT_IO
             }
-        }
+        },
         Err(e) => {
             eprintln!("credpush: error: {}", crate::term::escape(&e.to_string()));
             e.exit_code()

@@ -281,7 +281,7 @@ pub async fn run(cmd: crate::cli::StatusCmd) -> crate::error::Result<i32> {
     } else {
         human(&report)
     };
-    print!("{text}");
+    crate::stdout::print(&text)?;
     Ok(if report.iter().all(|h| h.state == State::Ok) {
         crate::error::EXIT_OK
     } else {

@@ -5,6 +5,7 @@ mod ansible;
 mod assume;
 mod codebuild;
 mod doctor;
+mod faults;
 mod harness;
 mod input;
 mod inventory;

@@ -119,16 +119,19 @@ impl Fleet {
         let host_key = host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         // A ForceCommand hook lets a test break a session mid-transfer: while the file `cut` exists, sshd's session
         // process is killed after 100 bytes of stdin, as when a network drops during the write; while `stall`
-        // exists, the transfer stops after 100 bytes and the session hangs, as on a stuck link.
+        // exists, the transfer stops after 100 bytes and the session hangs for 6 s, as on a stuck link; `hang` is
+        // `stall` for 30 s, longer than any test waits.
         let hook = dir.join("session.sh");
         std::fs::write(
             &hook,
             format!(
                 "if [ -e {cut} ]; then {{ head -c 100; kill -KILL $PPID; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
                  elif [ -e {stall} ]; then {{ head -c 100; sleep 6; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 elif [ -e {hang} ]; then {{ head -c 100; sleep 30; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
                  else exec sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n",
                 cut = dir.join("cut").display(),
-                stall = dir.join("stall").display()
+                stall = dir.join("stall").display(),
+                hang = dir.join("hang").display()
             ),
         )
         .expect("hook");
