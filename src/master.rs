@@ -10,8 +10,8 @@
 //! - a master that authenticated forks away (`-f`) and stays up only `ControlPersist` seconds (the run's
 //!   `--timeout`) after its last session, so even after a SIGKILL of credpush no master outlives the run by more
 //!   than that;
-//! - the control directory is named after the run's PID, and the next run removes the directories of runs that
-//!   are gone.
+//! - the control directory holds a lock for as long as its run lives, and the next run removes the directories
+//!   whose lock nobody holds.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -27,10 +27,15 @@ const DIR_PREFIX: &str = "credpush-";
 /// Unix socket paths are limited to 108 bytes; leave room for the socket's own name.
 const MAX_DIR_LEN: usize = 90;
 
+/// A lock file in each control directory, held (flock) for as long as its run lives.
+const LOCK: &str = "lock";
+
 /// The run's control directory, removed when dropped.
 #[derive(Debug)]
 pub struct ControlDir {
+    // Fields drop in order: the directory is removed while its lock is still held.
     dir: tempfile::TempDir,
+    _lock: std::fs::File,
     next: AtomicU64,
 }
 
@@ -44,7 +49,9 @@ impl ControlDir {
         }
         remove_stale(&base);
         let dir = tempfile::Builder::new().prefix(&format!("{DIR_PREFIX}{}-", std::process::id())).tempdir_in(&base)?;
-        Ok(Self { dir, next: AtomicU64::new(0) })
+        let lock = std::fs::File::create(dir.path().join(LOCK))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        Ok(Self { dir, _lock: lock, next: AtomicU64::new(0) })
     }
 
     /// The directory.
@@ -59,21 +66,28 @@ impl ControlDir {
     }
 }
 
-/// Removes `credpush-<pid>-*` directories in `base` whose run is gone (no such PID, or a PID now used by another
-/// program). Their masters, if any are still up, exit on their own when their ControlPersist time runs out.
+/// Removes `credpush-<pid>-*` directories in `base` whose run is gone: nobody holds their lock (a run holds it
+/// until it exits, however it exits, since the kernel drops a dead process's locks). A directory without a lock file
+/// is removed only when it is over a minute old, so a run that is just creating one keeps it. Masters of a gone
+/// run, if any are still up, exit on their own when their ControlPersist time runs out.
 fn remove_stale(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else { return };
+    let me = rustix::process::getuid().as_raw();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)).and_then(|r| r.split('-').next()) else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else { continue };
+        if !rest.split('-').next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
             continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
+        if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != me {
+            continue;
+        }
+        let stale = match std::fs::File::open(entry.path().join(LOCK)) {
+            Ok(f) => rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
+            Err(_) => meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age.as_secs() > 60),
         };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "credpush");
-        let ours = entry
-            .metadata()
-            .is_ok_and(|m| m.is_dir() && std::os::unix::fs::MetadataExt::uid(&m) == rustix::process::getuid().as_raw());
-        if !alive && ours && pid != std::process::id() {
+        if stale {
             tracing::debug!(dir = %entry.path().display(), "removing the control directory of a finished run");
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -124,4 +138,29 @@ pub async fn launch(pinned: &Pinned, host: &HostArgs<'_>, socket: &Path, log: &P
     }
     let text = std::fs::read_to_string(log).unwrap_or_default();
     Err(LaunchError::Failed(if text.trim().is_empty() { format!("ssh exited with {status}") } else { text }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_directories_whose_lock_is_free_are_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let live = base.path().join("credpush-1-live");
+        let dead = base.path().join("credpush-2-dead");
+        let fresh = base.path().join("credpush-3-nolock");
+        let other = base.path().join("credpush-x-other");
+        for d in [&live, &dead, &fresh, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let held = std::fs::File::create(live.join(LOCK)).unwrap();
+        rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+        std::fs::File::create(dead.join(LOCK)).unwrap();
+        remove_stale(base.path());
+        assert!(live.exists(), "a live run's directory was removed");
+        assert!(!dead.exists(), "a finished run's directory was kept");
+        assert!(fresh.exists(), "a directory without a lock is kept while it is young");
+        assert!(other.exists(), "not a control directory");
+    }
 }
