@@ -54,8 +54,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Rotate(cmd) => rotate::rotate(*cmd).await,
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
-            let list = inv.to_list_json(cmd.inv.limit.as_deref());
-            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            let list = inv.list(cmd.inv.limit.as_deref())?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            list.write_json(&mut out).and_then(|()| out.flush()).map_err(|e| Error::io("write", "stdout", e))?;
             Ok(EXIT_OK)
         }
     }

@@ -6,14 +6,15 @@
 //! strings). A group may be used in `[p:children]` before its own section; a `[g:vars]` section needs `g` to be
 //! declared somewhere in the file.
 
-use super::error::InventoryError;
+use super::error::{Fault, InventoryError};
 use super::hostrange::expand_host_pattern;
 use super::literal::parse_value;
 use super::model::Graph;
 use super::shlex;
 use regex::Regex;
+use serde_json::Map;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 #[allow(clippy::unwrap_used)] // constant patterns
 static SECTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
@@ -80,7 +81,7 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
             )));
         }
         match state {
-            State::Hosts => host_line(graph, group, line).map_err(err)?,
+            State::Hosts => host_line(graph, group, line).map_err(|f| f.at(path, lineno))?,
             State::Vars => {
                 let Some((k, v)) = line.split_once('=') else {
                     return Err(err(format!("expected key=value in a :vars section, got \"{line}\"")));
@@ -138,32 +139,37 @@ fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -
 }
 
 /// `host[:port] [key=value ...]`: the pattern may expand to many hosts, all getting the same vars.
-fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), String> {
+fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), Fault> {
     let words = shlex::split(line).map_err(|e| format!("cannot split host line \"{line}\": {e} (close the quote)"))?;
     let Some(pattern) = words.first() else {
         return Ok(());
     };
-    let (hosts, port) = expand_host_pattern(pattern)?;
+    let (hosts, port) = expand_host_pattern(pattern, graph.entry_budget())?;
     if pattern.trim().ends_with(':') && port.is_none() {
         return Err(format!(
             "invalid host pattern \"{pattern}\": a trailing ':' must be followed by a port (write host:PORT or drop the ':')"
-        ));
+        )
+        .into());
     }
     if hosts.iter().any(|h| h.trim() == "---") {
-        return Err(format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)"));
+        return Err(
+            format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)").into()
+        );
     }
-    let mut vars = Vec::new();
+    let mut vars = Map::new();
     for word in &words[1..] {
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)"));
+            return Err(
+                format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)").into()
+            );
         };
-        vars.push((k.to_string(), parse_value(v)));
+        vars.insert(k.to_string(), parse_value(v));
     }
+    let vars = Arc::new(vars);
+    graph.entries += hosts.len();
     for host in hosts {
         graph.add_host(&host, Some(group), port)?;
-        for (k, v) in &vars {
-            graph.set_var(&host, k, v.clone())?;
-        }
+        graph.set_host_vars(&host, &vars)?;
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! while building it: first port wins, `ansible_group_priority` is not a var, groups form no cycles, and
 //! `reconcile` hangs orphans under `all` and sorts hosts into or out of `ungrouped`.
 
+use super::hostrange::MAX_HOST_ENTRIES;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(crate) const ALL: usize = 0;
 pub(crate) const UNGROUPED: usize = 1;
@@ -19,10 +21,15 @@ pub(crate) struct Group {
     pub depth: usize,
 }
 
+/// Vars set together (one host line, one YAML host entry), shared by every host the line's pattern expands to,
+/// so `h[1:100000] big=...` stores `big` once, not once per host.
+pub(crate) type VarLayer = Arc<Map<String, Value>>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Host {
     pub name: String,
-    pub vars: Map<String, Value>,
+    /// Inventory-file vars in the order they were set; a later layer wins over an earlier one.
+    pub vars: Vec<VarLayer>,
     /// Groups the host was put in directly; ancestors are derived.
     pub groups: Vec<usize>,
 }
@@ -33,12 +40,19 @@ pub(crate) struct Graph {
     pub group_index: HashMap<String, usize>,
     pub hosts: Vec<Host>,
     pub host_index: HashMap<String, usize>,
+    /// Host entries produced so far by all sources (see [`MAX_HOST_ENTRIES`]).
+    pub entries: usize,
 }
 
 impl Graph {
     pub fn new() -> Self {
-        let mut g =
-            Graph { groups: Vec::new(), group_index: HashMap::new(), hosts: Vec::new(), host_index: HashMap::new() };
+        let mut g = Graph {
+            groups: Vec::new(),
+            group_index: HashMap::new(),
+            hosts: Vec::new(),
+            host_index: HashMap::new(),
+            entries: 0,
+        };
         g.add_group("all");
         g.add_group("ungrouped");
         g.link(ALL, UNGROUPED);
@@ -79,9 +93,9 @@ impl Graph {
         let h = match self.host(name) {
             Some(h) => h,
             None => {
-                let mut vars = Map::new();
+                let mut vars = Vec::new();
                 if let Some(p) = port.filter(|p| *p != 0) {
-                    vars.insert("ansible_port".into(), Value::from(p));
+                    vars.push(Arc::new(Map::from_iter([("ansible_port".to_string(), Value::from(p))])));
                 }
                 self.hosts.push(Host { name: name.to_string(), vars, groups: Vec::new() });
                 self.host_index.insert(name.to_string(), self.hosts.len() - 1);
@@ -111,11 +125,37 @@ impl Graph {
                 self.groups[g].vars.insert(key.to_string(), value);
             }
         } else if let Some(h) = self.host(entity) {
-            self.hosts[h].vars.insert(key.to_string(), value);
+            self.hosts[h].vars.push(Arc::new(Map::from_iter([(key.to_string(), value)])));
         } else {
             return Err(format!("\"{entity}\" is neither a host nor a group"));
         }
         Ok(())
+    }
+
+    /// Sets the vars of one host line on `host`. As with [`Graph::set_var`], a group of the same name takes them
+    /// instead (Ansible looks groups up first).
+    pub fn set_host_vars(&mut self, host: &str, vars: &VarLayer) -> Result<(), String> {
+        if vars.is_empty() {
+            return Ok(());
+        }
+        if self.group(host).is_some() {
+            for (k, v) in vars.iter() {
+                self.set_var(host, k, v.clone())?;
+            }
+            return Ok(());
+        }
+        match self.host(host) {
+            Some(h) => {
+                self.hosts[h].vars.push(Arc::clone(vars));
+                Ok(())
+            }
+            None => Err(format!("\"{host}\" is neither a host nor a group")),
+        }
+    }
+
+    /// How many more host entries the sources may produce.
+    pub fn entry_budget(&self) -> usize {
+        MAX_HOST_ENTRIES.saturating_sub(self.entries)
     }
 
     /// Makes `child` (a group, else a host) a member of group `parent`.
@@ -162,28 +202,31 @@ impl Graph {
     }
 
     fn walk(&self, start: Vec<usize>, next: impl Fn(&Group) -> &Vec<usize>) -> Vec<usize> {
-        let mut seen: Vec<usize> = Vec::new();
+        // A flag per group keeps the walk linear in the edges it crosses.
+        let mut seen = vec![false; self.groups.len()];
+        let mut out: Vec<usize> = Vec::new();
         let mut frontier = start;
         while !frontier.is_empty() {
             let mut new = Vec::new();
             for g in frontier {
                 for &n in next(&self.groups[g]) {
-                    if !seen.contains(&n) && !new.contains(&n) {
+                    if !std::mem::replace(&mut seen[n], true) {
                         new.push(n);
                     }
                 }
             }
-            seen.extend(&new);
+            out.extend(&new);
             frontier = new;
         }
-        seen
+        out
     }
 
     /// Every group the host belongs to, directly or through a parent group.
     pub fn host_groups(&self, h: usize) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
         for &g in &self.hosts[h].groups {
-            for a in std::iter::once(g).chain(self.ancestors(g)) {
+            let ancestors = self.ancestors(g);
+            for a in std::iter::once(g).chain(ancestors) {
                 if !out.contains(&a) {
                     out.push(a);
                 }
@@ -225,19 +268,32 @@ impl Graph {
                 self.put_host(UNGROUPED, h);
             }
         }
-        for g in 0..self.groups.len() {
-            self.groups[g].depth = self.depth(g, &mut Vec::new());
-        }
+        self.set_depths();
     }
 
-    fn depth(&self, g: usize, stack: &mut Vec<usize>) -> usize {
-        if stack.contains(&g) {
-            return 0;
+    /// Depth is the longest path from `all`, computed in topological order (Kahn) so that neither a lattice of
+    /// groups (exponential as a naive recursion) nor a long chain (deep as a recursion) can stall or overflow.
+    /// Groups on a cycle (possible only when `all` itself was made a child) keep what their placed parents give.
+    fn set_depths(&mut self) {
+        let n = self.groups.len();
+        let mut waiting: Vec<usize> = self.groups.iter().map(|g| g.parents.len()).collect();
+        let mut depth = vec![0usize; n];
+        let mut ready: Vec<usize> = (0..n).filter(|&g| waiting[g] == 0).collect();
+        while let Some(g) = ready.pop() {
+            for i in 0..self.groups[g].children.len() {
+                let c = self.groups[g].children[i];
+                depth[c] = depth[c].max(depth[g] + 1);
+                if waiting[c] > 0 {
+                    waiting[c] -= 1;
+                    if waiting[c] == 0 {
+                        ready.push(c);
+                    }
+                }
+            }
         }
-        stack.push(g);
-        let d = self.groups[g].parents.iter().map(|&p| self.depth(p, stack) + 1).max().unwrap_or(0);
-        stack.pop();
-        d
+        for (g, d) in depth.into_iter().enumerate() {
+            self.groups[g].depth = d;
+        }
     }
 }
 

@@ -1,0 +1,158 @@
+//! `credpush inventory --list`: the JSON `ansible-inventory --list` prints, streamed.
+//!
+//! The groups part is small (host names per group) and is built in memory. `_meta.hostvars` holds every selected
+//! host's merged vars, which is most of the output and, merged, many times the inventory's size; it is written
+//! one host at a time so memory stays at the size of the inventory, not of the output.
+
+use super::Inventory;
+use super::model::ALL;
+use super::vars;
+use serde_json::{Map, Value};
+use std::io::{self, Write};
+
+/// The selected part of an inventory, ready to render as `ansible-inventory --list` JSON.
+#[derive(Debug)]
+pub struct Listing<'a> {
+    inv: &'a Inventory,
+    /// Selected hosts, in inventory order.
+    selected: Vec<usize>,
+}
+
+const PROFILE: &str = "inventory_legacy";
+
+impl<'a> Listing<'a> {
+    pub(crate) fn new(inv: &'a Inventory, selected: Vec<usize>) -> Self {
+        Listing { inv, selected }
+    }
+
+    /// The whole listing as one JSON value.
+    pub fn to_value(&self) -> Value {
+        let mut out = self.groups();
+        let mut hostvars = Map::new();
+        for h in self.hostvars_order() {
+            let v = vars::host_vars(&self.inv.graph, &self.inv.files, h);
+            if !v.is_empty() {
+                hostvars.insert(self.inv.graph.hosts[h].name.clone(), Value::Object(v));
+            }
+        }
+        let mut meta = Map::new();
+        meta.insert("hostvars".into(), Value::Object(hostvars));
+        meta.insert("profile".into(), PROFILE.into());
+        out.insert("_meta".into(), Value::Object(meta));
+        Value::Object(out)
+    }
+
+    /// Writes the listing as pretty JSON (what `serde_json::to_string_pretty` makes of [`Listing::to_value`],
+    /// keys sorted as Ansible sorts them), then a newline, computing each host's vars only as it is written.
+    pub fn write_json(&self, w: &mut impl Write) -> io::Result<()> {
+        let groups = self.groups();
+        let mut meta_written = false;
+        let mut first = true;
+        w.write_all(b"{")?;
+        for (name, entry) in &groups {
+            if !meta_written && name.as_str() > "_meta" {
+                self.write_meta(w, first)?;
+                meta_written = true;
+                first = false;
+            }
+            sep(w, &mut first, 2)?;
+            write_pair(w, name, entry, 2)?;
+        }
+        if !meta_written {
+            self.write_meta(w, first)?;
+        }
+        w.write_all(b"\n}\n")
+    }
+
+    fn write_meta(&self, w: &mut impl Write, first: bool) -> io::Result<()> {
+        let mut first = first;
+        sep(w, &mut first, 2)?;
+        w.write_all(b"\"_meta\": {\n    \"hostvars\": {")?;
+        let mut first_host = true;
+        for h in self.hostvars_order() {
+            let v = vars::host_vars(&self.inv.graph, &self.inv.files, h);
+            if v.is_empty() {
+                continue;
+            }
+            sep(w, &mut first_host, 6)?;
+            write_pair(w, &self.inv.graph.hosts[h].name, &Value::Object(v), 6)?;
+        }
+        if first_host {
+            w.write_all(b"},\n")?;
+        } else {
+            w.write_all(b"\n    },\n")?;
+        }
+        write!(w, "    \"profile\": {}\n  }}", Value::from(PROFILE))
+    }
+
+    /// Selected hosts by name, the order of `_meta.hostvars`.
+    fn hostvars_order(&self) -> Vec<usize> {
+        let hosts = &self.inv.graph.hosts;
+        let mut order = self.selected.clone();
+        order.sort_unstable_by(|&a, &b| hosts[a].name.cmp(&hosts[b].name));
+        order
+    }
+
+    /// One entry per group that has selected hosts or children (`all` lists only its children), each group once.
+    fn groups(&self) -> Map<String, Value> {
+        let g = &self.inv.graph;
+        let mut is_selected = vec![false; g.hosts.len()];
+        for &h in &self.selected {
+            is_selected[h] = true;
+        }
+        let mut out = Map::new();
+        let mut seen = vec![false; g.groups.len()];
+        seen[ALL] = true;
+        self.format_group(ALL, &is_selected, &mut seen, &mut out);
+        out
+    }
+
+    fn format_group(&self, gi: usize, selected: &[bool], seen: &mut [bool], out: &mut Map<String, Value>) {
+        let graph = &self.inv.graph;
+        let group = &graph.groups[gi];
+        let mut entry = Map::new();
+        if gi != ALL {
+            let hosts: Vec<Value> = group
+                .hosts
+                .iter()
+                .filter(|&&h| selected[h])
+                .map(|&h| Value::String(graph.hosts[h].name.clone()))
+                .collect();
+            if !hosts.is_empty() {
+                entry.insert("hosts".into(), Value::Array(hosts));
+            }
+        }
+        let children: Vec<Value> =
+            group.children.iter().map(|&c| Value::String(graph.groups[c].name.clone())).collect();
+        for &c in &group.children {
+            if !seen[c] {
+                seen[c] = true;
+                self.format_group(c, selected, seen, out);
+            }
+        }
+        if !children.is_empty() {
+            entry.insert("children".into(), Value::Array(children));
+        }
+        if !entry.is_empty() {
+            out.insert(group.name.clone(), Value::Object(entry));
+        }
+    }
+}
+
+/// The comma and line break before a member, as serde_json's pretty printer writes them.
+fn sep(w: &mut impl Write, first: &mut bool, indent: usize) -> io::Result<()> {
+    if !std::mem::take(first) {
+        w.write_all(b",")?;
+    }
+    write!(w, "\n{:indent$}", "")
+}
+
+/// `"key": value`, the value pretty-printed and shifted right by `indent`. JSON strings hold no raw line breaks,
+/// so indenting after every `\n` is exact.
+fn write_pair(w: &mut impl Write, key: &str, value: &Value, indent: usize) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, key)?;
+    w.write_all(b": ")?;
+    let text = serde_json::to_string_pretty(value)?;
+    let pad = format!("\n{:indent$}", "");
+    w.write_all(text.replace('\n', &pad).as_bytes())
+}
