@@ -45,6 +45,11 @@ fn rx(pattern: &str) -> Regex {
 
 /// Splits `host[:port]` the way Ansible's `parse_address` does. `None` when the text is not a valid address.
 pub(crate) fn parse_address(address: &str) -> Option<(String, Option<u64>)> {
+    // Without a ':' there is no port and no IPv6 address, so only the host name rule applies; this is the
+    // common case, and skipping the other patterns matters for large inventories.
+    if !address.contains(':') {
+        return is_hostname(address).then(|| (address.to_string(), None));
+    }
     let mut host = address.to_string();
     let mut port = None;
     for re in [&*BRACKETED_HOSTPORT, &*HOSTPORT] {

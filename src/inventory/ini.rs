@@ -9,15 +9,17 @@
 use super::error::{Fault, InventoryError};
 use super::hostrange::expand_host_pattern;
 use super::literal::parse_value;
-use super::model::Graph;
+use super::model::{Graph, VarLayer};
 use super::shlex;
 use regex::Regex;
-use serde_json::Map;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 #[allow(clippy::unwrap_used)] // constant patterns
 static SECTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
+#[allow(clippy::unwrap_used)]
+static LINE_BREAK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x{85}\x{2028}\x{2029}]").unwrap());
 #[allow(clippy::unwrap_used)]
 static GROUP_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").unwrap());
 
@@ -156,16 +158,16 @@ fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), Fault> {
             format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)").into()
         );
     }
-    let mut vars = Map::new();
+    let mut vars = Vec::with_capacity(words.len() - 1);
     for word in &words[1..] {
         let Some((k, v)) = word.split_once('=') else {
             return Err(
                 format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)").into()
             );
         };
-        vars.insert(k.to_string(), parse_value(v));
+        vars.push((graph.intern(k), parse_value(v)));
     }
-    let vars = Arc::new(vars);
+    let vars: VarLayer = Arc::from(vars);
     graph.entries += hosts.len();
     for host in hosts {
         graph.add_host(&host, Some(group), port)?;
@@ -174,27 +176,20 @@ fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Python's `str.splitlines`: `\n`, `\r\n` and `\r` (plus a few rarer breaks) end a line.
+/// Python's `str.splitlines`: `\n`, `\r\n` and `\r` (plus a few rarer breaks) end a line. The search runs in the
+/// regex crate, which stays fast in debug builds, where a hand loop over every byte would not.
 fn py_lines(text: &str) -> impl Iterator<Item = &str> {
-    let breaks = ['\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}'];
-    let mut rest = text;
+    let mut breaks = LINE_BREAK.find_iter(text);
+    let mut start = 0;
     std::iter::from_fn(move || {
-        if rest.is_empty() {
+        if start >= text.len() {
             return None;
         }
-        match rest.find(breaks) {
-            Some(at) => {
-                let line = &rest[..at];
-                let brk = rest[at..].chars().next().map_or(1, char::len_utf8);
-                let skip = if rest[at..].starts_with("\r\n") { 2 } else { brk };
-                rest = &rest[at + skip..];
-                Some(line)
-            }
-            None => {
-                let line = rest;
-                rest = "";
-                Some(line)
-            }
-        }
+        let (line, next) = match breaks.next() {
+            Some(m) => (&text[start..m.start()], m.end()),
+            None => (&text[start..], text.len()),
+        };
+        start = next;
+        Some(line)
     })
 }

@@ -7,6 +7,8 @@
 use super::Inventory;
 use super::model::ALL;
 use super::vars;
+use serde::Serialize;
+use serde_json::ser::Formatter;
 use serde_json::{Map, Value};
 use std::io::{self, Write};
 
@@ -29,8 +31,9 @@ impl<'a> Listing<'a> {
     pub fn to_value(&self) -> Value {
         let mut out = self.groups();
         let mut hostvars = Map::new();
+        let mut cache = vars::VarsCache::default();
         for h in self.hostvars_order() {
-            let v = vars::host_vars(&self.inv.graph, &self.inv.files, h);
+            let v = cache.host_vars(&self.inv.graph, &self.inv.files, h);
             if !v.is_empty() {
                 hostvars.insert(self.inv.graph.hosts[h].name.clone(), Value::Object(v));
             }
@@ -69,8 +72,9 @@ impl<'a> Listing<'a> {
         sep(w, &mut first, 2)?;
         w.write_all(b"\"_meta\": {\n    \"hostvars\": {")?;
         let mut first_host = true;
+        let mut cache = vars::VarsCache::default();
         for h in self.hostvars_order() {
-            let v = vars::host_vars(&self.inv.graph, &self.inv.files, h);
+            let v = cache.host_vars(&self.inv.graph, &self.inv.files, h);
             if v.is_empty() {
                 continue;
             }
@@ -147,12 +151,85 @@ fn sep(w: &mut impl Write, first: &mut bool, indent: usize) -> io::Result<()> {
     write!(w, "\n{:indent$}", "")
 }
 
-/// `"key": value`, the value pretty-printed and shifted right by `indent`. JSON strings hold no raw line breaks,
-/// so indenting after every `\n` is exact.
+/// `"key": value`, the value pretty-printed as if it sat `indent` spaces in.
 fn write_pair(w: &mut impl Write, key: &str, value: &Value, indent: usize) -> io::Result<()> {
     serde_json::to_writer(&mut *w, key)?;
     w.write_all(b": ")?;
-    let text = serde_json::to_string_pretty(value)?;
-    let pad = format!("\n{:indent$}", "");
-    w.write_all(text.replace('\n', &pad).as_bytes())
+    let mut ser = serde_json::Serializer::with_formatter(&mut *w, Nested { base: indent, level: 0, has_value: false });
+    value.serialize(&mut ser).map_err(io::Error::other)
+}
+
+/// serde_json's pretty layout (two spaces a level, `": "` after keys), starting `base` spaces in, so a value can be
+/// written straight into an enclosing document that is streamed by hand.
+struct Nested {
+    base: usize,
+    level: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        write!(w, "\n{:1$}", "", self.base + 2 * self.level)
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+}
+
+impl Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::hostrange::MAX_HOST_ENTRIES;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub(crate) const ALL: usize = 0;
@@ -21,9 +21,10 @@ pub(crate) struct Group {
     pub depth: usize,
 }
 
-/// Vars set together (one host line, one YAML host entry), shared by every host the line's pattern expands to,
-/// so `h[1:100000] big=...` stores `big` once, not once per host.
-pub(crate) type VarLayer = Arc<Map<String, Value>>;
+/// Vars set together (one host line, one YAML host entry), in the order they were written, shared by every host
+/// the line's pattern expands to, so `h[1:100000] big=...` stores `big` once, not once per host. Names are
+/// interned ([`Graph::intern`]): a fleet repeats the same few names on every host line.
+pub(crate) type VarLayer = Arc<[(Arc<str>, Value)]>;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Host {
@@ -42,6 +43,8 @@ pub(crate) struct Graph {
     pub host_index: HashMap<String, usize>,
     /// Host entries produced so far by all sources (see [`MAX_HOST_ENTRIES`]).
     pub entries: usize,
+    /// Var names of host lines, stored once.
+    names: HashSet<Arc<str>>,
 }
 
 impl Graph {
@@ -52,6 +55,7 @@ impl Graph {
             hosts: Vec::new(),
             host_index: HashMap::new(),
             entries: 0,
+            names: HashSet::new(),
         };
         g.add_group("all");
         g.add_group("ungrouped");
@@ -95,7 +99,8 @@ impl Graph {
             None => {
                 let mut vars = Vec::new();
                 if let Some(p) = port.filter(|p| *p != 0) {
-                    vars.push(Arc::new(Map::from_iter([("ansible_port".to_string(), Value::from(p))])));
+                    let layer: VarLayer = Arc::new([(self.intern("ansible_port"), Value::from(p))]);
+                    vars.push(layer);
                 }
                 self.hosts.push(Host { name: name.to_string(), vars, groups: Vec::new() });
                 self.host_index.insert(name.to_string(), self.hosts.len() - 1);
@@ -125,7 +130,8 @@ impl Graph {
                 self.groups[g].vars.insert(key.to_string(), value);
             }
         } else if let Some(h) = self.host(entity) {
-            self.hosts[h].vars.push(Arc::new(Map::from_iter([(key.to_string(), value)])));
+            let layer: VarLayer = Arc::new([(self.intern(key), value)]);
+            self.hosts[h].vars.push(layer);
         } else {
             return Err(format!("\"{entity}\" is neither a host nor a group"));
         }
@@ -151,6 +157,16 @@ impl Graph {
             }
             None => Err(format!("\"{host}\" is neither a host nor a group")),
         }
+    }
+
+    /// The shared copy of a var name.
+    pub fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(Arc::clone(&n));
+        n
     }
 
     /// How many more host entries the sources may produce.
@@ -221,20 +237,6 @@ impl Graph {
         out
     }
 
-    /// Every group the host belongs to, directly or through a parent group.
-    pub fn host_groups(&self, h: usize) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        for &g in &self.hosts[h].groups {
-            let ancestors = self.ancestors(g);
-            for a in std::iter::once(g).chain(ancestors) {
-                if !out.contains(&a) {
-                    out.push(a);
-                }
-            }
-        }
-        out
-    }
-
     /// Hosts of `g` and of all groups below it, in inventory order without repeats.
     pub fn group_hosts(&self, g: usize) -> Vec<usize> {
         let mut seen = vec![false; self.hosts.len()];
@@ -257,17 +259,26 @@ impl Graph {
                 self.link(ALL, g);
             }
         }
+        // What a host's groups say about it depends only on each group and its ancestors, so it is worked out
+        // once per group rather than once per host; hosts leave `ungrouped` in one pass at the end.
+        let flags: Vec<(bool, bool)> = (0..self.groups.len())
+            .map(|g| {
+                let closure: Vec<usize> = std::iter::once(g).chain(self.ancestors(g)).collect();
+                (closure.contains(&UNGROUPED), closure.iter().any(|&x| x != ALL && x != UNGROUPED))
+            })
+            .collect();
+        let mut leave = vec![false; self.hosts.len()];
         for h in 0..self.hosts.len() {
-            let groups = self.host_groups(h);
-            if groups.contains(&UNGROUPED) {
-                if groups.iter().any(|&g| g != ALL && g != UNGROUPED) {
-                    self.groups[UNGROUPED].hosts.retain(|&x| x != h);
-                    self.hosts[h].groups.retain(|&x| x != UNGROUPED);
-                }
-            } else if groups.iter().all(|&g| g == ALL) {
+            let (ungrouped, real) =
+                self.hosts[h].groups.iter().fold((false, false), |(u, r), &g| (u || flags[g].0, r || flags[g].1));
+            if ungrouped && real {
+                leave[h] = true;
+                self.hosts[h].groups.retain(|&x| x != UNGROUPED);
+            } else if !ungrouped && !real {
                 self.put_host(UNGROUPED, h);
             }
         }
+        self.groups[UNGROUPED].hosts.retain(|&x| !leave[x]);
         self.set_depths();
     }
 

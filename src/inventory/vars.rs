@@ -192,7 +192,50 @@ pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, Inventor
 
 /// The vars of host `h` as `ansible-inventory --list` shows them in `_meta.hostvars`.
 pub(crate) fn host_vars(graph: &Graph, files: &[DirVars], h: usize) -> Map<String, Value> {
-    let mut groups: Vec<usize> = graph.host_groups(h).into_iter().filter(|&g| g != ALL).collect();
+    let mut vars = group_part(graph, files, &graph.hosts[h].groups);
+    add_host_part(graph, files, h, &mut vars);
+    vars
+}
+
+/// [`host_vars`] for many hosts: hosts in the same groups share everything but their own vars, so that part is
+/// merged once per set of groups. Bounded, so hosts that each sit in different groups cannot grow it without
+/// limit.
+#[derive(Debug, Default)]
+pub(crate) struct VarsCache {
+    by_groups: HashMap<Vec<usize>, Map<String, Value>>,
+}
+
+const CACHE_ENTRIES: usize = 1024;
+
+impl VarsCache {
+    pub(crate) fn host_vars(&mut self, graph: &Graph, files: &[DirVars], h: usize) -> Map<String, Value> {
+        let direct = &graph.hosts[h].groups;
+        let mut vars = match self.by_groups.get(direct) {
+            Some(v) => v.clone(),
+            None => {
+                let v = group_part(graph, files, direct);
+                if self.by_groups.len() >= CACHE_ENTRIES {
+                    self.by_groups.clear();
+                }
+                self.by_groups.insert(direct.clone(), v.clone());
+                v
+            }
+        };
+        add_host_part(graph, files, h, &mut vars);
+        vars
+    }
+}
+
+/// Layers 1 to 4 (see the module docs) for a host directly in `direct`, internal names removed.
+fn group_part(graph: &Graph, files: &[DirVars], direct: &[usize]) -> Map<String, Value> {
+    let mut groups: Vec<usize> = Vec::new();
+    for &g in direct {
+        for a in std::iter::once(g).chain(graph.ancestors(g)) {
+            if a != ALL && !groups.contains(&a) {
+                groups.push(a);
+            }
+        }
+    }
     groups.sort_by(|&a, &b| {
         let (ga, gb) = (&graph.groups[a], &graph.groups[b]);
         (ga.depth, ga.priority, &ga.name).cmp(&(gb.depth, gb.priority, &gb.name))
@@ -213,17 +256,22 @@ pub(crate) fn host_vars(graph: &Graph, files: &[DirVars], h: usize) -> Map<Strin
             }
         }
     }
-    let host = &graph.hosts[h];
-    for layer in &host.vars {
-        vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    for dir in files {
-        if let Some(v) = dir.hosts.get(&host.name) {
-            vars.extend(v.clone());
-        }
-    }
     for key in INTERNAL {
         vars.remove(*key);
     }
     vars
+}
+
+/// Layers 5 and 6: the host's own inventory vars, then its `host_vars/` files; internal names are dropped.
+fn add_host_part(graph: &Graph, files: &[DirVars], h: usize, vars: &mut Map<String, Value>) {
+    let host = &graph.hosts[h];
+    let own = host.vars.iter().flat_map(|layer| layer.iter());
+    let from_files = files.iter().filter_map(|dir| dir.hosts.get(&host.name)).flatten();
+    let own = own.map(|(k, v)| (k.as_ref(), v));
+    let from_files = from_files.map(|(k, v)| (k.as_str(), v));
+    for (k, v) in own.chain(from_files) {
+        if !INTERNAL.contains(&k) {
+            vars.insert(k.to_string(), v.clone());
+        }
+    }
 }

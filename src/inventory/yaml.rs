@@ -132,7 +132,8 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
                     };
                     graph.entries += hosts.len();
                     let first_line = vars.first().map_or(line, |(k, _)| k.line);
-                    let vars: VarLayer = Arc::new(vars.iter().map(|(k, v)| (key_string(k), to_json(v))).collect());
+                    let vars: Vec<_> = vars.iter().map(|(k, v)| (graph.intern(&key_string(k)), to_json(v))).collect();
+                    let vars: VarLayer = Arc::from(vars);
                     for host in hosts {
                         graph.add_host(&host, Some(g), port).map_err(|m| err(line, m))?;
                         graph.set_host_vars(&host, &vars).map_err(|m| err(first_line, m))?;
