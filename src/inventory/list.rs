@@ -5,12 +5,14 @@
 //! one host at a time so memory stays at the size of the inventory, not of the output.
 
 use super::Inventory;
-use super::model::ALL;
+use super::model::{ALL, Graph};
 use super::vars;
 use serde::Serialize;
 use serde_json::ser::Formatter;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::io::{self, Write};
+use std::rc::Rc;
 
 /// The selected part of an inventory, ready to render as `ansible-inventory --list` JSON.
 #[derive(Debug)]
@@ -72,14 +74,47 @@ impl<'a> Listing<'a> {
         sep(w, &mut first, 2)?;
         w.write_all(b"\"_meta\": {\n    \"hostvars\": {")?;
         let mut first_host = true;
-        let mut cache = vars::VarsCache::default();
+        let mut rendered = RenderedGroups::default();
         for h in self.hostvars_order() {
-            let v = cache.host_vars(&self.inv.graph, &self.inv.files, h);
-            if v.is_empty() {
+            let (graph, files) = (&self.inv.graph, &self.inv.files);
+            let group_part = rendered.get(graph, files, h)?;
+            // The host's own vars, sorted, the last setting of a name winning.
+            let own: std::collections::BTreeMap<&str, &Value> = vars::host_part(graph, files, h).into_iter().collect();
+            if group_part.is_empty() && own.is_empty() {
                 continue;
             }
             sep(w, &mut first_host, 6)?;
-            write_pair(w, &self.inv.graph.hosts[h].name, &Value::Object(v), 6)?;
+            serde_json::to_writer(&mut *w, &graph.hosts[h].name)?;
+            w.write_all(b": {")?;
+            let (mut group_it, mut own_it) = (group_part.iter().peekable(), own.into_iter().peekable());
+            let mut first_var = true;
+            loop {
+                // Merge two lists sorted by name; on a tie the host's own value wins.
+                let take_own = match (group_it.peek(), own_it.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => false,
+                    (None, Some(_)) => true,
+                    (Some((gk, _)), Some((ok, _))) => {
+                        if gk.as_str() == *ok {
+                            group_it.next();
+                        }
+                        gk.as_str() >= *ok
+                    }
+                };
+                sep(w, &mut first_var, 8)?;
+                match (take_own, own_it.peek().copied()) {
+                    (true, Some((k, v))) => {
+                        own_it.next();
+                        write_pair(w, k, v, 8)?;
+                    }
+                    _ => {
+                        if let Some((_, text)) = group_it.next() {
+                            w.write_all(text)?;
+                        }
+                    }
+                }
+            }
+            w.write_all(b"\n      }")?;
         }
         if first_host {
             w.write_all(b"},\n")?;
@@ -143,12 +178,55 @@ impl<'a> Listing<'a> {
     }
 }
 
+/// The group part of hosts' vars, rendered once per set of groups as `"name": value` at the depth of
+/// `_meta.hostvars.HOST`; a fleet has few distinct sets, and rendering is most of `--list`'s work.
+#[derive(Default)]
+struct RenderedGroups {
+    by_groups: HashMap<Vec<usize>, Rc<Vec<(String, Vec<u8>)>>>,
+}
+
+impl RenderedGroups {
+    /// Bounded like `vars::VarsCache`, so hosts that each sit in other groups cannot grow it without limit.
+    const ENTRIES: usize = 1024;
+
+    fn get(&mut self, graph: &Graph, files: &[vars::DirVars], h: usize) -> io::Result<Rc<Vec<(String, Vec<u8>)>>> {
+        let direct = &graph.hosts[h].groups;
+        if let Some(r) = self.by_groups.get(direct) {
+            return Ok(Rc::clone(r));
+        }
+        let mut entries = Vec::new();
+        for (k, v) in vars::group_part(graph, files, direct) {
+            let mut text = Vec::new();
+            write_pair(&mut text, &k, &v, 8)?;
+            entries.push((k, text));
+        }
+        let r = Rc::new(entries);
+        if self.by_groups.len() >= Self::ENTRIES {
+            self.by_groups.clear();
+        }
+        self.by_groups.insert(direct.clone(), Rc::clone(&r));
+        Ok(r)
+    }
+}
+
 /// The comma and line break before a member, as serde_json's pretty printer writes them.
 fn sep(w: &mut impl Write, first: &mut bool, indent: usize) -> io::Result<()> {
     if !std::mem::take(first) {
         w.write_all(b",")?;
     }
-    write!(w, "\n{:indent$}", "")
+    newline(w, indent)
+}
+
+/// A line break and `indent` spaces, without the formatting machinery (slow in debug builds, and called for
+/// every member of a large document).
+fn newline<W: ?Sized + Write>(w: &mut W, indent: usize) -> io::Result<()> {
+    const SPACES: &[u8] = b"\n                                                                ";
+    if indent < SPACES.len() {
+        w.write_all(&SPACES[..=indent])
+    } else {
+        w.write_all(b"\n")?;
+        (0..indent).try_for_each(|_| w.write_all(b" "))
+    }
 }
 
 /// `"key": value`, the value pretty-printed as if it sat `indent` spaces in.
@@ -169,7 +247,7 @@ struct Nested {
 
 impl Nested {
     fn newline<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
-        write!(w, "\n{:1$}", "", self.base + 2 * self.level)
+        newline(w, self.base + 2 * self.level)
     }
 
     fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {

@@ -227,7 +227,7 @@ impl VarsCache {
 }
 
 /// Layers 1 to 4 (see the module docs) for a host directly in `direct`, internal names removed.
-fn group_part(graph: &Graph, files: &[DirVars], direct: &[usize]) -> Map<String, Value> {
+pub(crate) fn group_part(graph: &Graph, files: &[DirVars], direct: &[usize]) -> Map<String, Value> {
     let mut groups: Vec<usize> = Vec::new();
     for &g in direct {
         for a in std::iter::once(g).chain(graph.ancestors(g)) {
@@ -264,14 +264,15 @@ fn group_part(graph: &Graph, files: &[DirVars], direct: &[usize]) -> Map<String,
 
 /// Layers 5 and 6: the host's own inventory vars, then its `host_vars/` files; internal names are dropped.
 fn add_host_part(graph: &Graph, files: &[DirVars], h: usize, vars: &mut Map<String, Value>) {
-    let host = &graph.hosts[h];
-    let own = host.vars.iter().flat_map(|layer| layer.iter());
-    let from_files = files.iter().filter_map(|dir| dir.hosts.get(&host.name)).flatten();
-    let own = own.map(|(k, v)| (k.as_ref(), v));
-    let from_files = from_files.map(|(k, v)| (k.as_str(), v));
-    for (k, v) in own.chain(from_files) {
-        if !INTERNAL.contains(&k) {
-            vars.insert(k.to_string(), v.clone());
-        }
+    for (k, v) in host_part(graph, files, h) {
+        vars.insert(k.to_string(), v.clone());
     }
+}
+
+/// Layers 5 and 6 in the order they apply (a later entry wins), without internal names.
+pub(crate) fn host_part<'a>(graph: &'a Graph, files: &'a [DirVars], h: usize) -> Vec<(&'a str, &'a Value)> {
+    let host = &graph.hosts[h];
+    let own = host.vars.iter().flat_map(|layer| layer.iter()).map(|(k, v)| (k.as_ref(), v));
+    let from_files = files.iter().filter_map(|dir| dir.hosts.get(&host.name)).flatten().map(|(k, v)| (k.as_str(), v));
+    own.chain(from_files).filter(|(k, _)| !INTERNAL.contains(k)).collect()
 }
