@@ -178,18 +178,21 @@ impl<'a> Listing<'a> {
     }
 }
 
+/// Vars by name with their rendered `"name": value` text, sorted by name.
+type Rendered = Rc<Vec<(String, Vec<u8>)>>;
+
 /// The group part of hosts' vars, rendered once per set of groups as `"name": value` at the depth of
 /// `_meta.hostvars.HOST`; a fleet has few distinct sets, and rendering is most of `--list`'s work.
 #[derive(Default)]
 struct RenderedGroups {
-    by_groups: HashMap<Vec<usize>, Rc<Vec<(String, Vec<u8>)>>>,
+    by_groups: HashMap<Vec<usize>, Rendered>,
 }
 
 impl RenderedGroups {
     /// Bounded like `vars::VarsCache`, so hosts that each sit in other groups cannot grow it without limit.
     const ENTRIES: usize = 1024;
 
-    fn get(&mut self, graph: &Graph, files: &[vars::DirVars], h: usize) -> io::Result<Rc<Vec<(String, Vec<u8>)>>> {
+    fn get(&mut self, graph: &Graph, files: &[vars::DirVars], h: usize) -> io::Result<Rendered> {
         let direct = &graph.hosts[h].groups;
         if let Some(r) = self.by_groups.get(direct) {
             return Ok(Rc::clone(r));

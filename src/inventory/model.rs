@@ -268,6 +268,7 @@ impl Graph {
             })
             .collect();
         let mut leave = vec![false; self.hosts.len()];
+        #[allow(clippy::needless_range_loop)] // `put_host` needs `self` whole, so no iterator over `self.hosts`
         for h in 0..self.hosts.len() {
             let (ungrouped, real) =
                 self.hosts[h].groups.iter().fold((false, false), |(u, r), &g| (u || flags[g].0, r || flags[g].1));
