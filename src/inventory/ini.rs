@@ -125,16 +125,30 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
     Ok(())
 }
 
+/// Links the now-defined group `name` under the parents that named it early; a parent that was itself waiting is
+/// resolved as soon as it is linked, depth first, the order Ansible links them in. A work stack stands in for
+/// recursion so a long chain of forward references cannot overflow the stack.
 fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -> Result<(), String> {
-    let Some(at) = pending.iter().position(|p| p.name == name) else {
-        return Ok(());
-    };
-    let entry = pending.remove(at);
-    for parent in entry.parents {
-        graph.add_child(parent, name)?;
+    fn take(pending: &mut Vec<Pending>, name: &str) -> Option<std::vec::IntoIter<usize>> {
+        let at = pending.iter().position(|p| p.name == name)?;
+        Some(pending.remove(at).parents.into_iter())
+    }
+    let mut stack: Vec<(String, std::vec::IntoIter<usize>)> = Vec::new();
+    if let Some(parents) = take(pending, name) {
+        stack.push((name.to_string(), parents));
+    }
+    while let Some((child, parents)) = stack.last_mut() {
+        let Some(parent) = parents.next() else {
+            stack.pop();
+            continue;
+        };
+        let child = child.clone();
+        graph.add_child(parent, &child)?;
         let parent_name = graph.groups[parent].name.clone();
-        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children) {
-            resolve_children(graph, &parent_name, pending)?;
+        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children)
+            && let Some(parents) = take(pending, &parent_name)
+        {
+            stack.push((parent_name, parents));
         }
     }
     Ok(())

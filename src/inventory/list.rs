@@ -146,34 +146,37 @@ impl<'a> Listing<'a> {
         out
     }
 
-    fn format_group(&self, gi: usize, selected: &[bool], seen: &mut [bool], out: &mut Map<String, Value>) {
+    /// Each group's entry depends only on the group, so the walk order is free; a work stack stands in for
+    /// recursion so a long chain of groups cannot overflow the stack.
+    fn format_group(&self, root: usize, selected: &[bool], seen: &mut [bool], out: &mut Map<String, Value>) {
         let graph = &self.inv.graph;
-        let group = &graph.groups[gi];
-        let mut entry = Map::new();
-        if gi != ALL {
-            let hosts: Vec<Value> = group
-                .hosts
-                .iter()
-                .filter(|&&h| selected[h])
-                .map(|&h| Value::String(graph.hosts[h].name.clone()))
-                .collect();
-            if !hosts.is_empty() {
-                entry.insert("hosts".into(), Value::Array(hosts));
+        let mut stack = vec![root];
+        while let Some(gi) = stack.pop() {
+            let group = &graph.groups[gi];
+            let mut entry = Map::new();
+            if gi != ALL {
+                let hosts: Vec<Value> = group
+                    .hosts
+                    .iter()
+                    .filter(|&&h| selected[h])
+                    .map(|&h| Value::String(graph.hosts[h].name.clone()))
+                    .collect();
+                if !hosts.is_empty() {
+                    entry.insert("hosts".into(), Value::Array(hosts));
+                }
             }
-        }
-        let children: Vec<Value> =
-            group.children.iter().map(|&c| Value::String(graph.groups[c].name.clone())).collect();
-        for &c in &group.children {
-            if !seen[c] {
-                seen[c] = true;
-                self.format_group(c, selected, seen, out);
+            for &c in group.children.iter().rev() {
+                if !std::mem::replace(&mut seen[c], true) {
+                    stack.push(c);
+                }
             }
-        }
-        if !children.is_empty() {
-            entry.insert("children".into(), Value::Array(children));
-        }
-        if !entry.is_empty() {
-            out.insert(group.name.clone(), Value::Object(entry));
+            if !group.children.is_empty() {
+                let children = group.children.iter().map(|&c| Value::String(graph.groups[c].name.clone())).collect();
+                entry.insert("children".into(), Value::Array(children));
+            }
+            if !entry.is_empty() {
+                out.insert(group.name.clone(), Value::Object(entry));
+            }
         }
     }
 }

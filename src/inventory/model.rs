@@ -261,12 +261,20 @@ impl Graph {
         }
         // What a host's groups say about it depends only on each group and its ancestors, so it is worked out
         // once per group rather than once per host; hosts leave `ungrouped` in one pass at the end.
-        let flags: Vec<(bool, bool)> = (0..self.groups.len())
-            .map(|g| {
-                let closure: Vec<usize> = std::iter::once(g).chain(self.ancestors(g)).collect();
-                (closure.contains(&UNGROUPED), closure.iter().any(|&x| x != ALL && x != UNGROUPED))
-            })
-            .collect();
+        let order = self.topo_order();
+        let mut flags = vec![(false, false); self.groups.len()];
+        let mut placed = vec![false; self.groups.len()];
+        for &g in &order {
+            let from_parents =
+                self.groups[g].parents.iter().fold((false, false), |(u, r), &p| (u || flags[p].0, r || flags[p].1));
+            flags[g] = (g == UNGROUPED || from_parents.0, (g != ALL && g != UNGROUPED) || from_parents.1);
+            placed[g] = true;
+        }
+        // Groups on a cycle (only possible when `all` was made a child) have no place in the order; walk them.
+        for g in (0..self.groups.len()).filter(|&g| !placed[g]) {
+            let closure: Vec<usize> = std::iter::once(g).chain(self.ancestors(g)).collect();
+            flags[g] = (closure.contains(&UNGROUPED), closure.iter().any(|&x| x != ALL && x != UNGROUPED));
+        }
         let mut leave = vec![false; self.hosts.len()];
         #[allow(clippy::needless_range_loop)] // `put_host` needs `self` whole, so no iterator over `self.hosts`
         for h in 0..self.hosts.len() {
@@ -283,18 +291,29 @@ impl Graph {
         self.set_depths();
     }
 
-    /// Depth is the longest path from `all`, computed in topological order (Kahn) so that neither a lattice of
-    /// groups (exponential as a naive recursion) nor a long chain (deep as a recursion) can stall or overflow.
-    /// Groups on a cycle (possible only when `all` itself was made a child) keep what their placed parents give.
+    /// Depth is the longest path from `all`, computed in topological order so that neither a lattice of groups
+    /// (exponential as a naive recursion) nor a long chain (deep as a recursion) can stall or overflow. Groups on
+    /// a cycle (possible only when `all` itself was made a child) keep what their placed parents give.
     fn set_depths(&mut self) {
-        let n = self.groups.len();
-        let mut waiting: Vec<usize> = self.groups.iter().map(|g| g.parents.len()).collect();
-        let mut depth = vec![0usize; n];
-        let mut ready: Vec<usize> = (0..n).filter(|&g| waiting[g] == 0).collect();
-        while let Some(g) = ready.pop() {
-            for i in 0..self.groups[g].children.len() {
-                let c = self.groups[g].children[i];
+        let mut depth = vec![0usize; self.groups.len()];
+        for g in self.topo_order() {
+            for &c in &self.groups[g].children {
                 depth[c] = depth[c].max(depth[g] + 1);
+            }
+        }
+        for (g, d) in depth.into_iter().enumerate() {
+            self.groups[g].depth = d;
+        }
+    }
+
+    /// Groups with every parent before its children (Kahn's algorithm); groups on a cycle are left out.
+    fn topo_order(&self) -> Vec<usize> {
+        let mut waiting: Vec<usize> = self.groups.iter().map(|g| g.parents.len()).collect();
+        let mut ready: Vec<usize> = (0..self.groups.len()).filter(|&g| waiting[g] == 0).collect();
+        let mut order = Vec::with_capacity(self.groups.len());
+        while let Some(g) = ready.pop() {
+            order.push(g);
+            for &c in &self.groups[g].children {
                 if waiting[c] > 0 {
                     waiting[c] -= 1;
                     if waiting[c] == 0 {
@@ -303,9 +322,7 @@ impl Graph {
                 }
             }
         }
-        for (g, d) in depth.into_iter().enumerate() {
-            self.groups[g].depth = d;
-        }
+        order
     }
 }
 
