@@ -5,9 +5,9 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success (for `rotate`: every host ok) |
-//! | 1 | `rotate` ran, and at least one host failed |
+//! | 1 | `rotate` ran, and at least one host failed, was unreachable, or was skipped by a signal |
 //! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; or a refused request such as role chaining past 1 hour |
-//! | 3 | AWS: no caller credentials, STS unreachable, access denied, any other STS error |
+//! | 3 | AWS: no caller credentials, STS unreachable or silent past `--sts-deadline`, access denied, any other STS error |
 //! | 4 | a local file could not be read or written |
 //!
 //! Messages are lower case, name the input, say what is wrong and how to fix it, and never carry a secret.
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 /// Exit code: every host ok, or the command succeeded.
 pub const EXIT_OK: i32 = 0;
-/// Exit code: `rotate` finished, and at least one host failed.
+/// Exit code: `rotate` finished, and at least one host failed, was unreachable, or was skipped by a signal.
 pub const EXIT_HOSTS_FAILED: i32 = 1;
 /// Exit code: bad input or a refused request; nothing was called or written.
 pub const EXIT_INPUT: i32 = 2;
@@ -118,14 +118,37 @@ pub enum Error {
     },
 
     /// Any other STS error.
-    #[error("STS {operation} failed{}: {message}", role_arn.as_deref().map(|r| format!(" for {r}")).unwrap_or_default())]
+    #[error(
+        "STS {operation}{} at {endpoint} failed: {message} (fix: {fix})",
+        role_arn.as_deref().map(|r| format!(" for {r}")).unwrap_or_default()
+    )]
     Sts {
         /// The STS operation.
         operation: &'static str,
         /// The role, for AssumeRole.
         role_arn: Option<String>,
+        /// The endpoint that answered.
+        endpoint: String,
         /// STS's code and message.
         message: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
+
+    /// The STS endpoint did not answer in time, or answered with something that is not an STS response.
+    #[error(
+        "STS {call} at {endpoint} failed: {what} (likely cause: {cause}; fix: check AWS_ENDPOINT_URL_STS, \
+         AWS_ENDPOINT_URL, the region and any HTTPS proxy; unset the endpoint variables to use AWS's own STS)"
+    )]
+    StsEndpoint {
+        /// The STS operation, and for AssumeRole the role: `AssumeRole for arn:…`.
+        call: String,
+        /// The endpoint the request went to.
+        endpoint: String,
+        /// What went wrong, as seen from here.
+        what: String,
+        /// The likely cause.
+        cause: &'static str,
     },
 
     /// A profile path that botocore could not use.
@@ -171,6 +194,7 @@ pub enum Error {
     },
 
     /// The inventory could not be read.
+    #[cfg(feature = "cli")]
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
@@ -197,14 +221,16 @@ impl Error {
             | Error::ProfilePath { .. }
             | Error::ConfigFile { .. }
             | Error::HostVar { .. }
-            | Error::NoRole { .. }
-            | Error::Inventory(_) => EXIT_INPUT,
+            | Error::NoRole { .. } => EXIT_INPUT,
+            #[cfg(feature = "cli")]
+            Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }
             | Error::EndpointUnreachable { .. }
             | Error::AccessDenied { .. }
             | Error::CallerRejected { .. }
-            | Error::Sts { .. } => EXIT_AWS,
+            | Error::Sts { .. }
+            | Error::StsEndpoint { .. } => EXIT_AWS,
             Error::Io { .. } => EXIT_IO,
         }
     }

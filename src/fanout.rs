@@ -1,18 +1,22 @@
-//! Many hosts: bounded concurrency, a time budget per host, retries with backoff for connection failures only,
-//! Ctrl-C that stops new hosts but lets running ones finish. One host's failure is a value, never an abort.
+//! Many hosts: bounded concurrency, a time budget per host, retries with backoff for connection failures (and for
+//! hosts that found no free file descriptor), and signals that stop new hosts, give running ones a grace period,
+//! then cut them. Jobs arrive on a channel, so a host starts as soon as its credentials are there. One host's
+//! failure is a value, never an abort.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::document::CredentialDocument;
+use crate::limits::is_fd_exhaustion;
 use crate::profile::InstallOutcome;
 use crate::push::{self, PushError, SshSettings};
 use crate::secret::Secret;
+use crate::signals::{Stop, reached};
 use crate::target::HostTarget;
 
 /// The result of one host.
@@ -101,6 +105,8 @@ pub struct FanoutOptions {
     pub profile_region: Option<String>,
     /// Print a line per finished host on stderr.
     pub progress: bool,
+    /// The soft open file limit, named when a host runs out of descriptors.
+    pub open_file_limit: Option<u64>,
 }
 
 /// The AWS config file `--install-profile` maintains on each host.
@@ -124,50 +130,97 @@ impl From<&CredentialDocument> for Payload {
 /// A host and the document it gets.
 pub type Job = (HostTarget, Arc<Payload>);
 
-/// Pushes every job; returns one outcome per job (skipped ones included), in completion order.
-pub async fn run(jobs: Vec<Job>, opts: Arc<FanoutOptions>, mut cancel: watch::Receiver<bool>) -> Vec<HostOutcome> {
-    let total = jobs.len();
+/// How long closing one connection may take before the run moves on (a master that does not answer its control
+/// socket is left to its own ControlPersist bound).
+const CLOSE_BOUND: Duration = Duration::from_secs(3);
+
+/// Why an attempt ended without a push: the push's own error, or a cut by a signal.
+enum Failure {
+    Push(PushError),
+    /// Cut by the second signal or the end of the grace period; `connected` says whether the host was reached.
+    Cut {
+        connected: bool,
+    },
+}
+
+/// Pushes every job as it arrives on `jobs`, until the sender is dropped; returns one outcome per job received
+/// (skipped ones included), in completion order. `total` is the number of hosts in the run, for progress lines.
+/// At [`Stop::Drain`] no new job starts (the rest are received and reported as skipped, and the channel is closed
+/// so the sender learns it too); at [`Stop::Cut`] hosts in flight are cut, each one's connection closed.
+pub async fn run(
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    total: usize,
+    opts: Arc<FanoutOptions>,
+    mut stop: watch::Receiver<Stop>,
+) -> Vec<HostOutcome> {
     let sem = Arc::new(Semaphore::new(opts.forks.max(1)));
     let mut set = JoinSet::new();
-    let mut outcomes = Vec::with_capacity(total);
-    let mut pending = jobs.into_iter();
-    while let Some(job) = pending.next() {
-        let permit = tokio::select! {
-            p = sem.clone().acquire_owned() => p.ok(),
-            _ = cancel.wait_for(|c| *c) => None,
-        };
-        let Some(permit) = permit.filter(|_| !*cancel.borrow()) else {
-            for (target, _) in std::iter::once(job).chain(pending.by_ref()) {
-                outcomes.push(HostOutcome::not_attempted(
-                    &target,
-                    Status::Skipped,
-                    "interrupted before this host started".into(),
-                ));
+    let mut outcomes = Vec::new();
+    let record = |outcomes: &mut Vec<HostOutcome>, joined: Result<HostOutcome, tokio::task::JoinError>| {
+        // A panicking host task is a bug; keep going for the others.
+        let Ok(outcome) = joined else { return };
+        if opts.progress {
+            eprintln!(
+                "[{}/{total}] {} {}",
+                outcomes.len() + 1,
+                crate::term::escape(&outcome.host),
+                outcome.status.as_str()
+            );
+        }
+        outcomes.push(outcome);
+    };
+    'feed: loop {
+        let job = tokio::select! {
+            biased;
+            () = reached(&mut stop, Stop::Drain) => break 'feed,
+            Some(joined) = set.join_next(), if !set.is_empty() => {
+                record(&mut outcomes, joined);
+                continue 'feed;
             }
-            break;
+            job = jobs.recv() => match job {
+                Some(job) => job,
+                None => break 'feed,
+            },
         };
-        let opts = opts.clone();
+        let permit = loop {
+            tokio::select! {
+                biased;
+                () = reached(&mut stop, Stop::Drain) => {
+                    outcomes.push(skipped(&job.0));
+                    break 'feed;
+                }
+                Some(joined) = set.join_next(), if !set.is_empty() => record(&mut outcomes, joined),
+                permit = sem.clone().acquire_owned() => break permit,
+            }
+        };
+        let Ok(permit) = permit else { break 'feed };
+        let (opts, stop) = (opts.clone(), stop.clone());
         let span = tracing::info_span!("host", host = %job.0.name);
         set.spawn(
             async move {
                 let _permit = permit;
-                push_one(job, &opts).await
+                push_one(job, &opts, stop).await
             }
             .instrument(span),
         );
     }
+    // Stopped by a signal, or every job was received. Jobs still queued, or sent from now on, never start.
+    jobs.close();
+    while let Ok((target, _)) = jobs.try_recv() {
+        outcomes.push(skipped(&target));
+    }
     while let Some(joined) = set.join_next().await {
-        // A panicking host task is a bug; keep going for the others.
-        let Ok(outcome) = joined else { continue };
-        if opts.progress {
-            eprintln!("[{}/{total}] {} {}", outcomes.len() + 1, outcome.host, outcome.status.as_str());
-        }
-        outcomes.push(outcome);
+        record(&mut outcomes, joined);
     }
     outcomes
 }
 
-async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
+/// The outcome of a host that never started because the run was interrupted.
+pub fn skipped(target: &HostTarget) -> HostOutcome {
+    HostOutcome::not_attempted(target, Status::Skipped, "interrupted before this host started".into())
+}
+
+async fn push_one((target, doc): Job, opts: &FanoutOptions, mut stop: watch::Receiver<Stop>) -> HostOutcome {
     let start = Instant::now();
     let deadline = start + opts.timeout;
     let mut attempts = 0;
@@ -177,23 +230,22 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
         let mut ssh = opts.ssh.clone();
         // ssh's ConnectTimeout is in whole seconds and also bounds the SSH handshake.
         ssh.connect_timeout = ssh.connect_timeout.min(remaining).max(Duration::from_secs(1));
-        let connected = AtomicBool::new(false);
-        let attempt = tokio::time::timeout(remaining, attempt(&target, &doc, &ssh, opts, &connected));
-        let r = attempt.await.unwrap_or_else(|_| {
-            Err(if connected.load(Ordering::Relaxed) {
-                PushError::Timeout(opts.timeout)
-            } else {
-                PushError::ConnectTimeout(opts.timeout)
-            })
-        });
-        match r {
-            Err(e) if e.is_retryable() && attempts <= opts.retries => {
+        match attempt(&target, &doc, &ssh, opts, deadline, &mut stop).await {
+            // A host that found no free descriptor is retried whatever --retries says: the host is fine, and
+            // descriptors free up as other hosts finish.
+            Err(Failure::Push(e))
+                if (e.is_retryable() && attempts <= opts.retries) || is_fd_exhaustion(&e.to_string()) =>
+            {
                 let backoff = Duration::from_millis(250 * (1 << (attempts - 1).min(4)));
                 if Instant::now() + backoff >= deadline {
-                    break Err(e);
+                    break Err(Failure::Push(e));
                 }
                 tracing::info!(attempt = attempts, error = %e, "retrying");
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    // Interrupted: no new attempt; the host ends with the error it has.
+                    () = reached(&mut stop, Stop::Drain) => break Err(Failure::Push(e)),
+                }
             }
             other => break other,
         }
@@ -204,10 +256,10 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
             tracing::info!(path = %pushed.path, "verified");
             (Status::Ok, pushed.path, Some(doc.expiration.clone()), pushed.profile.map(InstallOutcome::as_str), None)
         }
-        Err(e) => {
-            tracing::info!(error = %e, "host failed");
-            let status = if e.is_unreachable() { Status::Unreachable } else { Status::Failed };
-            (status, target.path.clone(), None, None, Some(e.to_string()))
+        Err(failure) => {
+            let (status, error) = describe(&failure, opts.open_file_limit);
+            tracing::info!(error = %error, "host failed");
+            (status, target.path.clone(), None, None, Some(error))
         }
     };
     HostOutcome {
@@ -224,29 +276,103 @@ async fn push_one((target, doc): Job, opts: &FanoutOptions) -> HostOutcome {
     }
 }
 
+/// A failure's status and report text.
+fn describe(failure: &Failure, open_file_limit: Option<u64>) -> (Status, String) {
+    match failure {
+        Failure::Push(e) => {
+            let status = if e.is_unreachable() { Status::Unreachable } else { Status::Failed };
+            let mut text = e.to_string();
+            if is_fd_exhaustion(&text) {
+                let limit = open_file_limit.map(|n| format!(" of {n}")).unwrap_or_default();
+                text.push_str(&format!(
+                    " (credpush ran out of file descriptors: the open file limit{limit} (ulimit -n) was reached; fix: \
+                     raise the limit, e.g. ulimit -n 4096 or LimitNOFILE= in the systemd unit, or lower --forks)"
+                ));
+            }
+            (status, text)
+        }
+        Failure::Cut { connected: false } => {
+            (Status::Skipped, "interrupted while connecting; nothing was written".into())
+        }
+        Failure::Cut { connected: true } => (
+            Status::Failed,
+            format!(
+                "interrupted during the push and cut after the {}s grace period; the previous file is kept unless the \
+                 new one was already in place (run again to be sure)",
+                crate::signals::GRACE.as_secs()
+            ),
+        ),
+    }
+}
+
+/// One connection: connect, write (and profile), close. The connection is closed on every path, including a
+/// timeout and a cut, so no ssh master outlives its host.
 async fn attempt(
     target: &HostTarget,
     doc: &Payload,
     ssh: &SshSettings,
     opts: &FanoutOptions,
-    connected: &AtomicBool,
-) -> Result<push::Pushed, PushError> {
-    let conn = push::connect(target, ssh).await?;
-    connected.store(true, Ordering::Relaxed);
-    let result = async {
-        let show = opts.install_profile.as_ref().map(|_| PROFILE_CONFIG);
+    deadline: Instant,
+    stop: &mut watch::Receiver<Stop>,
+) -> Result<push::Pushed, Failure> {
+    let conn = tokio::select! {
+        connected = tokio::time::timeout_at(deadline, push::connect(target, ssh)) => match connected {
+            Ok(conn) => conn.map_err(Failure::Push)?,
+            Err(_) => return Err(Failure::Push(PushError::ConnectTimeout(opts.timeout))),
+        },
+        () = reached(stop, Stop::Cut) => return Err(Failure::Cut { connected: false }),
+    };
+    let work = async {
+        // The inventory's credpush_profile / credpush_region (what the playbook reads) win over the flags.
+        let profile_name = target.profile.as_ref().or(opts.install_profile.as_ref());
+        let region = target.profile_region.as_deref().or(opts.profile_region.as_deref());
+        let show = profile_name.map(|_| PROFILE_CONFIG);
         let written = conn.write_file(&target.path, &doc.json, 0o600, show).await?;
-        let profile = match (&opts.install_profile, written.shown) {
-            (Some(name), Some(shown)) => {
-                Some(conn.install_profile(name, &written.path, opts.profile_region.as_deref(), shown).await?)
-            }
+        let profile = match (profile_name, written.shown) {
+            (Some(name), Some(shown)) => Some(conn.install_profile(name, &written.path, region, shown).await?),
             _ => None,
         };
         Ok(push::Pushed { path: written.path, profile })
-    }
-    .await;
-    if let Err(e) = conn.close().await {
-        tracing::warn!(error = %e, "closing the ssh connection failed");
+    };
+    let result = tokio::select! {
+        done = tokio::time::timeout_at(deadline, work) => match done {
+            Ok(r) => r.map_err(Failure::Push),
+            Err(_) => Err(Failure::Push(PushError::Timeout(opts.timeout))),
+        },
+        () = reached(stop, Stop::Cut) => Err(Failure::Cut { connected: true }),
+    };
+    match tokio::time::timeout(CLOSE_BOUND, conn.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "closing the ssh connection failed"),
+        Err(_) => tracing::warn!("closing the ssh connection took over {CLOSE_BOUND:?}; moving on"),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_out_of_descriptors_names_the_limit_and_the_fix() {
+        let e = PushError::Ssh("cannot start the remote writer: Too many open files (os error 24)".into());
+        let (status, text) = describe(&Failure::Push(e), Some(256));
+        assert_eq!(status, Status::Failed);
+        assert_eq!(
+            text,
+            "ssh failed: cannot start the remote writer: Too many open files (os error 24) (credpush ran out of file \
+             descriptors: the open file limit of 256 (ulimit -n) was reached; fix: raise the limit, e.g. ulimit -n \
+             4096 or LimitNOFILE= in the systemd unit, or lower --forks)"
+        );
+        let (status, text) = describe(&Failure::Push(PushError::Unreachable("Connection refused".into())), Some(256));
+        assert_eq!((status, text.as_str()), (Status::Unreachable, "unreachable: Connection refused"));
+    }
+
+    #[test]
+    fn a_cut_host_says_whether_anything_could_have_changed() {
+        assert_eq!(describe(&Failure::Cut { connected: false }, None).0, Status::Skipped);
+        let (status, text) = describe(&Failure::Cut { connected: true }, None);
+        assert_eq!(status, Status::Failed);
+        assert!(text.starts_with("interrupted during the push and cut after the 5s grace period"), "{text}");
+    }
 }

@@ -12,6 +12,18 @@ use crate::error::{Error, Result};
 /// directory. A missing parent directory is created 0700. On failure the old file is untouched and the temp file
 /// is removed.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_atomic_owned(path, contents, mode, None, None)
+}
+
+/// [`write_atomic`], with the file (and a parent directory it creates) given to `owner`/`group` before the
+/// rename, so the file never appears under the wrong owner. Changing the owner needs root.
+pub fn write_atomic_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: Option<u32>,
+    group: Option<u32>,
+) -> Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -22,6 +34,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
             .mode(0o700)
             .create(parent)
             .map_err(|e| Error::io("create directory", parent, e))?;
+        if owner.is_some() || group.is_some() {
+            std::os::unix::fs::chown(parent, owner, group).map_err(|e| Error::io("change the owner of", parent, e))?;
+        }
     }
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut tmp = tempfile::Builder::new()
@@ -35,11 +50,40 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
             .map_err(|e| Error::io("set permissions on", path, e))?;
     }
+    if owner.is_some() || group.is_some() {
+        std::os::unix::fs::chown(tmp.path(), owner, group).map_err(|e| Error::io("change the owner of", path, e))?;
+    }
     tmp.as_file().sync_all().map_err(|e| Error::io("fsync", tmp.path().to_owned(), e))?;
     tmp.persist(path).map_err(|e| Error::io("rename into place", path, e.error))?;
     // The rename is durable only once the directory entry is.
     File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io("fsync directory", parent, e))?;
     Ok(())
+}
+
+/// Checks, before anything is fetched, that [`write_atomic`] could write `path`: it is not a directory, and its
+/// parent (or, when that is missing, the nearest existing ancestor, where the parent would be created) is a
+/// directory this process may write. `flag` names the input in the error.
+pub fn check_writable(flag: &'static str, path: &Path) -> Result<()> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(Error::invalid(flag, shown, "is a directory (fix: name the file to write, e.g. DIR/temp.json)"));
+    }
+    let mut dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    while !dir.exists() {
+        dir = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+    }
+    if !dir.is_dir() {
+        return Err(Error::invalid(flag, shown, format!("{} is not a directory", dir.display())));
+    }
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).map_err(|e| {
+        Error::invalid(flag, shown, format!("cannot write in {} ({e}); choose a writable location", dir.display()))
+    })
 }
 
 #[cfg(test)]
@@ -60,6 +104,17 @@ mod tests {
         assert_eq!(fs::metadata(&target).unwrap().mode() & 0o777, 0o640);
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("a/b")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp files left behind");
+    }
+
+    #[test]
+    fn writable_paths_are_checked_first() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable("--output", &dir.path().join("new/deeper/temp.json")).is_ok());
+        let msg = check_writable("--output", dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("is a directory"), "{msg}");
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let msg = check_writable("--output", &dir.path().join("file/temp.json")).unwrap_err().to_string();
+        assert!(msg.contains("is not a directory"), "{msg}");
     }
 
     #[test]

@@ -7,12 +7,16 @@ use credpush::cli::Cli;
 
 fn main() {
     let cli = Cli::parse();
+    // credential_process runs `read` before every refresh: no runtime, no logging, just the file.
+    if let credpush::cli::Command::Read(cmd) = &cli.command {
+        std::process::exit(credpush::read::run(&cmd.path));
+    }
     init_logging(cli.verbose);
     let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => match rt.block_on(credpush::run(cli)) {
             Ok(code) => code,
             Err(err) => {
-                eprintln!("credpush: error: {err}");
+                eprintln!("credpush: error: {}", credpush::term::escape(&err.to_string()));
                 err.exit_code()
             }
         },
@@ -33,7 +37,9 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::new(format!("warn,credpush={level}"));
+    // The HTTP client's own warning about an answer that is not HTTP repeats, in hyper's debug words, what
+    // credpush's error line says; errors from it still show.
+    let filter = tracing_subscriber::EnvFilter::new(format!("warn,aws_smithy_http_client=error,credpush={level}"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -11,8 +11,61 @@ pub const MIN_DURATION_SECS: u32 = 900;
 pub const MAX_DURATION_SECS: u32 = 12 * 3600;
 /// The cap STS applies when the caller is itself an assumed role.
 pub const ROLE_CHAINING_MAX_SECS: u32 = 3600;
+/// STS's limit on the plaintext of an inline session policy, in characters.
+pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
 /// Default session length.
 pub const DEFAULT_DURATION_SECS: u32 = 3600;
+/// Default `--sts-timeout`: STS answers in well under a second; 10 s leaves room for a slow proxy.
+pub const DEFAULT_STS_TIMEOUT_SECS: u64 = 10;
+/// Default `--sts-deadline`: two silent attempts and the start of a third, so a silent endpoint fails the run
+/// within 30 s.
+pub const DEFAULT_STS_DEADLINE_SECS: u64 = 25;
+
+/// How long STS calls may take: `--sts-timeout` per attempt, `--sts-deadline` per call with its retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StsLimits {
+    /// The most one HTTP attempt may take.
+    pub attempt_timeout: std::time::Duration,
+    /// The most one call may take, retries included.
+    pub deadline: std::time::Duration,
+}
+
+impl Default for StsLimits {
+    fn default() -> Self {
+        Self {
+            attempt_timeout: std::time::Duration::from_secs(DEFAULT_STS_TIMEOUT_SECS),
+            deadline: std::time::Duration::from_secs(DEFAULT_STS_DEADLINE_SECS),
+        }
+    }
+}
+
+impl StsLimits {
+    /// Checks `--sts-timeout` and `--sts-deadline`: 1 s to 1 h each, and a deadline no shorter than one attempt.
+    pub fn from_args(args: &StsArgs) -> Result<Self> {
+        const EXPECTED: &str = "expected seconds or a span like 10s, 1m, from 1s to 1h";
+        let span = |flag: &'static str, value: &Option<String>, default: u64| -> Result<u64> {
+            let Some(v) = value else { return Ok(default) };
+            let secs = parse_span(flag, v, EXPECTED)?;
+            if !(1..=3600).contains(&secs) {
+                return Err(Error::invalid(flag, v, format!("{secs} seconds is out of range ({EXPECTED})")));
+            }
+            Ok(secs)
+        };
+        let attempt = span("--sts-timeout", &args.sts_timeout, DEFAULT_STS_TIMEOUT_SECS)?;
+        let deadline = span("--sts-deadline", &args.sts_deadline, DEFAULT_STS_DEADLINE_SECS.max(attempt))?;
+        if deadline < attempt {
+            return Err(Error::invalid(
+                "--sts-deadline",
+                args.sts_deadline.clone().unwrap_or_default(),
+                format!("is shorter than --sts-timeout ({attempt}s), so no attempt could finish (fix: raise it)"),
+            ));
+        }
+        Ok(Self {
+            attempt_timeout: std::time::Duration::from_secs(attempt),
+            deadline: std::time::Duration::from_secs(deadline),
+        })
+    }
+}
 
 /// A checked IAM role ARN: `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +129,11 @@ pub fn parse_span(flag: &'static str, value: &str, expected: &str) -> Result<u64
     let mut total: u64 = 0;
     let mut digits = String::new();
     let mut saw_unit = false;
+    if value.trim_start().starts_with('-') {
+        return Err(bad("a duration cannot be negative"));
+    }
+    // Each unit at most once, largest first: "1h1h" or "30m1h" is a typo, not a sum to guess at.
+    let mut last_unit = u64::MAX;
     for c in value.trim().chars() {
         if c.is_ascii_digit() {
             digits.push(c);
@@ -87,6 +145,10 @@ pub fn parse_span(flag: &'static str, value: &str, expected: &str) -> Result<u64
             's' => 1,
             _ => return Err(bad("not a duration")),
         };
+        if unit >= last_unit {
+            return Err(bad("each unit may appear once, in the order h, m, s"));
+        }
+        last_unit = unit;
         let n: u64 = digits.parse().map_err(|_| bad("not a duration"))?;
         total = total.saturating_add(n.saturating_mul(unit));
         digits.clear();
@@ -115,6 +177,26 @@ pub fn parse_duration(value: &str) -> Result<u32> {
         ));
     }
     Ok(total as u32)
+}
+
+/// Checks the shape of an AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`).
+pub fn check_region(value: &str) -> Result<()> {
+    let parts: Vec<&str> = value.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && !parts[parts.len() - 1].is_empty()
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "--region",
+            value,
+            "not a region name (expected e.g. us-east-1, eu-central-1, us-gov-west-1)",
+        ))
+    }
 }
 
 /// Cleans a string into a valid RoleSessionName: STS's charset `[\w+=,.@-]`, 2 to 64 characters.
@@ -172,6 +254,9 @@ impl AssumeParams {
     /// Validates the STS flags for `role_arn`. Reads the policy file, if any.
     pub fn from_args(role_arn: &str, args: &StsArgs) -> Result<Self> {
         let role_arn = RoleArn::parse(role_arn)?;
+        if let Some(r) = &args.region {
+            check_region(r)?;
+        }
         let duration_secs = match &args.duration {
             Some(d) => parse_duration(d)?,
             None => DEFAULT_DURATION_SECS,
@@ -221,6 +306,16 @@ impl AssumeParams {
             }
         }
         let tags = args.tag.iter().map(|t| parse_tag(t)).collect::<Result<Vec<_>>>()?;
+        for (i, (key, _)) in tags.iter().enumerate() {
+            // STS compares tag keys without regard to case and refuses a request that repeats one.
+            if let Some((first, _)) = tags[..i].iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                return Err(Error::invalid(
+                    "--tag",
+                    format!("{first}, {key}"),
+                    "repeats a key (STS compares tag keys without regard to case); give each key once",
+                ));
+            }
+        }
         if tags.len() > 50 {
             return Err(Error::invalid("--tag", format!("{} tags", tags.len()), "STS accepts at most 50 session tags"));
         }
@@ -271,11 +366,49 @@ pub fn parse_tag(raw: &str) -> Result<(String, String)> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// `text` (valid JSON) without the whitespace between tokens; strings are kept byte for byte.
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn read_policy(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::PolicyFile { path: path.to_owned(), reason: format!("cannot read it: {e}") })?;
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(_)) => Ok(text),
+        Ok(serde_json::Value::Object(_)) => {
+            // STS counts the policy's characters as sent; whitespace between tokens means nothing, so send it
+            // compact (in the file's own order, which re-serializing would not keep).
+            let compact = compact_json(&text);
+            let n = compact.chars().count();
+            if n > MAX_SESSION_POLICY_CHARS {
+                return Err(Error::PolicyFile {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "the policy is {n} characters without whitespace, over STS's limit of {MAX_SESSION_POLICY_CHARS} for a session policy (fix: narrow it, or use --policy-arn for a managed policy)"
+                    ),
+                });
+            }
+            Ok(compact)
+        }
         Ok(_) => Err(Error::PolicyFile { path: path.to_owned(), reason: "a policy must be a JSON object".into() }),
         Err(e) => Err(Error::PolicyFile {
             path: path.to_owned(),
@@ -327,10 +460,66 @@ mod tests {
             ("1d", "not a duration"),
             ("", "empty"),
             ("1h30", "needs its own unit"),
+            ("1h1h", "each unit may appear once"),
+            ("30m1h", "in the order h, m, s"),
+            ("-1", "cannot be negative"),
+            ("-1h", "cannot be negative"),
         ] {
             let msg = parse_duration(bad).unwrap_err().to_string();
             assert!(msg.starts_with(&format!("--duration {bad:?} is invalid: ")) && msg.contains(why), "{msg}");
         }
+    }
+
+    #[test]
+    fn sts_limits() {
+        let limits = |t: Option<&str>, d: Option<&str>| {
+            StsLimits::from_args(&StsArgs {
+                sts_timeout: t.map(str::to_owned),
+                sts_deadline: d.map(str::to_owned),
+                ..StsArgs::default()
+            })
+        };
+        assert_eq!(limits(None, None).unwrap(), StsLimits::default());
+        let l = limits(Some("2s"), Some("5s")).unwrap();
+        assert_eq!((l.attempt_timeout.as_secs(), l.deadline.as_secs()), (2, 5));
+        assert_eq!(
+            limits(Some("40s"), None).unwrap().deadline.as_secs(),
+            40,
+            "the default deadline follows a longer timeout"
+        );
+        let msg = limits(Some("10s"), Some("5s")).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "--sts-deadline \"5s\" is invalid: is shorter than --sts-timeout (10s), so no attempt could finish (fix: raise it)"
+        );
+        let msg = limits(Some("0"), None).unwrap_err().to_string();
+        assert!(msg.starts_with("--sts-timeout \"0\" is invalid: 0 seconds is out of range"), "{msg}");
+        assert!(limits(None, Some("2h")).is_err());
+    }
+
+    #[test]
+    fn policies_are_sent_compact_in_their_own_order() {
+        assert_eq!(
+            compact_json("{ \"Version\" : \"2012-10-17\",\n  \"Statement\": [ {\"Sid\": \"a \\\" b\"} ] }"),
+            "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"a \\\" b\"}]}"
+        );
+    }
+
+    #[test]
+    fn regions_and_duplicate_tags() {
+        for ok in ["us-east-1", "eu-central-2", "us-gov-west-1", "cn-north-1", "us-isob-east-1", "ap-southeast-4"] {
+            assert!(check_region(ok).is_ok(), "{ok}");
+        }
+        for bad in ["us-east", "US-EAST-1", "useast1", "us-east-1;x", "", "x-y-1", "us-east-100"] {
+            let msg = check_region(bad).unwrap_err().to_string();
+            assert!(msg.starts_with(&format!("--region {bad:?} is invalid: not a region name")), "{msg}");
+        }
+        let args = StsArgs { tag: vec!["Team=a".into(), "team=b".into()], ..Default::default() };
+        let msg = AssumeParams::from_args("arn:aws:iam::123456789012:role/x", &args).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "--tag \"Team, team\" is invalid: repeats a key (STS compares tag keys without regard to case); give each key once"
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
 
+#[cfg(feature = "cli")]
 const TEMPLATE: &str = include_str!("../templates/profile.tera");
+use crate::fsutil::write_atomic;
 
 /// A checked profile: a name botocore accepts, an absolute path, and an optional region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct ProfileSpec {
     name: String,
     path: String,
     region: Option<String>,
+    /// The absolute path of a `credpush` binary whose `read` replaces `cat`.
+    reader: Option<String>,
 }
 
 /// What `install` did.
@@ -66,7 +69,29 @@ impl ProfileSpec {
         {
             return Err(Error::invalid("--region", r, "a region is lower-case letters, digits and - (e.g. eu-west-1)"));
         }
-        Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned) })
+        Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned), reader: None })
+    }
+
+    /// Reads the document with `credpush read --path` (from the binary at `bin`, absolute) instead of `cat`, so that
+    /// an expired or broken document fails with a message naming the file and the cause.
+    pub fn with_reader(mut self, bin: &str) -> Result<Self> {
+        if !bin.starts_with('/') || bin.contains('~') || bin.contains('$') || bin.chars().any(|c| c.is_control()) {
+            return Err(Error::invalid(
+                "--reader-bin",
+                bin,
+                "botocore runs credential_process without a shell: give the absolute path of credpush on the host, e.g. /usr/local/bin/credpush",
+            ));
+        }
+        self.reader = Some(bin.to_owned());
+        Ok(self)
+    }
+
+    /// The `credential_process` command line.
+    pub fn command(&self) -> String {
+        match &self.reader {
+            None => format!("cat {}", shell_quote(&self.path)),
+            Some(bin) => format!("{} read --path {}", shell_quote(bin), shell_quote(&self.path)),
+        }
     }
 
     /// The config section header: `default` or `profile NAME`.
@@ -82,15 +107,43 @@ impl ProfileSpec {
         format!("# <<< credpush managed profile \"{}\" <<<", self.name)
     }
 
-    /// Renders the managed block, markers included, ending in a newline.
+    /// Renders the managed block, markers included, ending in a newline. Plain formatting rather than a template
+    /// engine: the Ansible module shares this code, and a template engine (with its regex tables) would more than
+    /// double the size of a binary that Ansible copies to every host on every run.
+    #[cfg(feature = "cli")]
     pub fn render(&self) -> String {
         let mut ctx = tera::Context::new();
         ctx.insert("name", &self.name);
         ctx.insert("section", &self.section());
-        ctx.insert("path_arg", &shell_quote(&self.path));
+        ctx.insert("command", &self.command());
         ctx.insert("region", &self.region);
         // The template is ours and embedded; a render failure is a bug caught by the snapshot tests.
         tera::Tera::one_off(TEMPLATE, &ctx, false).unwrap_or_else(|e| panic!("profile template failed to render: {e}"))
+    }
+
+    /// Renders the managed block, markers included, ending in a newline.
+    #[cfg(not(feature = "cli"))]
+    pub fn render(&self) -> String {
+        self.render_plain()
+    }
+
+    /// The same block as `templates/profile.tera`, by hand: tera and its dependencies would triple the size of the
+    /// Ansible module, which must stay under 2 MB.
+    #[cfg_attr(feature = "cli", allow(dead_code))]
+    fn render_plain(&self) -> String {
+        let mut out = format!(
+            "{}\n# Written by credpush. Edits inside this block are replaced on the next install.\n[{}]\n\
+             credential_process = {}\n",
+            self.begin_marker(),
+            self.section(),
+            self.command()
+        );
+        if let Some(region) = &self.region {
+            out.push_str(&format!("region = {region}\n"));
+        }
+        out.push_str(&self.end_marker());
+        out.push('\n');
+        out
     }
 
     /// Merges the block into `existing` config text. Everything outside the markers stays byte for byte.
@@ -179,6 +232,17 @@ mod tests {
     }
 
     #[test]
+    fn the_template_and_the_hand_rendering_agree() {
+        for s in [
+            spec("onprem", "/home/deploy/.aws/temp.json", Some("eu-west-1")),
+            spec("default", "/srv/my creds/it's.json", None),
+            spec("x.y", "/a", None).with_reader("/usr/local/bin/credpush").unwrap(),
+        ] {
+            assert_eq!(s.render(), s.render_plain());
+        }
+    }
+
+    #[test]
     fn renders_snapshot() {
         assert_eq!(
             spec("onprem", "/home/deploy/.aws/temp.json", Some("eu-west-1")).render(),
@@ -193,6 +257,22 @@ mod tests {
         assert!(
             default.contains("\n[default]\ncredential_process = cat '/srv/my creds/it'\"'\"'s.json'\n# <<<"),
             "{default}"
+        );
+    }
+
+    #[test]
+    fn renders_the_validating_reader() {
+        let s = spec("onprem", "/home/deploy/.aws/temp.json", None).with_reader("/usr/local/bin/credpush").unwrap();
+        assert!(
+            s.render()
+                .contains("\ncredential_process = /usr/local/bin/credpush read --path /home/deploy/.aws/temp.json\n"),
+            "{}",
+            s.render()
+        );
+        let err = spec("onprem", "/x", None).with_reader("credpush").unwrap_err().to_string();
+        assert!(
+            err.starts_with("--reader-bin \"credpush\" is invalid: botocore runs credential_process without a shell"),
+            "{err}"
         );
     }
 

@@ -2,17 +2,22 @@
 //! with the content on stdin, verify its checksum, and optionally ensure the AWS profile block.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{Session, Stdio};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::master::{self, ControlDir, LaunchError};
 use crate::profile::{InstallOutcome, ProfileSpec};
 use crate::secret::Secret;
-use crate::target::HostTarget;
+use crate::sshargs::{HostArgs, Pinned};
+use crate::target::{Become, HostTarget};
 
-const WRITE_SCRIPT: &str = include_str!("../templates/remote_write.sh");
+/// The remote writer, after the prelude it shares with the status probe.
+pub(crate) const WRITE_SCRIPT: &str =
+    concat!(include_str!("../templates/remote_common.sh"), include_str!("../templates/remote_write.sh"));
 
 /// How strictly host keys are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,10 +35,56 @@ pub struct SshSettings {
     pub host_keys: HostKeyPolicy,
     /// Connect timeout (TCP and SSH handshake).
     pub connect_timeout: Duration,
-    /// Where control sockets and generated configs live (short path: Unix sockets cap at 108 bytes).
-    pub control_dir: PathBuf,
+    /// How long an idle master stays up after its last session (bounds what a killed run leaves behind).
+    pub persist: Duration,
+    /// Where control sockets and master logs live.
+    pub control: Arc<ControlDir>,
     /// `--ssh-config`: used instead of the user's default ssh config.
     pub config_file: Option<PathBuf>,
+}
+
+impl SshSettings {
+    /// The settings of one run: `--known-hosts`, `--timeout` in seconds (the connect timeout is at most 10 s of
+    /// it; an idle master outlives its last session by at most all of it), and `--ssh-config`, which must be
+    /// readable. Creates the run's control directory.
+    pub fn for_run(
+        host_keys: HostKeyPolicy,
+        timeout_secs: u64,
+        config_file: Option<PathBuf>,
+    ) -> crate::error::Result<Self> {
+        use crate::error::Error;
+        if let Some(file) = &config_file {
+            std::fs::File::open(file).map_err(|e| {
+                Error::invalid(
+                    "--ssh-config",
+                    file.display().to_string(),
+                    format!("cannot read it ({e}); name a readable ssh config file"),
+                )
+            })?;
+        }
+        let control =
+            ControlDir::create().map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
+        Ok(Self {
+            host_keys,
+            connect_timeout: Duration::from_secs(timeout_secs.clamp(1, 10)),
+            persist: Duration::from_secs(timeout_secs.max(1)),
+            control: Arc::new(control),
+            config_file,
+        })
+    }
+
+    /// The options credpush pins on every ssh command line of this run.
+    pub fn pinned(&self) -> Pinned {
+        Pinned {
+            strict: match self.host_keys {
+                HostKeyPolicy::Strict => "yes",
+                HostKeyPolicy::AcceptNew => "accept-new",
+            },
+            connect_timeout_secs: self.connect_timeout.as_secs().max(1),
+            persist_secs: self.persist.as_secs().max(1),
+            operator_config: self.config_file.clone(),
+        }
+    }
 }
 
 /// Why one host failed. Messages carry no secret: remote stderr comes from our own scripts.
@@ -106,78 +157,82 @@ pub struct Pushed {
     pub profile: Option<InstallOutcome>,
 }
 
-/// An open connection to one host.
+/// An open connection to one host (or this machine, for `ansible_connection: local`).
 pub struct Connection {
-    session: Session,
-    // Keeps the generated ssh config alive as long as the master may re-read it.
-    _config: Option<tempfile::NamedTempFile>,
+    /// None for a local host: the same writer runs here, without ssh.
+    session: Option<Session>,
+    /// `ansible_become`: the writer runs through `sudo -n` as this user.
+    become_user: Option<Become>,
 }
 
-/// Connects to `target`. The generated ssh config (when the inventory sets ssh options) lists those options
-/// first, so they win, then includes the user's own config, so `~/.ssh/config`, agents and ProxyJump still apply.
+fn host_args(target: &HostTarget) -> HostArgs<'_> {
+    HostArgs {
+        address: &target.address,
+        port: target.port,
+        key_file: target.key_file.as_deref(),
+        user: target.user.as_deref(),
+        inventory: &target.ssh_args,
+    }
+}
+
+/// Connects to `target`: starts its master (see [`crate::master`]) and attaches the mux client to it.
 pub async fn connect(target: &HostTarget, settings: &SshSettings) -> Result<Connection, PushError> {
-    let mut builder = SessionBuilder::default();
-    builder
-        .known_hosts_check(match settings.host_keys {
-            HostKeyPolicy::Strict => KnownHosts::Strict,
-            HostKeyPolicy::AcceptNew => KnownHosts::Add,
-        })
-        .connect_timeout(settings.connect_timeout)
-        .server_alive_interval(Duration::from_secs(15))
-        .control_directory(&settings.control_dir);
-    if let Some(u) = &target.user {
-        builder.user(u.clone());
+    if target.local {
+        return Ok(Connection { session: None, become_user: target.become_user.clone() });
     }
-    if let Some(p) = target.port {
-        builder.port(p);
-    }
-    if let Some(k) = &target.key_file {
-        builder.keyfile(k);
-    }
-    let config = ssh_config(target, settings)?;
-    if let Some(c) = &config {
-        builder.config_file(c.path());
-    } else if let Some(c) = &settings.config_file {
-        builder.config_file(c);
-    }
+    let (socket, log) = settings.control.slot();
     tracing::debug!(host = %target.name, destination = %target.destination(), "connecting");
-    match builder.connect_mux(&target.address).await {
-        Ok(session) => Ok(Connection { session, _config: config }),
-        Err(e) => Err(classify_connect_error(target, &e)),
+    match master::launch(&settings.pinned(), &host_args(target), &socket, &log).await {
+        Ok(()) => Ok(Connection {
+            session: Some(Session::resume_mux(socket.into(), Some(log.into()))),
+            become_user: target.become_user.clone(),
+        }),
+        Err(LaunchError::Spawn(e)) => Err(PushError::Local(format!("cannot start ssh: {e}"))),
+        Err(LaunchError::Failed(text)) => Err(classify_connect_error(target, &text)),
     }
 }
 
-fn ssh_config(target: &HostTarget, settings: &SshSettings) -> Result<Option<tempfile::NamedTempFile>, PushError> {
-    if target.ssh_options.is_empty() && target.ssh_config_file.is_none() {
-        return Ok(None);
+/// Checks that the inventory's ssh args (a `-F` file above all) leave host key trust as the operator's own
+/// config sets it: ssh resolves the trust options both ways (`ssh -G`), and they must be equal. Returns why not.
+pub async fn check_trust(target: &HostTarget, settings: &SshSettings) -> Result<(), String> {
+    if !target.ssh_args_have_config {
+        return Ok(());
     }
-    let mut text = format!("# generated by credpush for host {}\n", target.name);
-    for line in &target.ssh_options {
-        text.push_str(line);
-        text.push('\n');
-    }
-    match target.ssh_config_file.as_ref().or(settings.config_file.as_ref()) {
-        Some(file) => text.push_str(&format!("Include \"{}\"\n", file.display())),
-        None => text.push_str("Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n"),
-    }
-    let mut file = tempfile::Builder::new().prefix("cfg").tempfile_in(&settings.control_dir).map_err(|e| {
-        PushError::Local(format!("cannot create an ssh config in {}: {e}", settings.control_dir.display()))
-    })?;
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .map_err(|e| PushError::Local(format!("cannot write the ssh config: {e}")))?;
-    Ok(Some(file))
-}
-
-fn classify_connect_error(target: &HostTarget, err: &openssh::Error) -> PushError {
-    let detail = match err {
-        openssh::Error::Connect(e) | openssh::Error::Master(e) => e.to_string(),
-        other => other.to_string(),
+    let pinned = settings.pinned();
+    let host = host_args(target);
+    let resolve = |operator_only: bool| {
+        let args = crate::sshargs::resolve_args(&pinned, &host, operator_only);
+        async move {
+            let out = tokio::process::Command::new("ssh")
+                .args(args)
+                .env_clear()
+                .envs(crate::sshargs::ssh_env())
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(Duration::from_secs(10), out).await {
+                Ok(Ok(o)) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+                Ok(Ok(o)) => Err(format!("ssh -G failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+                Ok(Err(e)) => Err(format!("cannot start ssh: {e}")),
+                Err(_) => Err("ssh -G did not finish within 10s".to_owned()),
+            }
+        }
     };
+    let (operator, inventory) = tokio::try_join!(resolve(true), resolve(false))?;
+    match crate::sshargs::trust_difference(&operator, &inventory) {
+        None => Ok(()),
+        Some((key, mine, theirs)) => Err(format!(
+            "its ssh args change host key trust: {key} is {theirs:?} with them and {mine:?} in your ssh config; set host key options in your ssh config, not in the inventory"
+        )),
+    }
+}
+
+fn classify_connect_error(target: &HostTarget, log: &str) -> PushError {
     let detail =
-        detail.trim().lines().filter(|l| !l.starts_with("Warning: Permanently added")).collect::<Vec<_>>().join("; ");
+        log.trim().lines().filter(|l| !l.starts_with("Warning: Permanently added")).collect::<Vec<_>>().join("; ");
     if detail.contains("Host key verification failed")
         || detail.contains("HOST IDENTIFICATION HAS CHANGED")
-        || detail.contains("No ED25519 host key is known")
+        || detail.contains("host key is known")
     {
         return PushError::HostKey {
             destination: target.destination(),
@@ -188,12 +243,22 @@ fn classify_connect_error(target: &HostTarget, err: &openssh::Error) -> PushErro
     if detail.contains("Permission denied") {
         return PushError::Auth(detail);
     }
-    match err {
-        openssh::Error::Connect(_) => {
-            PushError::Unreachable(if detail.is_empty() { "connection failed".into() } else { detail })
-        }
-        _ => PushError::Ssh(detail),
+    // What ssh says when the network, not the host, is the problem: worth another attempt.
+    const UNREACHABLE: &[&str] = &[
+        "Connection refused",
+        "Connection timed out",
+        "timed out during banner exchange",
+        "No route to host",
+        "Network is unreachable",
+        "Could not resolve hostname",
+        "Connection closed by",
+        "Connection reset by",
+        "kex_exchange_identification",
+    ];
+    if detail.is_empty() || UNREACHABLE.iter().any(|m| detail.contains(m)) {
+        return PushError::Unreachable(if detail.is_empty() { "connection failed".into() } else { detail });
     }
+    PushError::Ssh(detail)
 }
 
 impl Connection {
@@ -208,37 +273,22 @@ impl Connection {
         show: Option<&str>,
     ) -> Result<Written, PushError> {
         let want = hex(&Sha256::digest(content.expose().as_bytes()));
-        let mut cmd = self.session.command("sh");
-        cmd.arg("-c").arg(WRITE_SCRIPT).arg("credpush").arg(path).arg(format!("{mode:o}"));
-        if let Some(show) = show {
-            cmd.arg(show);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
-        if let Some(mut stdin) = child.stdin().take() {
-            // The checksum line first, then the content: a stream cut short fails the remote check.
-            let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
-            input.extend_from_slice(want.as_bytes());
-            input.push(b'\n');
-            input.extend_from_slice(content.expose().as_bytes());
-            let sent = stdin.write_all(&input).await.and(stdin.shutdown().await);
-            drop(stdin);
-            if let Err(e) = sent {
-                tracing::debug!(error = %e, "stdin closed early");
-            }
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))?;
+        let mut argv: Vec<String> = ["-c", WRITE_SCRIPT, "credpush", path].map(str::to_owned).to_vec();
+        argv.push(format!("{mode:o}"));
+        argv.extend(show.map(str::to_owned));
+        // The checksum line first, then the content: a stream cut short fails the remote check.
+        let mut input = Vec::with_capacity(want.len() + 1 + content.expose().len());
+        input.extend_from_slice(want.as_bytes());
+        input.push(b'\n');
+        input.extend_from_slice(content.expose().as_bytes());
+        let out = self.run_writer(argv, &input).await?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-            let detail = if stderr.is_empty() { format!("remote exit status {:?}", out.status.code()) } else { stderr };
+            let detail = match &self.become_user {
+                Some(b) if stderr.contains("sudo:") => sudo_failure(b, &stderr),
+                _ if stderr.is_empty() => format!("remote exit status {:?}", out.status.code()),
+                _ => stderr,
+            };
             return Err(PushError::Remote { path: path.to_owned(), detail });
         }
         let stdout = String::from_utf8(out.stdout)
@@ -279,9 +329,66 @@ impl Connection {
         Ok(outcome)
     }
 
+    /// Runs `sh ARGV` (through `sudo -n -H -u USER` under become) over ssh or locally, with `input` on stdin.
+    /// Arguments are passed as words (the openssh crate escapes each one), never as command text.
+    async fn run_writer(&self, argv: Vec<String>, input: &[u8]) -> Result<std::process::Output, PushError> {
+        let mut words: Vec<String> = Vec::new();
+        if let Some(b) = &self.become_user {
+            words.extend(["sudo", "-n", "-H", "-u", &b.user].map(str::to_owned));
+            words.extend(b.flags.iter().cloned());
+            words.push("--".into());
+        }
+        words.push("sh".into());
+        words.extend(argv);
+        let Some(session) = &self.session else {
+            return run_local(&words, input).await;
+        };
+        let mut cmd = session.command(&words[0]);
+        cmd.args(&words[1..]);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| PushError::Ssh(format!("cannot start the remote writer: {e}")))?;
+        if let Some(mut stdin) = child.stdin().take() {
+            let sent = stdin.write_all(input).await.and(stdin.shutdown().await);
+            drop(stdin);
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "stdin closed early");
+            }
+        }
+        child
+            .wait_with_output()
+            .await
+            .map_err(|e| PushError::Ssh(format!("the connection failed during the write: {e}")))
+    }
+
+    /// Runs one of credpush's fixed read-only scripts (`sh -c SCRIPT credpush ARGS…`) with no input and returns its
+    /// standard output, at most `limit` bytes of it. It runs as the writer does (become, local), so it reads what
+    /// the writer wrote.
+    pub async fn probe(&self, script: &str, args: &[&str], limit: usize) -> Result<String, PushError> {
+        let mut argv: Vec<String> = ["-c", script, "credpush"].map(str::to_owned).to_vec();
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let out = self.run_writer(argv, &[]).await?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.len() > limit {
+            let mut cut = limit;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        Ok(text)
+    }
+
     /// Closes the master connection, reporting its error.
     pub async fn close(self) -> Result<(), PushError> {
-        self.session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))
+        match self.session {
+            Some(session) => session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}"))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -301,6 +408,39 @@ pub struct Shown {
     pub path: String,
     /// Its octal mode and content, when it exists.
     pub existing: Option<(u32, String)>,
+}
+
+/// `ansible_connection: local`: the same writer on this machine. `kill_on_drop` ends it with the host's task.
+async fn run_local(words: &[String], input: &[u8]) -> Result<std::process::Output, PushError> {
+    let mut child = tokio::process::Command::new(&words[0])
+        .args(&words[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| PushError::Local(format!("cannot start the local writer {}: {e}", words[0])))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let sent = stdin.write_all(input).await.and(stdin.shutdown().await);
+        drop(stdin);
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "stdin closed early");
+        }
+    }
+    child.wait_with_output().await.map_err(|e| PushError::Local(format!("the local writer failed: {e}")))
+}
+
+/// sudo's own refusal, with the fix: credpush runs `sudo -n`, which never prompts.
+fn sudo_failure(b: &Become, stderr: &str) -> String {
+    let first = stderr.lines().find(|l| l.contains("sudo:")).unwrap_or(stderr);
+    if stderr.contains("password is required") {
+        format!(
+            "{first} (fix: let the login user run commands as {} through sudo without a password (NOPASSWD), or remove ansible_become for this host)",
+            b.user
+        )
+    } else {
+        format!("{first} (fix: check ansible_become_user and the host's sudoers rules for {})", b.user)
+    }
 }
 
 /// Parses the writer's `SHOW` section: path, `absent` | `present` + mode + content.
@@ -367,6 +507,23 @@ mod tests {
 
         let rel = run_write(home.path(), "aws/temp.json", &[sha.as_bytes(), b"\n", doc].concat());
         assert_eq!(rel.status.code(), Some(64));
+
+        // A directory, or a link to one, at the target: refused, and nothing is left in it or beside it.
+        for (target, make) in [("~/d", false), ("~/link", true)] {
+            let dir = home.path().join("real-dir");
+            std::fs::create_dir_all(&dir).unwrap();
+            if make {
+                std::os::unix::fs::symlink(&dir, home.path().join("link")).unwrap();
+            } else {
+                std::fs::create_dir_all(home.path().join("d")).unwrap();
+            }
+            let out = run_write(home.path(), target, &[sha.as_bytes(), b"\n", doc].concat());
+            assert_eq!(out.status.code(), Some(66), "{target}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+            assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "{target}: a temp file was left in the directory");
+        }
+        let names: Vec<_> = std::fs::read_dir(home.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert!(names.iter().all(|n| !n.to_string_lossy().starts_with(".credpush")), "{names:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The per-host report: a table for people, JSON for machines. Both sorted by host; both pure functions.
 
 use crate::fanout::{HostOutcome, Status};
+use crate::term::escape;
 
 /// Counts by status.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,33 +56,17 @@ pub fn human(outcomes: &[HostOutcome], seconds: f64) -> String {
                 (None, None) => "verified".into(),
             };
             [
-                o.host.clone(),
+                escape(&o.host).into_owned(),
                 status.into(),
                 format!("{:.2}s", o.seconds),
-                o.path.clone(),
-                o.expiration.clone().unwrap_or_else(|| "-".into()),
-                detail,
+                escape(&o.path).into_owned(),
+                escape(o.expiration.as_deref().unwrap_or("-")).into_owned(),
+                escape(&detail).into_owned(),
             ]
         })
         .collect();
-    let header = ["HOST", "STATUS", "TIME", "PATH", "EXPIRES", "DETAIL"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (c, w))| if i == 5 { c.clone() } else { format!("{c:<w$}") })
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    let mut out = crate::term::table(&["HOST", "STATUS", "TIME", "PATH", "EXPIRES", "DETAIL"], &rows);
     let s = Summary::of(outcomes);
     out.push_str(&format!(
         "{} ok, {} failed, {} unreachable, {} skipped of {} hosts in {seconds:.2}s\n",
@@ -135,6 +120,19 @@ mod tests {
              web02  unreachable  0.50s  /home/u/.aws/temp.json  -                     unreachable: Connection refused\n\
              1 ok, 0 failed, 1 unreachable, 0 skipped of 2 hosts in 1.23s\n"
         );
+    }
+
+    #[test]
+    fn any_length_renders_and_control_characters_are_escaped() {
+        let long = "h".repeat(70_000);
+        let mut o = vec![outcome(&long, Status::Failed, Some("remote said \u{1b}]0;owned\u{7} and \u{2028}next"))];
+        o.push(outcome("evil\u{1b}[2J", Status::Ok, None));
+        o[1].path = format!("/{}", "p".repeat(70_000));
+        let text = human(&o, 1.0);
+        assert!(text.contains(&long));
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{2028}'), "{text:.300}");
+        assert!(text.contains("evil\\u{1b}[2J") && text.contains("\\u{1b}]0;owned\\u{7} and \\u{2028}next"));
+        assert_eq!(text.lines().count(), 4);
     }
 
     #[test]

@@ -1,22 +1,23 @@
 //! `credpush rotate`: inventory → validated targets → one AssumeRole per role (or per host) → fan-out push →
-//! report. Everything that can be checked is checked before the first network call.
+//! report. Everything that can be checked is checked before the first network call. Hosts are pushed to as soon
+//! as their role's credentials are in; SIGINT, SIGTERM and SIGHUP stop the run with a report (see `signals`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::cli::{RotateCmd, StsArgs};
 use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
 use crate::fanout::{self, FanoutOptions, HostOutcome, Payload, Status};
-use crate::inventory::Inventory;
-use crate::params::{AssumeParams, RoleArn, clean_session_name, parse_span};
+use crate::params::{AssumeParams, RoleArn, StsLimits, clean_session_name, parse_span};
 use crate::push::SshSettings;
-use crate::report;
+use crate::signals::{self, Stop};
 use crate::sts::{Sts, check_role_chaining};
 use crate::target::HostTarget;
+use crate::{limits, report, stdout};
 
 /// AssumeRole calls in flight at once with --session-per-host (STS throttles bursts per account).
 const STS_CONCURRENCY: usize = 8;
@@ -27,7 +28,8 @@ struct Session {
     hosts: Vec<usize>,
 }
 
-/// Runs `credpush rotate`; returns the exit code (0 all ok, 1 some host failed, 3 an STS call failed).
+/// Runs `credpush rotate`; returns the exit code (0 all ok, 1 some host failed or was skipped, 3 an STS call
+/// failed).
 pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     let started = Instant::now();
     let default_role = cmd.role_arn.as_deref().map(RoleArn::parse).transpose()?;
@@ -35,80 +37,106 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     if timeout_secs == 0 {
         return Err(Error::invalid("--timeout", &cmd.timeout, "must be at least 1 second"));
     }
+    let sts_limits = StsLimits::from_args(&cmd.sts)?;
     if let Some(p) = &cmd.path {
         crate::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
     if let Some(name) = &cmd.install_profile {
         crate::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
     }
-    let inventory = Inventory::load(&cmd.inv.inventory)?;
-    let hosts = inventory.select(cmd.inv.limit.as_deref())?;
-    if hosts.is_empty() {
-        return Err(Error::invalid(
-            "--limit",
-            cmd.inv.limit.clone().unwrap_or_default(),
-            "matches no host in the inventory",
-        ));
+    if let Some(every) = &cmd.every {
+        warn_schedule(every, &cmd.sts)?;
     }
-    let targets = hosts
-        .iter()
-        .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), cmd.path.as_deref(), default_role.as_ref()))
-        .collect::<Result<Vec<_>>>()?;
+    let targets = crate::target::load_targets(
+        &cmd.inv.inventory,
+        cmd.inv.limit.as_deref(),
+        |h| cmd.shard.is_none_or(|shard| shard.contains(h)),
+        cmd.path.as_deref(),
+        default_role.as_ref(),
+    )?;
+    if let Some(shard) = cmd.shard
+        && targets.is_empty()
+    {
+        // A shard the hash left empty is a normal outcome of a small fleet, not a failed build.
+        eprintln!("credpush: shard {shard} holds none of the selected hosts; nothing to do");
+        let report = if cmd.json { report::json(&[], 0.0) } else { report::human(&[], 0.0) };
+        crate::stdout::print(&report)?;
+        return Ok(EXIT_OK);
+    }
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
+    let ssh = SshSettings::for_run(cmd.known_hosts, timeout_secs, cmd.ssh_config.clone())?;
+    check_trust_all(&targets, &ssh, usize::from(cmd.forks)).await?;
 
     if cmd.dry_run {
-        print!("{}", dry_run(&targets, &sessions, cmd.json));
+        stdout::print(&dry_run(&targets, &sessions, cmd.json))?;
         return Ok(EXIT_OK);
     }
 
-    let sts = Sts::connect(cmd.sts.region.as_deref()).await?;
-    let caller = sts.caller_identity().await?;
-    for s in &sessions {
-        check_role_chaining(&caller, &s.params)?;
+    // From the first network call on, a signal ends the run with a report instead of killing it.
+    let mut stop = signals::listen();
+    let fds = limits::prepare(usize::from(cmd.forks));
+    tracing::info!(
+        soft = fds.soft,
+        raised_from = fds.soft_before,
+        hard = fds.hard.map_or_else(|| "unlimited".into(), |h| h.to_string()),
+        per_host = limits::FDS_PER_HOST,
+        forks = fds.forks,
+        asked = cmd.forks,
+        "open file limit"
+    );
+    if fds.forks < usize::from(cmd.forks) {
+        tracing::info!(
+            "--forks {} capped to {}: the open file limit of {} leaves room for {} hosts in flight at {} descriptors \
+             each (raise the hard limit, e.g. ulimit -Hn, for more)",
+            cmd.forks,
+            fds.forks,
+            fds.soft,
+            fds.forks,
+            limits::FDS_PER_HOST
+        );
     }
-    let (docs, sts_failed) = assume_all(&sts, &caller, &sessions, targets.len()).await;
 
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("credpush: interrupted: finishing hosts in flight, starting no new ones");
-            let _ = cancel_tx.send(true);
+    let caller_phase = async {
+        let sts = Sts::connect(cmd.sts.region.as_deref(), sts_limits).await?;
+        let caller = sts.caller_identity().await?;
+        for s in &sessions {
+            check_role_chaining(&caller, &s.params)?;
         }
-    });
-    let control_dir = tempfile::Builder::new()
-        .prefix("cp")
-        .tempdir()
-        .map_err(|e| Error::io("create a control directory in", std::env::temp_dir(), e))?;
+        Ok::<_, Error>((sts, caller))
+    };
+    let (sts, caller) = tokio::select! {
+        ready = caller_phase => ready?,
+        () = signals::reached(&mut stop, Stop::Drain) => {
+            eprintln!("credpush: interrupted before any AssumeRole call: no host was contacted");
+            let outcomes = targets.iter().map(fanout::skipped).collect();
+            return finish(&cmd, outcomes, started, false);
+        }
+    };
     let opts = Arc::new(FanoutOptions {
-        forks: usize::from(cmd.forks),
+        forks: fds.forks,
         timeout: Duration::from_secs(timeout_secs),
         retries: cmd.retries,
-        ssh: SshSettings {
-            host_keys: cmd.known_hosts,
-            connect_timeout: Duration::from_secs(timeout_secs.min(10)),
-            control_dir: control_dir.path().to_owned(),
-            config_file: cmd.ssh_config.clone(),
-        },
+        ssh,
         install_profile: cmd.install_profile.clone(),
         profile_region: cmd.sts.region.clone(),
         progress: !cmd.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        open_file_limit: Some(fds.soft),
     });
-    let mut outcomes = Vec::with_capacity(targets.len());
-    let mut jobs = Vec::with_capacity(targets.len());
-    for (target, doc) in targets.into_iter().zip(docs) {
-        match doc {
-            Ok(payload) => jobs.push((target, payload)),
-            Err(message) => outcomes.push(HostOutcome::not_attempted(&target, Status::Failed, message)),
-        }
-    }
-    outcomes.extend(fanout::run(jobs, opts, cancel_rx).await);
+    // Hosts start as soon as their session's credentials are in, while other sessions are still being assumed.
+    let (jobs, queue) = mpsc::unbounded_channel();
+    let feed = assume_all(&sts, &caller, &sessions, &targets, jobs, stop.clone());
+    let push = fanout::run(queue, targets.len(), opts, stop);
+    let ((mut outcomes, sts_failed), pushed) = tokio::join!(feed, push);
+    outcomes.extend(pushed);
+    finish(&cmd, outcomes, started, sts_failed)
+}
+
+/// Prints the report and picks the exit code.
+fn finish(cmd: &RotateCmd, mut outcomes: Vec<HostOutcome>, started: Instant, sts_failed: bool) -> Result<i32> {
     report::sort(&mut outcomes);
     let seconds = started.elapsed().as_secs_f64();
-    if cmd.json {
-        print!("{}", report::json(&outcomes, seconds));
-    } else {
-        print!("{}", report::human(&outcomes, seconds));
-    }
+    let text = if cmd.json { report::json(&outcomes, seconds) } else { report::human(&outcomes, seconds) };
+    stdout::print(&text)?;
     Ok(if sts_failed {
         EXIT_AWS
     } else if report::Summary::of(&outcomes).all_ok() {
@@ -116,6 +144,31 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     } else {
         EXIT_HOSTS_FAILED
     })
+}
+
+/// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
+/// [`crate::sshargs`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time.
+async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut set = JoinSet::new();
+    for t in targets.iter().filter(|t| t.ssh_args_have_config) {
+        let (t, ssh, sem) = (t.clone(), ssh.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            crate::push::check_trust(&t, &ssh).await.map_err(|reason| (t.name.clone(), t.ssh_args.join(" "), reason))
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Err(r)) = joined {
+            refused.push(r);
+        }
+    }
+    refused.sort();
+    match refused.into_iter().next() {
+        None => Ok(()),
+        Some((host, value, reason)) => Err(Error::HostVar { host, var: "ansible_ssh_*_args", value, reason }),
+    }
 }
 
 /// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.
@@ -142,14 +195,17 @@ fn plan_sessions(targets: &[HostTarget], sts: &StsArgs, per_host: bool) -> Resul
         .collect()
 }
 
-/// Assumes every session, a few at a time. Returns each target's document (or the STS error text), and whether
-/// any call failed.
+/// Assumes every session, a few at a time, and sends each host to `jobs` as soon as its session's credentials
+/// are in. Returns an outcome for every host that was not sent (its session failed, or the run was interrupted
+/// first), and whether any call failed. At the first signal no new call starts and calls in flight are dropped.
 async fn assume_all(
     sts: &Sts,
     caller: &crate::sts::CallerIdentity,
     sessions: &[Session],
-    n_targets: usize,
-) -> (Vec<std::result::Result<Arc<Payload>, String>>, bool) {
+    targets: &[HostTarget],
+    jobs: mpsc::UnboundedSender<fanout::Job>,
+    mut stop: watch::Receiver<Stop>,
+) -> (Vec<HostOutcome>, bool) {
     let sem = Arc::new(Semaphore::new(STS_CONCURRENCY));
     let mut set = JoinSet::new();
     for (i, s) in sessions.iter().enumerate() {
@@ -159,19 +215,59 @@ async fn assume_all(
             (i, sts.assume_role(&caller, &params).await)
         });
     }
-    let mut docs: Vec<std::result::Result<Arc<Payload>, String>> = vec![Err("not assumed".into()); n_targets];
+    let mut outcomes = Vec::new();
+    let mut done = vec![false; sessions.len()];
     let mut failed = false;
-    while let Some(joined) = set.join_next().await {
+    loop {
+        let joined = tokio::select! {
+            biased;
+            () = signals::reached(&mut stop, Stop::Drain) => break,
+            joined = set.join_next() => match joined {
+                Some(joined) => joined,
+                None => break,
+            },
+        };
+        // A panicked call is a bug; its hosts are reported below.
         let Ok((i, result)) = joined else { continue };
-        let result = result.map(|doc| Arc::new(Payload::from(&doc))).map_err(|e| {
-            failed = true;
-            e.to_string()
-        });
+        done[i] = true;
         for &h in &sessions[i].hosts {
-            docs[h] = result.clone();
+            // A host whose connection credpush cannot drive fails alone, whatever STS said.
+            if let Some(why) = &targets[h].unsupported {
+                outcomes.push(HostOutcome::not_attempted(&targets[h], Status::Failed, why.clone()));
+            }
+        }
+        let hosts = sessions[i].hosts.iter().copied().filter(|&h| targets[h].unsupported.is_none());
+        match result {
+            Ok(doc) => {
+                let payload = Arc::new(Payload::from(&doc));
+                for h in hosts {
+                    // A closed queue means the fan-out stopped at a signal: the host never starts.
+                    if let Err(mpsc::error::SendError((target, _))) = jobs.send((targets[h].clone(), payload.clone())) {
+                        outcomes.push(fanout::skipped(&target));
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                let message = e.to_string();
+                for h in hosts {
+                    outcomes.push(HostOutcome::not_attempted(&targets[h], Status::Failed, message.clone()));
+                }
+            }
         }
     }
-    (docs, failed)
+    set.abort_all();
+    let stopped = *stop.borrow() >= Stop::Drain;
+    for (s, _) in sessions.iter().zip(&done).filter(|(_, done)| !**done) {
+        for &h in &s.hosts {
+            outcomes.push(if stopped {
+                fanout::skipped(&targets[h])
+            } else {
+                HostOutcome::not_attempted(&targets[h], Status::Failed, "internal error: the STS call panicked".into())
+            });
+        }
+    }
+    (outcomes, failed)
 }
 
 fn dry_run(targets: &[HostTarget], sessions: &[Session], json: bool) -> String {
@@ -213,4 +309,15 @@ fn dry_run(targets: &[HostTarget], sessions: &[Session], json: bool) -> String {
         ));
     }
     out
+}
+
+/// `rotate --every`: runs `plan`'s check with the default build time and warns on stderr when the schedule is
+/// unsafe; the rotation itself goes ahead. The 1-hour role-chaining cap needs no flag here: rotate refuses a
+/// longer --duration for a chained caller anyway (see [`check_role_chaining`]).
+fn warn_schedule(every: &str, sts: &StsArgs) -> Result<()> {
+    let schedule = crate::plan::parse(sts.duration.as_deref(), every, None, false)?;
+    if let Some(reason) = crate::plan::check(&schedule).refusal {
+        eprintln!("credpush: warning: unsafe schedule: {reason}");
+    }
+    Ok(())
 }

@@ -13,16 +13,18 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::config::http::HttpResponse;
-use aws_sdk_sts::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use time::OffsetDateTime;
 
 use crate::document::{CredentialDocument, format_expiration};
 use crate::error::{Error, Result};
-use crate::params::{AssumeParams, ROLE_CHAINING_MAX_SECS};
+use crate::params::{AssumeParams, ROLE_CHAINING_MAX_SECS, StsLimits};
 use crate::secret::Secret;
+
+mod failure;
+
+use failure::{CallTrace, EndpointFailure, FIX_ENDPOINT, call_name, error_from_body, fix_for_code, one_line};
 
 /// Region used when neither `--region` nor the environment or profile names one. STS is served in every region.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -51,55 +53,44 @@ pub fn check_role_chaining(caller: &CallerIdentity, params: &AssumeParams) -> Re
     Ok(())
 }
 
-/// Remembers where the last request went, so an unreachable endpoint can be named exactly.
-#[derive(Debug, Default, Clone)]
-struct EndpointRecorder(Arc<Mutex<Option<String>>>);
-
-impl Intercept for EndpointRecorder {
-    fn name(&self) -> &'static str {
-        "credpush-endpoint-recorder"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), aws_sdk_sts::error::BoxError> {
-        let uri = context.request().uri();
-        // Keep scheme, host and port only: the endpoint, never a query.
-        let endpoint = uri.split('?').next().unwrap_or(uri).trim_end_matches('/').to_owned();
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(endpoint);
-        }
-        Ok(())
-    }
-}
-
 /// An STS client bound to the caller's resolved credentials.
 #[derive(Debug, Clone)]
 pub struct Sts {
     client: aws_sdk_sts::Client,
-    endpoint: EndpointRecorder,
+    limits: StsLimits,
+    /// Set by the first call that finds the endpoint down (no answer, not HTTP, a server error), so that no
+    /// further call waits for it: the failure, to repeat for the calls not made.
+    down: Arc<Mutex<Option<EndpointFailure>>>,
 }
 
 impl Sts {
     /// Builds the one AWS config: region (flag, then the standard chain, then [`FALLBACK_REGION`]), standard
     /// retries, timeouts, and the caller's credentials, resolved once and checked for expiry here because some
     /// endpoints (moto) accept expired credentials.
-    pub async fn connect(region: Option<&str>) -> Result<Self> {
+    ///
+    /// `limits` bounds each attempt and each call (retries included); resolving the caller's credentials, which
+    /// may itself be a network call (container credentials, web identity), gets the call deadline too.
+    pub async fn connect(region: Option<&str>, limits: StsLimits) -> Result<Self> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .connect_timeout(limits.attempt_timeout.min(Duration::from_secs(5)))
+                    .operation_attempt_timeout(limits.attempt_timeout)
+                    .operation_timeout(limits.deadline)
                     .build(),
             );
         if let Some(r) = region {
             loader = loader.region(Region::new(r.to_owned()));
         }
-        let mut sdk_config = loader.load().await;
+        let deadline_passed = || Error::NoCredentials {
+            detail: format!(
+                "the credential sources did not answer within --sts-deadline {}s",
+                limits.deadline.as_secs()
+            ),
+        };
+        let mut sdk_config =
+            tokio::time::timeout(limits.deadline, loader.load()).await.map_err(|_| deadline_passed())?;
         if sdk_config.region().is_none() {
             tracing::debug!(region = FALLBACK_REGION, "no region configured; using the fallback");
             sdk_config = sdk_config.into_builder().region(Region::new(FALLBACK_REGION)).build();
@@ -107,7 +98,8 @@ impl Sts {
         let provider = sdk_config
             .credentials_provider()
             .ok_or_else(|| Error::NoCredentials { detail: "no credential provider is configured".into() })?;
-        let creds = provider.provide_credentials().await.map_err(|e| {
+        let resolved = tokio::time::timeout(limits.deadline, provider.provide_credentials()).await;
+        let creds = resolved.map_err(|_| deadline_passed())?.map_err(|e| {
             let detail = match &e {
                 CredentialsError::CredentialsNotLoaded(_) => "none of the sources had credentials".to_owned(),
                 _ => DisplayErrorContext(&e).to_string(),
@@ -122,22 +114,22 @@ impl Sts {
             });
         }
         tracing::debug!(access_key_id = creds.access_key_id(), "resolved caller credentials");
-        let endpoint = EndpointRecorder::default();
-        let config = aws_sdk_sts::config::Builder::from(&sdk_config)
-            .credentials_provider(creds)
-            .interceptor(endpoint.clone())
-            .build();
-        Ok(Self { client: aws_sdk_sts::Client::from_conf(config), endpoint })
+        let config = aws_sdk_sts::config::Builder::from(&sdk_config).credentials_provider(creds).build();
+        Ok(Self { client: aws_sdk_sts::Client::from_conf(config), limits, down: Arc::default() })
     }
 
     /// GetCallerIdentity.
     pub async fn caller_identity(&self) -> Result<CallerIdentity> {
+        self.check_up("GetCallerIdentity", None)?;
+        let trace = CallTrace::default();
         let out = self
             .client
             .get_caller_identity()
+            .customize()
+            .interceptor(trace.clone())
             .send()
             .await
-            .map_err(|e| self.map_error(e, "GetCallerIdentity", None, None))?;
+            .map_err(|e| self.map_error(e, &trace, "GetCallerIdentity", None, None))?;
         let identity = CallerIdentity {
             arn: out.arn().unwrap_or_default().to_owned(),
             account: out.account().unwrap_or_default().to_owned(),
@@ -150,6 +142,7 @@ impl Sts {
     pub async fn assume_role(&self, caller: &CallerIdentity, params: &AssumeParams) -> Result<CredentialDocument> {
         check_role_chaining(caller, params)?;
         let role = params.role_arn.as_str();
+        self.check_up("AssumeRole", Some(role))?;
         let mut req = self
             .client
             .assume_role()
@@ -174,16 +167,27 @@ impl Sts {
             req = req.transitive_tag_keys(key);
         }
         tracing::info!(role_arn = role, session = %params.session_name, duration_secs = params.duration_secs, "AssumeRole");
-        let out = req.send().await.map_err(|e| self.map_error(e, "AssumeRole", Some(role), Some(caller)))?;
+        let trace = CallTrace::default();
+        let out = req
+            .customize()
+            .interceptor(trace.clone())
+            .send()
+            .await
+            .map_err(|e| self.map_error(e, &trace, "AssumeRole", Some(role), Some(caller)))?;
+        let endpoint = trace.get().endpoint.unwrap_or_default();
         let creds = out.credentials().ok_or_else(|| Error::Sts {
             operation: "AssumeRole",
             role_arn: Some(role.to_owned()),
+            endpoint: endpoint.clone(),
             message: "the response has no Credentials".into(),
+            fix: FIX_ENDPOINT,
         })?;
         let expiration = OffsetDateTime::from_unix_timestamp(creds.expiration().secs()).map_err(|e| Error::Sts {
             operation: "AssumeRole",
             role_arn: Some(role.to_owned()),
+            endpoint: endpoint.clone(),
             message: format!("the response's Expiration is out of range: {e}"),
+            fix: FIX_ENDPOINT,
         })?;
         let document = CredentialDocument {
             access_key_id: creds.access_key_id().to_owned(),
@@ -195,10 +199,9 @@ impl Sts {
             return Err(Error::Sts {
                 operation: "AssumeRole",
                 role_arn: Some(role.to_owned()),
-                message: format!(
-                    "STS returned credentials that expired at {} (check this machine's clock)",
-                    document.expiration_rfc3339()
-                ),
+                endpoint,
+                message: format!("STS returned credentials that expired at {}", document.expiration_rfc3339()),
+                fix: "check this machine's clock (timedatectl, NTP)",
             });
         }
         tracing::info!(
@@ -210,9 +213,21 @@ impl Sts {
         Ok(document)
     }
 
+    /// Fails fast when an earlier call found the endpoint down: waiting for it again would only stall the run.
+    fn check_up(&self, operation: &'static str, role: Option<&str>) -> Result<()> {
+        let Some(down) = self.down.lock().ok().and_then(|d| d.clone()) else { return Ok(()) };
+        Err(Error::StsEndpoint {
+            call: call_name(operation, role),
+            endpoint: down.endpoint,
+            what: format!("not attempted, because an earlier call there failed: {}", down.what),
+            cause: down.cause,
+        })
+    }
+
     fn map_error<E>(
         &self,
         err: SdkError<E, HttpResponse>,
+        trace: &CallTrace,
         operation: &'static str,
         role: Option<&str>,
         caller: Option<&CallerIdentity>,
@@ -220,25 +235,28 @@ impl Sts {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let endpoint =
-            || self.endpoint.0.lock().ok().and_then(|e| e.clone()).unwrap_or_else(|| "(not resolved)".into());
-        match &err {
-            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => {
-                let detail = d
-                    .as_connector_error()
-                    .map(|c| DisplayErrorContext(c).to_string())
-                    .unwrap_or_else(|| "connection failed".into());
-                return Error::EndpointUnreachable { endpoint: endpoint(), detail };
+        let seen = trace.get();
+        let endpoint = seen.endpoint.clone().unwrap_or_else(|| "(not resolved)".into());
+        if let Some(failure) = failure::classify(&err, &seen, &endpoint, self.limits) {
+            if let Ok(mut down) = self.down.lock() {
+                down.get_or_insert_with(|| failure.clone());
             }
-            SdkError::TimeoutError(_) => {
-                return Error::EndpointUnreachable { endpoint: endpoint(), detail: "timed out".into() };
+            if let Some(detail) = failure.unreachable {
+                // No answer at all: the connection itself failed (refused, no route, DNS, TLS).
+                return Error::EndpointUnreachable { endpoint, detail };
             }
-            _ => {}
+            return Error::StsEndpoint {
+                call: call_name(operation, role),
+                endpoint,
+                what: failure.what,
+                cause: failure.cause,
+            };
         }
         let (code, message) = match (err.code(), err.message()) {
             (Some(code), message) => (code.to_owned(), message.unwrap_or_default().to_owned()),
             _ => error_from_body(&err).unwrap_or_default(),
         };
+        let (code, message) = (one_line(&code, 80), one_line(&message, 300));
         // Branch on STS's documented error codes: each points at a different fix.
         match code.as_str() {
             "AccessDenied" => Error::AccessDenied {
@@ -250,24 +268,13 @@ impl Sts {
             "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken" | "UnrecognizedClientException" => {
                 Error::CallerRejected { operation, code, message }
             }
-            "" => Error::Sts {
+            _ => Error::Sts {
                 operation,
                 role_arn: role.map(str::to_owned),
-                message: DisplayErrorContext(&err).to_string(),
+                endpoint,
+                message: format!("{code}: {message}"),
+                fix: fix_for_code(&code),
             },
-            _ => Error::Sts { operation, role_arn: role.map(str::to_owned), message: format!("{code}: {message}") },
         }
     }
-}
-
-/// Reads `<Code>` and `<Message>` from an error body the SDK could not classify. Some STS-compatible endpoints
-/// (moto's auth layer among them) nest the error one level deeper than STS's own `ErrorResponse/Error`.
-fn error_from_body<E>(err: &SdkError<E, HttpResponse>) -> Option<(String, String)> {
-    let body = std::str::from_utf8(err.raw_response()?.body().bytes()?).ok()?;
-    let tag = |name: &str| {
-        let start = body.find(&format!("<{name}>"))? + name.len() + 2;
-        let end = body[start..].find(&format!("</{name}>"))? + start;
-        Some(body[start..end].trim().to_owned())
-    };
-    Some((tag("Code")?, tag("Message").unwrap_or_default()))
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::params::RoleArn;
+use crate::sshargs::parse_inventory_args;
 
 /// Where the document goes when neither `credpush_path` nor `--path` says otherwise. Resolved on the host.
 pub const DEFAULT_PATH: &str = "~/.aws/temp.json";
@@ -23,14 +24,34 @@ pub struct HostTarget {
     pub user: Option<String>,
     /// `ansible_ssh_private_key_file`.
     pub key_file: Option<PathBuf>,
-    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, as ssh_config lines.
-    pub ssh_options: Vec<String>,
-    /// A config file named with `-F` in those args: included instead of the user's default config.
-    pub ssh_config_file: Option<PathBuf>,
+    /// `ansible_ssh_common_args` then `ansible_ssh_extra_args`, checked, passed to ssh verbatim.
+    pub ssh_args: Vec<String>,
+    /// True when those args name a config file (`-F`), whose host key settings are then checked with `ssh -G`.
+    pub ssh_args_have_config: bool,
     /// `credpush_path`, else `--path`, else [`DEFAULT_PATH`]. Absolute or `~/…`.
     pub path: String,
     /// `credpush_role_arn`, else `--role-arn`.
     pub role_arn: RoleArn,
+    /// `credpush_profile`: the managed profile to ensure on the host (else `--install-profile`).
+    pub profile: Option<String>,
+    /// `credpush_region`: that profile's region (else `--region`).
+    pub profile_region: Option<String>,
+    /// `ansible_become*`: the writer runs as this user through `sudo -n`.
+    pub become_user: Option<Become>,
+    /// `ansible_connection: local`: written on this machine with the same writer, without ssh.
+    pub local: bool,
+    /// Why this host cannot be written as its inventory asks (another connection type, a password): it fails
+    /// alone, before any connection.
+    pub unsupported: Option<String>,
+}
+
+/// Ansible's `become` with `become_method: sudo`, as the remote writer applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    /// `ansible_become_user` (default `root`).
+    pub user: String,
+    /// `ansible_become_flags`, split as a shell would, without `-S` (stdin carries the document, never a password).
+    pub flags: Vec<String>,
 }
 
 fn var_str(host: &str, vars: &Map<String, Value>, name: &'static str) -> Result<Option<String>> {
@@ -46,6 +67,27 @@ fn host_var(host: &str, var: &'static str, value: &str, reason: &str) -> Error {
     Error::HostVar { host: host.to_owned(), var, value: value.to_owned(), reason: reason.to_owned() }
 }
 
+/// Loads the inventory `sources`, selects the hosts `limit` names (an empty selection is refused), keeps those
+/// `keep` accepts (a shard), and reads each one's settings, with `--path` and `--role-arn` as defaults.
+pub fn load_targets(
+    sources: &[PathBuf],
+    limit: Option<&str>,
+    keep: impl Fn(&str) -> bool,
+    default_path: Option<&str>,
+    default_role: Option<&RoleArn>,
+) -> Result<Vec<HostTarget>> {
+    let inventory = crate::inventory::Inventory::load(sources)?;
+    let hosts = inventory.select(limit)?;
+    if hosts.is_empty() {
+        return Err(Error::invalid("--limit", limit.unwrap_or_default(), "matches no host in the inventory"));
+    }
+    hosts
+        .iter()
+        .filter(|h| keep(h))
+        .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), default_path, default_role))
+        .collect()
+}
+
 impl HostTarget {
     /// Reads a host's settings from its merged inventory variables, with `--path` and `--role-arn` as defaults.
     pub fn from_vars(
@@ -54,7 +96,16 @@ impl HostTarget {
         default_path: Option<&str>,
         default_role: Option<&RoleArn>,
     ) -> Result<Self> {
-        let address = var_str(name, vars, "ansible_host")?.unwrap_or_else(|| name.to_owned());
+        // A value ssh would read as a flag: refused, although credpush also ends ssh's options with `--`.
+        let no_flag = |var: &'static str, value: String| {
+            if value.starts_with('-') {
+                Err(host_var(name, var, &value, "may not start with '-' (ssh would read it as an option)"))
+            } else {
+                Ok(value)
+            }
+        };
+        no_flag("inventory_hostname", name.to_owned())?;
+        let address = no_flag("ansible_host", var_str(name, vars, "ansible_host")?.unwrap_or_else(|| name.to_owned()))?;
         let port = match var_str(name, vars, "ansible_port")? {
             None => None,
             Some(p) => Some(
@@ -64,17 +115,15 @@ impl HostTarget {
                     .ok_or_else(|| host_var(name, "ansible_port", &p, "expected a port number from 1 to 65535"))?,
             ),
         };
-        let user = var_str(name, vars, "ansible_user")?;
+        let user = var_str(name, vars, "ansible_user")?.map(|u| no_flag("ansible_user", u)).transpose()?;
         let key_file = var_str(name, vars, "ansible_ssh_private_key_file")?.map(|k| expand_local_home(&k));
-        let mut ssh_options = Vec::new();
-        let mut ssh_config_file = None;
+        let mut ssh_args = Vec::new();
+        let mut ssh_args_have_config = false;
         for var in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
             if let Some(raw) = var_str(name, vars, var)? {
-                let parsed = ssh_args_to_config(name, var, &raw)?;
-                ssh_options.extend(parsed.lines);
-                if parsed.config_file.is_some() {
-                    ssh_config_file = parsed.config_file;
-                }
+                let parsed = parse_inventory_args(&raw).map_err(|reason| host_var(name, var, &raw, &reason))?;
+                ssh_args.extend(parsed.tokens);
+                ssh_args_have_config |= parsed.has_config_file;
             }
         }
         let path = var_str(name, vars, "credpush_path")?
@@ -88,11 +137,37 @@ impl HostTarget {
             })?,
             None => default_role.cloned().ok_or_else(|| Error::NoRole { host: name.to_owned() })?,
         };
-        Ok(Self { name: name.to_owned(), address, port, user, key_file, ssh_options, ssh_config_file, path, role_arn })
+        let profile = var_str(name, vars, "credpush_profile")?;
+        let profile_region = var_str(name, vars, "credpush_region")?;
+        if let Some(p) = &profile {
+            // Checked here with a placeholder path: the real one is known only once the host resolved `~`.
+            crate::profile::ProfileSpec::new(p, "/", profile_region.as_deref())
+                .map_err(|e| host_var(name, "credpush_profile", p, &e.to_string()))?;
+        }
+        let (local, become_user, unsupported) = connection_vars(name, vars)?;
+        Ok(Self {
+            name: name.to_owned(),
+            address,
+            port,
+            user,
+            key_file,
+            ssh_args,
+            ssh_args_have_config,
+            path,
+            role_arn,
+            profile,
+            profile_region,
+            become_user,
+            local,
+            unsupported,
+        })
     }
 
     /// `user@address:port` for reports and dry runs.
     pub fn destination(&self) -> String {
+        if self.local {
+            return "local".into();
+        }
         let mut s = String::new();
         if let Some(u) = &self.user {
             s.push_str(u);
@@ -106,6 +181,66 @@ impl HostTarget {
     }
 }
 
+/// Reads `ansible_connection`, `ansible_become*` and password variables: (local, become, why unsupported).
+fn connection_vars(host: &str, vars: &Map<String, Value>) -> Result<(bool, Option<Become>, Option<String>)> {
+    let mut unsupported = None;
+    let local = match var_str(host, vars, "ansible_connection")?.as_deref() {
+        None | Some("ssh" | "smart" | "ansible.builtin.ssh") => false,
+        Some("local" | "ansible.builtin.local") => true,
+        Some(other) => {
+            unsupported = Some(format!(
+                "ansible_connection {other:?} is not supported by credpush rotate, which writes over ssh or locally (fix: use ssh or local for this host, or write it with ansible/rotate.yml)"
+            ));
+            false
+        }
+    };
+    for var in [
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_ssh_password",
+        "ansible_become_password",
+        "ansible_become_pass",
+    ] {
+        if vars.get(var).is_some_and(|v| !v.is_null()) && unsupported.is_none() {
+            unsupported = Some(format!(
+                "{var} is set, and credpush rotate never sends passwords (fix: log in with an ssh key or agent, and let sudo run the writer without a password (NOPASSWD))"
+            ));
+        }
+    }
+    let enabled = match vars.get("ansible_become") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_u64() == Some(1),
+        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1" | "y" | "t"),
+        Some(other) => return Err(host_var(host, "ansible_become", &other.to_string(), "expected a boolean")),
+    };
+    if !enabled {
+        return Ok((local, None, unsupported));
+    }
+    match var_str(host, vars, "ansible_become_method")?.as_deref() {
+        None | Some("sudo" | "ansible.builtin.sudo") => {}
+        Some(other) if unsupported.is_none() => {
+            unsupported = Some(format!(
+                "ansible_become_method {other:?} is not supported by credpush rotate (fix: use sudo, or write this host with ansible/rotate.yml)"
+            ));
+        }
+        Some(_) => {}
+    }
+    let user = var_str(host, vars, "ansible_become_user")?.unwrap_or_else(|| "root".into());
+    if user.is_empty() || user.starts_with('-') || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(host_var(host, "ansible_become_user", &user, "expected a user name"));
+    }
+    let flags = match var_str(host, vars, "ansible_become_flags")? {
+        None => Vec::new(),
+        Some(raw) => shlex::split(&raw)
+            .ok_or_else(|| host_var(host, "ansible_become_flags", &raw, "unbalanced quotes"))?
+            .into_iter()
+            .filter(|f| f != "-S")
+            .collect(),
+    };
+    Ok((local, Some(Become { user, flags }), unsupported))
+}
+
 /// Checks a target path before anything is sent: absolute or `~/…`, and no characters a shell line cannot carry.
 /// Returns why not; callers name the input (`credpush_path` of a host, or `--path`).
 pub fn check_remote_path(path: &str) -> std::result::Result<(), &'static str> {
@@ -115,6 +250,9 @@ pub fn check_remote_path(path: &str) -> std::result::Result<(), &'static str> {
     if path.ends_with('/') || path.chars().any(|c| c.is_control()) || path.contains('$') {
         return Err("expected a file path without $, control characters or a trailing /");
     }
+    if path.split('/').any(|part| part == "..") {
+        return Err("expected a path without .. components (write the directory it means)");
+    }
     Ok(())
 }
 
@@ -123,57 +261,6 @@ fn expand_local_home(p: &str) -> PathBuf {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(p),
     }
-}
-
-/// ssh options from `ansible_ssh_common_args`-style text.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct SshArgs {
-    /// ssh_config lines (`Keyword value`).
-    pub lines: Vec<String>,
-    /// The `-F` file, if any.
-    pub config_file: Option<PathBuf>,
-}
-
-/// Splits `raw` as a shell would (Ansible uses shlex) and turns ssh's flags into ssh_config lines, because the
-/// openssh crate drives ssh through a config file rather than free-form arguments.
-pub fn ssh_args_to_config(host: &str, var: &'static str, raw: &str) -> Result<SshArgs> {
-    let tokens = shlex::split(raw).ok_or_else(|| host_var(host, var, raw, "unbalanced quotes"))?;
-    let mut out = SshArgs::default();
-    let mut it = tokens.into_iter();
-    while let Some(tok) = it.next() {
-        let mut value_of =
-            |flag: &str| it.next().ok_or_else(|| host_var(host, var, raw, &format!("{flag} needs a value")));
-        let line = match tok.as_str() {
-            "-o" => value_of("-o")?,
-            t if t.starts_with("-o") => t[2..].to_owned(),
-            "-J" => format!("ProxyJump {}", value_of("-J")?),
-            "-i" => format!("IdentityFile {}", value_of("-i")?),
-            "-p" => format!("Port {}", value_of("-p")?),
-            "-l" => format!("User {}", value_of("-l")?),
-            "-F" => {
-                out.config_file = Some(expand_local_home(&value_of("-F")?));
-                continue;
-            }
-            "-4" => "AddressFamily inet".into(),
-            "-6" => "AddressFamily inet6".into(),
-            "-C" => "Compression yes".into(),
-            "-A" => "ForwardAgent yes".into(),
-            "-q" | "-v" | "-vv" | "-vvv" | "-T" | "-n" => continue,
-            other => {
-                return Err(host_var(
-                    host,
-                    var,
-                    raw,
-                    &format!("unsupported ssh flag {other:?} (credpush passes -o, -J, -i, -p, -l, -F, -4, -6, -C, -A)"),
-                ));
-            }
-        };
-        if line.chars().any(|c| c == '\n' || c == '\r') || line.trim().is_empty() {
-            return Err(host_var(host, var, raw, "an ssh option may not be empty or contain a newline"));
-        }
-        out.lines.push(line);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -199,13 +286,53 @@ mod tests {
         .unwrap();
         assert_eq!(t.destination(), "deploy@10.0.0.5:2222");
         assert_eq!(
-            t.ssh_options,
-            ["StrictHostKeyChecking=no", "ProxyJump bastion", "ServerAliveInterval=5", "Compression yes"]
+            t.ssh_args,
+            ["-o", "StrictHostKeyChecking=no", "-J", "bastion", "-o", "ServerAliveInterval=5", "-C"]
         );
         assert_eq!(t.path, "/srv/ci/.aws/temp.json");
         assert_eq!(t.role_arn, role);
         let d = HostTarget::from_vars("db", &Map::new(), None, Some(&role)).unwrap();
         assert_eq!((d.destination().as_str(), d.path.as_str()), ("db", DEFAULT_PATH));
+    }
+
+    #[test]
+    fn become_local_and_unsupported_connections() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/deploy").unwrap();
+        let t = |v: Value| HostTarget::from_vars("h", &vars(v), None, Some(&role)).unwrap();
+        let b = t(json!({"ansible_become": "yes", "ansible_become_flags": "-H -S -n -E"}));
+        assert_eq!(
+            b.become_user,
+            Some(Become { user: "root".into(), flags: vec!["-H".into(), "-n".into(), "-E".into()] })
+        );
+        let b = t(json!({"ansible_become": true, "ansible_become_user": "svc", "ansible_become_method": "sudo"}));
+        assert_eq!((b.become_user.unwrap().user.as_str(), b.unsupported), ("svc", None));
+        assert_eq!(t(json!({"ansible_become": false, "ansible_become_user": "svc"})).become_user, None);
+        let p = t(json!({"credpush_profile": "onprem", "credpush_region": "eu-west-1"}));
+        assert_eq!((p.profile.as_deref(), p.profile_region.as_deref()), (Some("onprem"), Some("eu-west-1")));
+        let bad = HostTarget::from_vars("h", &vars(json!({"credpush_profile": "a b"})), None, Some(&role));
+        assert!(bad.unwrap_err().to_string().starts_with("host h: credpush_profile \"a b\" is invalid"));
+        let l = t(json!({"ansible_connection": "local"}));
+        assert!(l.local && l.unsupported.is_none());
+        assert_eq!(l.destination(), "local");
+        for (v, why) in [
+            (json!({"ansible_connection": "winrm"}), "ansible_connection \"winrm\" is not supported"),
+            (json!({"ansible_ssh_pass": "x"}), "ansible_ssh_pass is set"),
+            (
+                json!({"ansible_become": 1, "ansible_become_method": "su"}),
+                "ansible_become_method \"su\" is not supported",
+            ),
+            (json!({"ansible_become": true, "ansible_become_password": "x"}), "ansible_become_password is set"),
+        ] {
+            let u = t(v).unsupported.unwrap();
+            assert!(u.starts_with(why), "{u}");
+        }
+        let bad = HostTarget::from_vars(
+            "h",
+            &vars(json!({"ansible_become": true, "ansible_become_user": "-x"})),
+            None,
+            Some(&role),
+        );
+        assert!(bad.unwrap_err().to_string().contains("ansible_become_user \"-x\" is invalid"));
     }
 
     #[test]

@@ -11,18 +11,15 @@ IFS= read -r want || { echo "credpush: no input received" >&2; exit 65; }
 target=$1
 mode=$2
 show=${3-}
-absolute() {
-  case $1 in
-    "~") printf '%s' "$HOME" ;;
-    "~/"*) printf '%s' "$HOME/${1#"~/"}" ;;
-    *) printf '%s' "$1" ;;
-  esac
-}
 target=$(absolute "$target")
 case $target in
   /*) ;;
   *) echo "credpush: target path $target is not absolute" >&2; exit 64 ;;
 esac
+if [ -d "$target" ]; then
+  echo "credpush: target path $target is a directory (or a link to one); name the file to write, e.g. $target/temp.json" >&2
+  exit 66
+fi
 dir=$(dirname -- "$target")
 mkdir -p -- "$dir"
 tmp=$(mktemp -- "$dir/.credpush.XXXXXXXX")
@@ -36,7 +33,8 @@ if [ "${got%% *}" != "$want" ]; then
 fi
 chmod "$mode" -- "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
-mv -f -- "$tmp" "$target"
+# -T: never move into a directory that appeared at the target since the check above.
+mv -fT -- "$tmp" "$target"
 trap - EXIT HUP INT TERM PIPE
 sync -- "$dir" 2>/dev/null || true
 final=$(sha256sum < "$target")

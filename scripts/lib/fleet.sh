@@ -65,9 +65,12 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 MaxStartups 200
 SetEnv HOME=$h/home
+Subsystem sftp internal-sftp
+PermitTTY no
 CFG
   chown -R "$HOST_USER" "$h"
-  runuser -u "$HOST_USER" -- /usr/sbin/sshd -D -f "$h/sshd_config" -E "$h/sshd.log" 2>/dev/null &
+  # setpriv execs sshd itself as the user, so $! is sshd's PID and fleet_stop's signal reaches it.
+  setpriv --reuid="$HOST_USER" --regid="$HOST_USER" --init-groups /usr/sbin/sshd -D -f "$h/sshd_config" -E "$h/sshd.log" 2>/dev/null &
   FLEET_PIDS+=($!)
   echo "[127.0.0.1]:$p $(cut -d' ' -f1,2 "$h/host_key.pub")" >>"$WORK/known_hosts"
   echo "$name ansible_host=127.0.0.1 ansible_port=$p ansible_user=$HOST_USER" >>"$WORK/hosts.ini"

@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -58,6 +59,11 @@ impl Env {
             .env("LANG", "C.UTF-8")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null());
+        // scripts/test gives each run a private TMPDIR, so that whatever a command leaves there (control
+        // directories, temp files) can be found and counted afterwards.
+        if let Some(tmp) = std::env::var_os("TMPDIR") {
+            c.env("TMPDIR", tmp);
+        }
         c
     }
 
@@ -144,6 +150,7 @@ impl Moto {
             .env("HOME", dir.path())
             .env("MOTO_ENABLE_RECORDING", "1")
             .env("MOTO_RECORDER_FILEPATH", dir.path().join("recording.jsonl"))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -227,9 +234,11 @@ impl Moto {
 }
 
 impl Drop for Moto {
+    /// Stops moto's process group and anything else that still names its directory.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        crate::procs::kill_group(self.child.id());
         let _ = self.child.wait();
+        crate::procs::kill_naming(self.dir.path(), Duration::from_secs(5));
     }
 }
 

@@ -107,3 +107,48 @@ fn install_creates_a_missing_file_0600_and_refuses_a_hand_written_profile() {
     );
     assert_eq!(std::fs::read_to_string(&hand).expect("read"), "[profile onprem]\nregion = x\n", "nothing half-written");
 }
+
+#[test]
+fn the_validating_reader_feeds_the_aws_cli_and_explains_an_expired_document() {
+    let (env, moto) = (crate::harness::Env::new(), crate::harness::Moto::start());
+    let target = env.path("state/temp.json");
+    let mut cmd = env.credpush();
+    moto.as_user(&mut cmd, &moto.user("ci")).args([
+        "assume",
+        "--role-arn",
+        &moto.role("deploy"),
+        "--session-name",
+        "it-read",
+    ]);
+    crate::harness::run(cmd.arg("--output").arg(&target)).expect_code(0);
+    let config = env.path(".aws/config");
+    let mut p = env.credpush();
+    p.args(["profile", "--name", "onprem", "--region", "us-east-1", "--reader", "credpush", "--path"])
+        .arg(&target)
+        .arg("--install")
+        .arg(&config);
+    crate::harness::run(&mut p).expect_code(0);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let bin = env!("CARGO_BIN_EXE_credpush");
+    assert!(text.contains(&format!("credential_process = {bin} read --path {}\n", target.display())), "{text}");
+    let aws = || {
+        let mut c = env.cmd(crate::harness::tool("aws"));
+        c.env("AWS_ENDPOINT_URL_STS", &moto.endpoint).args(["sts", "get-caller-identity", "--profile", "onprem"]);
+        c
+    };
+    let who = crate::harness::run(&mut aws()).expect_code(0);
+    assert!(who.stdout.contains("assumed-role/deploy/it-read"), "{}", who.stdout);
+
+    // The same document, expired: the CLI fails with credpush's line, not botocore's generic one.
+    let doc = std::fs::read_to_string(&target).expect("doc");
+    let exp = doc.split("\"Expiration\":\"").nth(1).and_then(|r| r.split('"').next()).expect("Expiration").to_owned();
+    std::fs::write(&target, doc.replace(&exp, "2020-01-01T00:00:00Z")).expect("write");
+    let r = crate::harness::run(&mut aws());
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains(&format!("credpush: error: {} expired at 2020-01-01T00:00:00Z (", target.display()))
+            && r.stderr.contains("no rotation has reached this host since"),
+        "{}",
+        r.stderr
+    );
+}

@@ -5,11 +5,13 @@
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::free_port;
+use crate::procs;
 
 /// The unprivileged user the sshd hosts run as and log in (created by scripts/setup).
 pub const TEST_USER: &str = "credpush-it";
@@ -117,22 +119,27 @@ impl Fleet {
         let host_key = host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         // A ForceCommand hook lets a test break a session mid-transfer: while the file `cut` exists, sshd's session
         // process is killed after 100 bytes of stdin, as when a network drops during the write; while `stall`
-        // exists, the transfer stops after 100 bytes and the session hangs, as on a stuck link.
+        // exists, the transfer stops after 100 bytes and the session hangs for 6 s, as on a stuck link; `hang` is
+        // `stall` for 30 s, longer than any test waits.
         let hook = dir.join("session.sh");
         std::fs::write(
             &hook,
             format!(
                 "if [ -e {cut} ]; then {{ head -c 100; kill -KILL $PPID; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
                  elif [ -e {stall} ]; then {{ head -c 100; sleep 6; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 elif [ -e {hang} ]; then {{ head -c 100; sleep 30; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
                  else exec sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n",
                 cut = dir.join("cut").display(),
-                stall = dir.join("stall").display()
+                stall = dir.join("stall").display(),
+                hang = dir.join("hang").display()
             ),
         )
         .expect("hook");
         for f in ["host_key", "host_key.pub", "authorized_keys", "session.sh", "home", ""] {
             give_to_test_user(&dir.join(f));
         }
+        // sftp, because Ansible copies modules with it; no tty, because an unprivileged sshd aborts a pty session
+        // when it cannot write login records (Ansible's `ssh -tt` then runs without one, as on a host that refuses).
         for _ in 0..5 {
             let port = free_port();
             let config = dir.join("sshd_config");
@@ -141,7 +148,7 @@ impl Fleet {
                 format!(
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nAuthorizedKeysFile {dir}/authorized_keys\nPidFile none\n\
                      UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                     SetEnv HOME={home}\nLogLevel DEBUG3\n{force}",
+                     SetEnv HOME={home}\nLogLevel DEBUG3\nSubsystem sftp internal-sftp\nPermitTTY no\n{force}",
                     key = dir.join("host_key").display(),
                     dir = dir.display(),
                     home = home.display(),
@@ -149,11 +156,23 @@ impl Fleet {
                 ),
             )
             .expect("sshd_config");
-            let mut child = Command::new("runuser")
-                .args(["-u", TEST_USER, "--", "/usr/sbin/sshd", "-D", "-f"])
+            // sshd runs directly as the test user (no runuser in between, which could not pass a signal on) and
+            // leads its own process group, so stopping the host reaches sshd and every session it forked.
+            let (uid, gid) = uid_gid();
+            let mut child = Command::new("/usr/sbin/sshd")
+                .args(["-D", "-f"])
                 .arg(&config)
                 .arg("-E")
                 .arg(dir.join("sshd.log"))
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &home)
+                .env("USER", TEST_USER)
+                .env("LOGNAME", TEST_USER)
+                .uid(uid)
+                .gid(gid)
+                .process_group(0)
+                .current_dir(&dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -163,7 +182,7 @@ impl Fleet {
                 self.hosts.push(SshHost { child, name: name.to_owned(), port, home, dir, host_key });
                 return;
             }
-            let _ = child.kill();
+            procs::kill_group(child.id());
             let _ = child.wait();
         }
         panic!("sshd for {name} did not start; see {}", dir.join("sshd.log").display());
@@ -219,10 +238,17 @@ impl SshHost {
 }
 
 impl Drop for Fleet {
+    /// Stops every host and everything its sessions started: each sshd with all it forked (connection processes
+    /// leave the process group), then any process left that names this fleet's directory.
     fn drop(&mut self) {
         for h in &mut self.hosts {
-            let _ = h.child.kill();
+            procs::kill_tree(h.child.id());
+            procs::kill_group(h.child.id());
             let _ = h.child.wait();
+        }
+        let left = procs::kill_naming(self.root.path(), Duration::from_secs(5));
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("processes of {} outlived the fleet: {left:?}", self.root.path().display());
         }
     }
 }

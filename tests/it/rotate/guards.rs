@@ -13,7 +13,7 @@ fn the_secret_never_shows_in_sshd_logs_output_or_the_report() {
     let human = run(&mut rotate(&env, &moto, &fleet, &inv, &["-vvv"])).expect_code(0);
     let logs = fleet.logs();
     assert!(
-        logs.contains("entering command sh -c '# credpush remote writer."),
+        logs.contains("entering command sh -c '# credpush remote prelude"),
         "sshd logs the executed command at DEBUG3"
     );
     assert!(json.stderr.contains("verified"), "-vvv logs per host: {}", json.stderr);

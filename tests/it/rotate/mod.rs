@@ -3,6 +3,8 @@
 
 mod delivery;
 mod guards;
+mod hostile;
+mod lifecycle;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,0 +1,250 @@
+//! The Ansible module (`ansible/library/credpush`, built from `src/bin/credpush-ansible.rs`): Ansible copies it to
+//! a host and runs it with the path of a JSON args file; it answers with exactly one JSON object on stdout.
+//!
+//! It writes a `credential_process` document with the same contract as `credpush rotate`'s SSH writer (temp file
+//! in the same directory, fsync, rename, read back and compared) through [`crate::fsutil`], and ensures the
+//! managed profile block with [`crate::profile`]. `changed` is true only when the content, mode or owner differ;
+//! check mode computes and writes nothing; diff mode masks every secret. No result field ever holds a secret:
+//! `no_log` hides only the task line, and a registered result prints in full.
+
+pub mod args;
+pub mod ids;
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::document::CredentialDocument;
+use crate::profile::{InstallOutcome, ProfileSpec};
+use args::{ModuleArgs, State};
+
+/// The largest existing file read back for comparison or diff: a document is far smaller, so a bigger file just
+/// differs.
+const MAX_EXISTING: u64 = 1 << 20;
+
+/// Runs the module on the args file at `args_path`; returns the result object. `failed` is set on any failure.
+pub fn run(args_path: &Path) -> Value {
+    match read_args(args_path).and_then(|text| {
+        let args = args::parse(&text, time::OffsetDateTime::now_utc())?;
+        apply(&args)
+    }) {
+        Ok(result) => result,
+        Err(msg) => json!({ "failed": true, "changed": false, "msg": msg }),
+    }
+}
+
+fn read_args(path: &Path) -> Result<Vec<u8>, String> {
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(args::MAX_ARGS_BYTES + 1).read_to_end(&mut text))
+        .map_err(|e| format!("cannot read the module args file {}: {e}", path.display()))?;
+    if text.len() as u64 > args::MAX_ARGS_BYTES {
+        return Err(format!("the module args file {} is over {} bytes", path.display(), args::MAX_ARGS_BYTES));
+    }
+    Ok(text)
+}
+
+/// `~/…` against the home of the user the module runs as.
+fn absolute(path: &str) -> Result<PathBuf, String> {
+    match path.strip_prefix("~/") {
+        Some(rest) => Ok(ids::home()?.join(rest)),
+        None => Ok(PathBuf::from(path)),
+    }
+}
+
+/// What is at a path now: its bytes (up to [`MAX_EXISTING`]), mode and owner.
+struct Existing {
+    bytes: Option<Vec<u8>>,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+fn existing(path: &Path) -> Result<Option<Existing>, String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+    };
+    if meta.is_dir() {
+        return Err(format!(
+            "{} is a directory (fix: point path at a file, e.g. {}/temp.json)",
+            path.display(),
+            path.display()
+        ));
+    }
+    // A symlink is replaced by the rename, as the SSH writer's `mv` does; its target is never read.
+    let bytes = if meta.is_file() && meta.len() <= MAX_EXISTING {
+        let mut buf = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_EXISTING).read_to_end(&mut buf))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Some(buf)
+    } else {
+        None
+    };
+    Ok(Some(Existing { bytes, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A document with every secret masked, for diffs: only the Expiration and the key id's last 4 characters show.
+fn masked(bytes: Option<&[u8]>, mode: Option<u32>) -> String {
+    let body = match bytes.map(CredentialDocument::parse) {
+        None => String::new(),
+        Some(Ok(d)) => {
+            let key = &d.access_key_id;
+            let tail = key.get(key.len().saturating_sub(4)..).unwrap_or("");
+            format!(
+                "Version: 1\nAccessKeyId: ****{tail}\nSecretAccessKey: (redacted)\nSessionToken: (redacted)\nExpiration: {}\n",
+                d.expiration_rfc3339()
+            )
+        }
+        Some(Err(_)) => "(not a credential_process document; content not shown)\n".into(),
+    };
+    match mode {
+        Some(m) => format!("{body}mode: {m:04o}\n"),
+        None => body,
+    }
+}
+
+fn apply(a: &ModuleArgs) -> Result<Value, String> {
+    let path = absolute(&a.path)?;
+    let shown = path.display().to_string();
+    let current = existing(&path)?;
+    let mut result = Map::new();
+    result.insert("path".into(), json!(shown));
+    let Some(doc) = &a.document else {
+        // state: absent
+        let changed = current.is_some();
+        if changed && !a.check_mode {
+            std::fs::remove_file(&path).map_err(|e| format!("cannot remove {shown}: {e}"))?;
+        }
+        if a.diff {
+            let before = current.as_ref().map(|c| masked(c.bytes.as_deref(), Some(c.mode))).unwrap_or_default();
+            result.insert(
+                "diff".into(),
+                json!({"before_header": shown, "after_header": shown, "before": before, "after": ""}),
+            );
+        }
+        let verb = match (changed, a.check_mode) {
+            (false, _) => "is already absent",
+            (true, true) => "would be removed",
+            (true, false) => "removed",
+        };
+        result.insert("changed".into(), json!(changed));
+        result.insert("msg".into(), json!(format!("{shown} {verb}")));
+        return Ok(Value::Object(result));
+    };
+    debug_assert_eq!(a.state, State::Present);
+    let uid = a.owner.as_deref().map(ids::resolve_user).transpose()?;
+    let gid = a.group.as_deref().map(ids::resolve_group).transpose()?;
+    let json = doc.to_json();
+    let want = json.expose().as_bytes();
+    let sha = hex(&Sha256::digest(want));
+    let same_content = current.as_ref().and_then(|c| c.bytes.as_deref()) == Some(want);
+    let same_attrs = current
+        .as_ref()
+        .is_some_and(|c| c.mode == a.mode && uid.is_none_or(|u| u == c.uid) && gid.is_none_or(|g| g == c.gid));
+    let doc_changed = !(same_content && same_attrs);
+    if doc_changed && !a.check_mode {
+        if same_content {
+            // Only the mode or owner differ: fix them in place rather than rewrite the file.
+            std::os::unix::fs::chown(&path, uid, gid)
+                .map_err(|e| format!("cannot change the owner of {shown}: {e}"))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(a.mode))
+                .map_err(|e| format!("cannot set the mode of {shown}: {e}"))?;
+        } else {
+            crate::fsutil::write_atomic_owned(&path, want, a.mode, uid, gid).map_err(|e| e.to_string())?;
+            verify(&path, &sha)?;
+        }
+    }
+    let mut diffs = Vec::new();
+    if a.diff {
+        let before = current.as_ref().map(|c| masked(c.bytes.as_deref(), Some(c.mode))).unwrap_or_default();
+        diffs.push(json!({"before_header": shown, "after_header": shown, "before": before, "after": masked(Some(want), Some(a.mode))}));
+    }
+    let mut changed = doc_changed;
+    if let Some(name) = &a.profile {
+        let (outcome, diff) = ensure_profile(a, name, &shown)?;
+        changed |= outcome != InstallOutcome::Unchanged;
+        result.insert("profile".into(), json!(outcome.as_str()));
+        diffs.extend(diff);
+    }
+    if a.diff {
+        result.insert("diff".into(), Value::Array(diffs));
+    }
+    let expiration = doc.expiration_rfc3339();
+    let msg = match (doc_changed, a.check_mode) {
+        (false, _) => format!("{shown} is up to date (expires {expiration})"),
+        (true, true) => format!("{shown} would be written (expires {expiration})"),
+        (true, false) => format!("{shown} written and verified (expires {expiration})"),
+    };
+    result.insert("changed".into(), json!(changed));
+    result.insert("expiration".into(), json!(expiration));
+    result.insert("sha256".into(), json!(sha));
+    result.insert("msg".into(), json!(msg));
+    Ok(Value::Object(result))
+}
+
+/// Reads the file back and compares it with what was meant, as the SSH writer does.
+fn verify(path: &Path, sha: &str) -> Result<(), String> {
+    let back = std::fs::read(path).map_err(|e| format!("cannot read {} back: {e}", path.display()))?;
+    if hex(&Sha256::digest(&back)) != sha {
+        return Err(format!("verification failed for {}: the file does not match what was written", path.display()));
+    }
+    Ok(())
+}
+
+/// Ensures the managed profile block as `credpush profile --install` does (the same merge, the file's mode kept,
+/// a new file 0600), writing nothing in check mode. The config file is not secret, so its diff is shown whole.
+fn ensure_profile(a: &ModuleArgs, name: &str, doc_path: &str) -> Result<(InstallOutcome, Option<Value>), String> {
+    let spec = ProfileSpec::new(name, doc_path, a.region.as_deref()).map_err(|e| e.to_string())?;
+    let config = absolute(a.config_file.as_deref().unwrap_or("~/.aws/config"))?;
+    let current = existing(&config)?;
+    let (text, outcome) = match &current {
+        Some(c) => {
+            let bytes = c
+                .bytes
+                .clone()
+                .ok_or_else(|| format!("{} is not a regular file of at most 1 MiB", config.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                format!("{} is not UTF-8 text (fix: point config_file at an AWS config file)", config.display())
+            })?;
+            (text, InstallOutcome::Updated)
+        }
+        None => (String::new(), InstallOutcome::Created),
+    };
+    let merged = spec.merge(&text, &config).map_err(|e| e.to_string())?;
+    if outcome == InstallOutcome::Updated && merged == text {
+        return Ok((InstallOutcome::Unchanged, None));
+    }
+    if !a.check_mode {
+        // An existing file keeps its mode and owner; a new one is 0600 and belongs to `owner`, like the document.
+        let (mode, uid, gid) = match &current {
+            // Only an owner that differs from the writer's needs a chown (and root).
+            Some(c) => (
+                c.mode,
+                Some(c.uid).filter(|&u| Some(u) != ids::effective_uid()),
+                Some(c.gid).filter(|&g| Some(g) != ids::effective_gid()),
+            ),
+            None => (
+                0o600,
+                a.owner.as_deref().map(ids::resolve_user).transpose()?,
+                a.group.as_deref().map(ids::resolve_group).transpose()?,
+            ),
+        };
+        crate::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, uid, gid).map_err(|e| e.to_string())?;
+    }
+    let shown = config.display().to_string();
+    let diff = a.diff.then(|| json!({"before_header": shown, "after_header": shown, "before": text, "after": merged}));
+    Ok((outcome, diff))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,33 @@
+//! The credpush Ansible module (installed as `ansible/library/credpush` by `scripts/build-module`). Ansible runs it
+//! on a host as `credpush ARGS_FILE`; it prints exactly one JSON object on stdout, on every path.
+
+use std::io::Write;
+use std::path::Path;
+
+fn main() {
+    // The module is built with panic = "abort"; the hook still runs first, so even a bug answers with one JSON
+    // object. Only the location is reported: a panic message is never allowed to carry data.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        emit(
+            &serde_json::json!({"failed": true, "changed": false, "msg": format!("the credpush module hit a bug{at}")}),
+        );
+    }));
+    let mut argv = std::env::args_os().skip(1);
+    let result = match (argv.next(), argv.next()) {
+        (Some(args_file), None) => credpush::ansible::run(Path::new(&args_file)),
+        _ => serde_json::json!({
+            "failed": true,
+            "changed": false,
+            "msg": "usage: credpush ARGS_FILE (this is an Ansible module: run it from a playbook task `credpush:`)",
+        }),
+    };
+    emit(&result);
+    std::process::exit(if result.get("failed").and_then(serde_json::Value::as_bool) == Some(true) { 1 } else { 0 });
+}
+
+fn emit(result: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout leaves nobody to tell; the exit code still says how it went.
+    let _ = writeln!(out, "{result}").and_then(|()| out.flush());
+}

@@ -1,0 +1,95 @@
+//! The Ansible side with real ansible-core 2.19: `ansible/rotate.yml` and the credpush module against loopback
+//! sshd hosts and moto's STS. `playbook` covers the shipped playbook and the example inventories, `module` the
+//! module's contract through Ansible (idempotence, check and diff modes, secrets, bad input).
+
+mod module;
+mod playbook;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::harness::{Env, Moto, Run, run, tool};
+use crate::sshd::Fleet;
+
+/// The repository root.
+pub(super) fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the module once per test binary (scripts/build-module is idempotent and quick when nothing changed).
+pub(super) fn module_binary() -> PathBuf {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let path = repo().join("ansible/library/credpush");
+    if !*built {
+        let out = Command::new(repo().join("scripts/build-module")).current_dir(repo()).output().expect("build-module");
+        assert!(out.status.success(), "scripts/build-module failed: {}", String::from_utf8_lossy(&out.stderr));
+        *built = true;
+    }
+    path
+}
+
+/// ansible-playbook for one test: the repo's ansible.cfg, Ansible's own state under the test's HOME, the CI
+/// user's AWS keys for moto, and the fleet's ssh settings through the inventory.
+pub(super) struct Ansible<'a> {
+    pub env: &'a Env,
+    pub moto: &'a Moto,
+    pub fleet: &'a Fleet,
+}
+
+impl Ansible<'_> {
+    /// `ansible-playbook PLAYBOOK -i INVENTORY` with the credpush CLI and the default role as extra vars.
+    pub fn playbook(&self, playbook: &Path, inventory: &Path, extra: &[&str]) -> Command {
+        module_binary();
+        let mut cmd = self.env.cmd(tool("ansible-playbook"));
+        self.moto.as_user(&mut cmd, &self.moto.user("ci"));
+        let home = self.env.path(".ansible");
+        cmd.env("ANSIBLE_CONFIG", repo().join("ansible/ansible.cfg"))
+            .env("ANSIBLE_HOME", &home)
+            .env("ANSIBLE_LOCAL_TEMP", home.join("tmp"))
+            // Not `~/.ansible/tmp`: Ansible expands `~` as `~USER`, the passwd home, which is this machine's root
+            // home on the controller and the shared home of the test user on the hosts. $HOME is expanded by the
+            // remote shell: the test's home on the controller, each sshd host's own home on the hosts.
+            .env("ANSIBLE_REMOTE_TEMP", "$HOME/.ansible/tmp")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .arg(playbook)
+            .arg("-i")
+            .arg(inventory)
+            .args(["-e", &format!("credpush_bin={}", env!("CARGO_BIN_EXE_credpush"))])
+            .args(["-e", &format!("credpush_default_role_arn={}", self.moto.role("deploy"))])
+            .args(extra);
+        cmd
+    }
+
+    /// The fleet's INI inventory, with the ssh config every host is reached through (Ansible and credpush both
+    /// read `-F` from `ansible_ssh_common_args`), and `vars` added to `[onprem:vars]`.
+    pub fn inventory(&self, hosts: &str, vars: &str) -> PathBuf {
+        self.fleet.inventory(&format!(
+            "{hosts}\n[onprem:vars]\nansible_ssh_common_args='-F {}'\n{vars}",
+            self.fleet.ssh_config().display()
+        ))
+    }
+}
+
+/// A play's recap: `host : ok=N changed=N unreachable=N failed=N …` for `host`, as (changed, unreachable, failed).
+pub(super) fn recap(r: &Run, host: &str) -> (u32, u32, u32) {
+    let line = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("PLAY RECAP"))
+        .find(|l| l.split_whitespace().next() == Some(host))
+        .unwrap_or_else(|| panic!("{host} is not in the recap:\n{}\n{}", r.stdout, r.stderr));
+    let count = |key: &str| {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    (count("changed"), count("unreachable"), count("failed"))
+}
+
+/// Runs `cmd`, expecting `code`, and returns it.
+pub(super) fn play(cmd: &mut Command, code: i32) -> Run {
+    run(cmd).expect_code(code)
+}

@@ -1,0 +1,112 @@
+//! `credpush plan` and `rotate --shard`/`--every` from the command line: exit codes, messages, and shards that
+//! partition a 30-host inventory the same way on every run and across edits to other hosts.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::harness::{Env, run};
+
+#[test]
+fn plan_accepts_every_30m_and_refuses_every_60m_with_1h_credentials() {
+    let env = Env::new();
+    let ok = run(env.credpush().args(["plan", "--duration", "1h", "--every", "30m", "--role-chaining"])).expect_code(0);
+    assert!(ok.stdout.contains("serves 45m with more than 15 minutes left"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("at most 35m after") && ok.stdout.contains("margin: 10m\n"), "{}", ok.stdout);
+    assert!(ok.stderr.is_empty(), "{}", ok.stderr);
+
+    let bad = run(env.credpush().args(["plan", "--duration", "1h", "--every", "60m"])).expect_code(1);
+    assert!(bad.stdout.contains("margin: -20m\n"), "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("unsafe schedule") && bad.stderr.contains("1h5m old") && bad.stderr.contains("--every 40m"),
+        "{}",
+        bad.stderr
+    );
+
+    // Role chaining: 2-hour credentials are refused whatever the period, with the capped advice.
+    let chained = run(env.credpush().args(["plan", "--duration", "2h", "--every", "30m", "--role-chaining"]));
+    let chained = chained.expect_code(1);
+    assert!(chained.stderr.contains("1-hour cap") && chained.stderr.contains("--duration 1h"), "{}", chained.stderr);
+    run(env.credpush().args(["plan", "--duration", "2h", "--every", "1h"])).expect_code(0);
+
+    for bad_input in [["--every", "soon"], ["--every", "0"], ["--duration", "5m"], ["--build-time", "-3m"]] {
+        let mut args = vec!["plan"];
+        args.extend(bad_input);
+        if bad_input[0] != "--every" {
+            args.extend(["--every", "30m"]);
+        }
+        let r = run(env.credpush().args(&args)).expect_code(2);
+        assert!(r.stderr.starts_with("credpush: error: "), "{args:?}: {}", r.stderr);
+    }
+}
+
+/// A 30-host inventory; `extra` adds lines (other hosts).
+fn inventory(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let mut text = String::from("[onprem]\n");
+    for i in 1..=30 {
+        text.push_str(&format!("node{i:02}.dc1.example ansible_host=192.0.2.{i}\n"));
+    }
+    text.push_str(extra);
+    let path = dir.join("hosts.ini");
+    std::fs::write(&path, text).expect("inventory");
+    path
+}
+
+fn shard_hosts(env: &Env, inv: &Path, shard: &str) -> BTreeSet<String> {
+    let r = run(env.credpush().args(["rotate", "-i"]).arg(inv).args([
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/deploy",
+        "--dry-run",
+        "--json",
+        "--shard",
+        shard,
+    ]))
+    .expect_code(0);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    report["hosts"].as_array().expect("hosts").iter().map(|h| h["host"].as_str().expect("host").to_owned()).collect()
+}
+
+#[test]
+fn three_shards_of_thirty_hosts_cover_each_host_once_and_stay_put() {
+    let env = Env::new();
+    let inv = inventory(env.home.path(), "");
+    let shards: Vec<BTreeSet<String>> = ["1/3", "2/3", "3/3"].iter().map(|s| shard_hosts(&env, &inv, s)).collect();
+    let all: BTreeSet<String> = (1..=30).map(|i| format!("node{i:02}.dc1.example")).collect();
+    assert_eq!(shards.iter().map(BTreeSet::len).sum::<usize>(), 30, "{shards:?}");
+    assert_eq!(shards.iter().flatten().cloned().collect::<BTreeSet<_>>(), all);
+    assert!(shards.iter().all(|s| !s.is_empty()), "{shards:?}");
+
+    // The same on the next run, and after hosts are added elsewhere in the inventory.
+    let again: Vec<_> = ["1/3", "2/3", "3/3"].iter().map(|s| shard_hosts(&env, &inv, s)).collect();
+    assert_eq!(again, shards);
+    let edited = inventory(env.home.path(), "[db]\ndb1 ansible_host=192.0.2.200\ndb2 ansible_host=192.0.2.201\n");
+    for (i, s) in ["1/3", "2/3", "3/3"].iter().enumerate() {
+        let now = shard_hosts(&env, &edited, s);
+        assert!(shards[i].is_subset(&now), "shard {s} lost hosts: {:?} -> {now:?}", shards[i]);
+    }
+}
+
+#[test]
+fn bad_shards_are_refused_before_anything_runs_and_every_warns() {
+    let env = Env::new();
+    let inv = inventory(env.home.path(), "");
+    for bad in ["0/3", "4/3", "1/0", "junk", "1/", "-1/3"] {
+        let r = run(env.credpush().args(["rotate", "-i"]).arg(&inv).args(["--dry-run", "--shard", bad]));
+        let r = r.expect_code(2);
+        assert!(r.stderr.contains("--shard") && r.stderr.contains("I/N"), "{bad}: {}", r.stderr);
+    }
+    let rotate = |every: &str| {
+        run(env.credpush().args(["rotate", "-i"]).arg(&inv).args([
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/deploy",
+            "--dry-run",
+            "--every",
+            every,
+        ]))
+        .expect_code(0)
+    };
+    let slow = rotate("1h");
+    assert!(slow.stderr.contains("warning: unsafe schedule") && slow.stderr.contains("--every 40m"), "{}", slow.stderr);
+    assert!(!rotate("30m").stderr.contains("warning"));
+}
