@@ -120,8 +120,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Inventory(cmd) => {
             let inv = inventory::Inventory::load(&cmd.inv.inventory)?;
-            let list = inv.to_list_json(cmd.inv.limit.as_deref());
-            stdout::print(&format!("{}\n", serde_json::to_string_pretty(&list).unwrap_or_default()))?;
+            let list = inv.list(cmd.inv.limit.as_deref())?;
+            // Streamed one host at a time; a reader that stops early ends it quietly, as with `stdout::print`.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match list.write_json(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(|e| Error::io("write", "stdout", e))?,
+            }
             Ok(EXIT_OK)
         }
         Command::Plan(cmd) => {

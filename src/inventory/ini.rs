@@ -6,17 +6,20 @@
 //! strings). A group may be used in `[p:children]` before its own section; a `[g:vars]` section needs `g` to be
 //! declared somewhere in the file.
 
-use super::error::InventoryError;
+use super::error::{Fault, InventoryError};
 use super::hostrange::expand_host_pattern;
 use super::literal::parse_value;
-use super::model::Graph;
+use super::model::{Graph, VarLayer};
 use super::shlex;
 use regex::Regex;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 #[allow(clippy::unwrap_used)] // constant patterns
 static SECTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$").unwrap());
+#[allow(clippy::unwrap_used)]
+static LINE_BREAK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x{85}\x{2028}\x{2029}]").unwrap());
 #[allow(clippy::unwrap_used)]
 static GROUP_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^([^:\]\s]+)\s*(?:#.*)?$").unwrap());
 
@@ -80,7 +83,7 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
             )));
         }
         match state {
-            State::Hosts => host_line(graph, group, line).map_err(err)?,
+            State::Hosts => host_line(graph, group, line).map_err(|f| f.at(path, lineno))?,
             State::Vars => {
                 let Some((k, v)) = line.split_once('=') else {
                     return Err(err(format!("expected key=value in a :vars section, got \"{line}\"")));
@@ -122,73 +125,85 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
     Ok(())
 }
 
+/// Links the now-defined group `name` under the parents that named it early; a parent that was itself waiting is
+/// resolved as soon as it is linked, depth first, the order Ansible links them in. A work stack stands in for
+/// recursion so a long chain of forward references cannot overflow the stack.
 fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -> Result<(), String> {
-    let Some(at) = pending.iter().position(|p| p.name == name) else {
-        return Ok(());
-    };
-    let entry = pending.remove(at);
-    for parent in entry.parents {
-        graph.add_child(parent, name)?;
+    fn take(pending: &mut Vec<Pending>, name: &str) -> Option<std::vec::IntoIter<usize>> {
+        let at = pending.iter().position(|p| p.name == name)?;
+        Some(pending.remove(at).parents.into_iter())
+    }
+    let mut stack: Vec<(String, std::vec::IntoIter<usize>)> = Vec::new();
+    if let Some(parents) = take(pending, name) {
+        stack.push((name.to_string(), parents));
+    }
+    while let Some((child, parents)) = stack.last_mut() {
+        let Some(parent) = parents.next() else {
+            stack.pop();
+            continue;
+        };
+        let child = child.clone();
+        graph.add_child(parent, &child)?;
         let parent_name = graph.groups[parent].name.clone();
-        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children) {
-            resolve_children(graph, &parent_name, pending)?;
+        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children)
+            && let Some(parents) = take(pending, &parent_name)
+        {
+            stack.push((parent_name, parents));
         }
     }
     Ok(())
 }
 
 /// `host[:port] [key=value ...]`: the pattern may expand to many hosts, all getting the same vars.
-fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), String> {
+fn host_line(graph: &mut Graph, group: usize, line: &str) -> Result<(), Fault> {
     let words = shlex::split(line).map_err(|e| format!("cannot split host line \"{line}\": {e} (close the quote)"))?;
     let Some(pattern) = words.first() else {
         return Ok(());
     };
-    let (hosts, port) = expand_host_pattern(pattern)?;
+    let (hosts, port) = expand_host_pattern(pattern, graph.entry_budget())?;
     if pattern.trim().ends_with(':') && port.is_none() {
         return Err(format!(
             "invalid host pattern \"{pattern}\": a trailing ':' must be followed by a port (write host:PORT or drop the ':')"
-        ));
+        )
+        .into());
     }
     if hosts.iter().any(|h| h.trim() == "---") {
-        return Err(format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)"));
+        return Err(
+            format!("invalid host pattern \"{pattern}\" (\"---\" starts a YAML document; name the file .yml)").into()
+        );
     }
-    let mut vars = Vec::new();
+    let mut vars = Vec::with_capacity(words.len() - 1);
     for word in &words[1..] {
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)"));
+            return Err(
+                format!("expected key=value after the host name, got \"{word}\" (quote values with spaces)").into()
+            );
         };
-        vars.push((k.to_string(), parse_value(v)));
+        vars.push((graph.intern(k), parse_value(v)));
     }
+    let vars: VarLayer = Arc::from(vars);
+    graph.entries += hosts.len();
     for host in hosts {
         graph.add_host(&host, Some(group), port)?;
-        for (k, v) in &vars {
-            graph.set_var(&host, k, v.clone())?;
-        }
+        graph.set_host_vars(&host, &vars)?;
     }
     Ok(())
 }
 
-/// Python's `str.splitlines`: `\n`, `\r\n` and `\r` (plus a few rarer breaks) end a line.
+/// Python's `str.splitlines`: `\n`, `\r\n` and `\r` (plus a few rarer breaks) end a line. The search runs in the
+/// regex crate, which stays fast in debug builds, where a hand loop over every byte would not.
 fn py_lines(text: &str) -> impl Iterator<Item = &str> {
-    let breaks = ['\n', '\r', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\u{85}', '\u{2028}', '\u{2029}'];
-    let mut rest = text;
+    let mut breaks = LINE_BREAK.find_iter(text);
+    let mut start = 0;
     std::iter::from_fn(move || {
-        if rest.is_empty() {
+        if start >= text.len() {
             return None;
         }
-        match rest.find(breaks) {
-            Some(at) => {
-                let line = &rest[..at];
-                let brk = rest[at..].chars().next().map_or(1, char::len_utf8);
-                let skip = if rest[at..].starts_with("\r\n") { 2 } else { brk };
-                rest = &rest[at + skip..];
-                Some(line)
-            }
-            None => {
-                let line = rest;
-                rest = "";
-                Some(line)
-            }
-        }
+        let (line, next) = match breaks.next() {
+            Some(m) => (&text[start..m.start()], m.end()),
+            None => (&text[start..], text.len()),
+        };
+        start = next;
+        Some(line)
     })
 }

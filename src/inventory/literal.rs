@@ -10,6 +10,35 @@ use serde_json::{Map, Number, Value};
 /// Types one INI value. Never fails: anything that is not a literal is kept as the text.
 pub(crate) fn parse_value(text: &str) -> Value {
     let src = text.trim_start_matches([' ', '\t']);
+    // Most inventory values are a plain word or a plain number; decide those without the full parser, which
+    // matters for inventories of 100,000 hosts with several vars each.
+    let b = src.as_bytes();
+    if let Some(&first) = b.first() {
+        if first.is_ascii_alphabetic() || first == b'_' {
+            // A literal that starts with a name is True, False, None, set() or a prefixed string (b'', r"");
+            // any other name makes `literal_eval` fail, and Ansible keeps the text.
+            let end = b.iter().position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).unwrap_or(b.len());
+            let name = &src[..end];
+            if !matches!(name, "True" | "False" | "None" | "set") && !matches!(b.get(end), Some(b'\'' | b'"')) {
+                return Value::String(text.to_string());
+            }
+        } else if first.is_ascii_digit() {
+            let dots = b.iter().filter(|&&c| c == b'.').count();
+            if dots == 0 && b.iter().all(u8::is_ascii_digit) && (first != b'0' || b.len() == 1) {
+                return to_json(Py::Int(src.to_string()));
+            }
+            // An address such as 10.0.0.1 is not a Python number.
+            if dots >= 2 && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+                return Value::String(text.to_string());
+            }
+        } else if (first == b'\'' || first == b'"') && b.len() >= 2 && b[b.len() - 1] == first {
+            // A quoted word with no escapes, inner quotes of its kind or line breaks is exactly its inside.
+            let inner = &src[1..src.len() - 1];
+            if !inner.bytes().any(|c| c == first || c == b'\\' || c == b'\n' || c == b'\r' || c == 0) {
+                return Value::String(inner.to_string());
+            }
+        }
+    }
     let mut p = Parser { s: src.as_bytes(), src, i: 0, depth: 0 };
     match p.expr().and_then(|v| p.end().map(|()| v)) {
         Some(v) => to_json(v),

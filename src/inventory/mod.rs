@@ -18,11 +18,12 @@
 //!
 //! Layout: `model` holds the graph; `ini` and `yaml` fill it (`yaml11` and `scalar11` type YAML the PyYAML
 //! way, `literal` types INI values the Python way); `vars` layers group and host vars; `pattern` evaluates
-//! `--limit`; `source` decides which files are read and in which format.
+//! `--limit`; `source` decides which files are read and in which format; `list` renders `--list`.
 
 mod error;
 mod hostrange;
 mod ini;
+pub mod list;
 mod literal;
 mod model;
 mod pattern;
@@ -36,9 +37,11 @@ mod yaml;
 mod yaml11;
 
 pub use error::InventoryError;
+pub use hostrange::MAX_HOST_ENTRIES;
+pub use yaml11::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES};
 
 use model::{ALL, Graph};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// A loaded inventory: hosts, groups and vars from one or more sources, with `group_vars/` and `host_vars/`.
@@ -46,6 +49,14 @@ use std::path::PathBuf;
 pub struct Inventory {
     graph: Graph,
     files: Vec<vars::DirVars>,
+    sources: Vec<PathBuf>,
+}
+
+/// Checks that a `--limit` value is a well-formed pattern, without an inventory: not empty, no empty part
+/// (`a:`, `a,,b`), brackets closed (`h[`), something after `&`, `!`, `~` and `@`, and a `~regex` that compiles.
+/// [`Inventory::select`] runs the same check; this lets a command refuse a bad limit before reading any file.
+pub fn check_limit(limit: &str) -> Result<(), InventoryError> {
+    pattern::check(limit).map(|_| ())
 }
 
 impl Inventory {
@@ -54,7 +65,9 @@ impl Inventory {
     /// inside a directory source) are read too.
     ///
     /// Unlike Ansible, which warns and carries on, a source that is missing or malformed is an error naming the
-    /// file and line.
+    /// file and line. So is one past the bounds that keep hostile input from exhausting the machine:
+    /// [`MAX_HOST_ENTRIES`] host entries for all sources together, and [`MAX_ALIAS_NODES`] nodes or
+    /// [`MAX_ALIAS_BYTES`] bytes of text added by YAML aliases in one file.
     pub fn load(sources: &[PathBuf]) -> Result<Inventory, InventoryError> {
         let mut graph = Graph::new();
         for source in sources {
@@ -63,17 +76,29 @@ impl Inventory {
         graph.reconcile();
         let files =
             sources.iter().map(|s| vars::load_dir(&source::vars_base(s), &graph)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Inventory { graph, files })
+        Ok(Inventory { graph, files, sources: sources.to_vec() })
     }
 
     /// The hosts that `--limit LIMIT` selects (all hosts for `None`), in Ansible's order: hosts of `all`'s
-    /// direct child groups first, then those of deeper groups.
+    /// direct child groups first, then those of deeper groups. Never empty: this is the entry point for commands
+    /// that act on hosts.
     ///
     /// Patterns: host names, globs (`web*`), group names, `~regex`, `all` or `*`, joined by `,` or `:`, with
-    /// `&` to intersect and `!` to exclude (`web:&prod:!web3`), and `group[0]`/`group[1:3]` subscripts. A
-    /// pattern that matches no host and no group is an error naming it (Ansible only warns), as is a bad regex.
+    /// `&` to intersect and `!` to exclude (`web:&prod:!web3`), `group[0]`/`group[1:3]` subscripts, and
+    /// `@file` for one pattern per line. Errors, each naming what to fix:
+    /// - [`InventoryError::NoHosts`] when the inventory has no host at all (whatever the limit),
+    /// - [`InventoryError::EmptyLimit`] and [`InventoryError::BadPattern`] for a limit that is empty or malformed
+    ///   (see [`check_limit`]), has a bad regex, or a subscript past the end,
+    /// - [`InventoryError::NoMatch`] for a pattern that matches no host and no group (Ansible only warns),
+    /// - [`InventoryError::NothingSelected`] when the parts match but select no host together.
     pub fn select(&self, limit: Option<&str>) -> Result<Vec<String>, InventoryError> {
-        let hosts = pattern::select(&self.graph, limit, true)?;
+        if self.graph.hosts.is_empty() {
+            return Err(InventoryError::NoHosts { sources: self.sources.clone() });
+        }
+        let hosts = pattern::select(&self.graph, limit, pattern::Mode::Strict)?;
+        if hosts.is_empty() {
+            return Err(InventoryError::NothingSelected { limit: limit.unwrap_or_default().to_string() });
+        }
         Ok(hosts.into_iter().map(|h| self.graph.hosts[h].name.clone()).collect())
     }
 
@@ -92,60 +117,22 @@ impl Inventory {
         }
     }
 
-    /// What `ansible-inventory --list [--limit LIMIT]` prints: one entry per non-empty group with `hosts` and
-    /// `children`, `all` with its children only, and `_meta.hostvars` for selected hosts that have vars.
+    /// What `ansible-inventory --list [--limit LIMIT]` prints, ready to render: one entry per non-empty group
+    /// with `hosts` and `children`, `all` with its children only, and `_meta.hostvars` for selected hosts that
+    /// have vars.
     ///
-    /// The limit is applied as `ansible-inventory` applies it, ignoring patterns that match nothing; call
-    /// [`Inventory::select`] first to reject such limits.
-    pub fn to_list_json(&self, limit: Option<&str>) -> Value {
-        let g = &self.graph;
-        let selected = pattern::select(g, limit, false).unwrap_or_default();
-        let mut is_selected = vec![false; g.hosts.len()];
-        for &h in &selected {
-            is_selected[h] = true;
-        }
-        let mut out = Map::new();
-        let mut seen = vec![false; g.groups.len()];
-        self.format_group(ALL, &is_selected, &mut seen, &mut out);
-        let mut hostvars = Map::new();
-        for &h in &selected {
-            let v = vars::host_vars(g, &self.files, h);
-            if !v.is_empty() {
-                hostvars.insert(g.hosts[h].name.clone(), Value::Object(v));
-            }
-        }
-        out.insert("_meta".into(), json!({ "hostvars": hostvars, "profile": "inventory_legacy" }));
-        Value::Object(out)
+    /// The limit is applied as `ansible-inventory` applies it: patterns that match nothing are ignored, and what
+    /// makes Ansible stop (a bad regex, a missing `@file`, a subscript past the end, a bare `&` or `!`) is an
+    /// error. Call [`Inventory::select`] to refuse limits that select nothing or are malformed.
+    pub fn list(&self, limit: Option<&str>) -> Result<list::Listing<'_>, InventoryError> {
+        let selected = pattern::select(&self.graph, limit, pattern::Mode::List)?;
+        Ok(list::Listing::new(self, selected))
     }
 
-    fn format_group(&self, g: usize, selected: &[bool], seen: &mut [bool], out: &mut Map<String, Value>) {
-        let group = &self.graph.groups[g];
-        let mut entry = Map::new();
-        if g != ALL {
-            let hosts: Vec<Value> = group
-                .hosts
-                .iter()
-                .filter(|&&h| selected[h])
-                .map(|&h| Value::String(self.graph.hosts[h].name.clone()))
-                .collect();
-            if !hosts.is_empty() {
-                entry.insert("hosts".into(), Value::Array(hosts));
-            }
-        }
-        let children: Vec<Value> =
-            group.children.iter().map(|&c| Value::String(self.graph.groups[c].name.clone())).collect();
-        for &c in &group.children {
-            if !seen[c] {
-                self.format_group(c, selected, seen, out);
-                seen[c] = true;
-            }
-        }
-        if !children.is_empty() {
-            entry.insert("children".into(), Value::Array(children));
-        }
-        if !entry.is_empty() {
-            out.insert(group.name.clone(), Value::Object(entry));
-        }
+    /// [`Inventory::list`] as one JSON value (the whole inventory in memory; [`list::Listing::write_json`]
+    /// streams instead).
+    pub fn to_list_json(&self, limit: Option<&str>) -> Result<Value, InventoryError> {
+        Ok(self.list(limit)?.to_value())
     }
 }
 

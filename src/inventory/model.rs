@@ -2,8 +2,10 @@
 //! while building it: first port wins, `ansible_group_priority` is not a var, groups form no cycles, and
 //! `reconcile` hangs orphans under `all` and sorts hosts into or out of `ungrouped`.
 
+use super::hostrange::MAX_HOST_ENTRIES;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 pub(crate) const ALL: usize = 0;
 pub(crate) const UNGROUPED: usize = 1;
@@ -19,10 +21,16 @@ pub(crate) struct Group {
     pub depth: usize,
 }
 
+/// Vars set together (one host line, one YAML host entry), in the order they were written, shared by every host
+/// the line's pattern expands to, so `h[1:100000] big=...` stores `big` once, not once per host. Names are
+/// interned ([`Graph::intern`]): a fleet repeats the same few names on every host line.
+pub(crate) type VarLayer = Arc<[(Arc<str>, Value)]>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Host {
     pub name: String,
-    pub vars: Map<String, Value>,
+    /// Inventory-file vars in the order they were set; a later layer wins over an earlier one.
+    pub vars: Vec<VarLayer>,
     /// Groups the host was put in directly; ancestors are derived.
     pub groups: Vec<usize>,
 }
@@ -33,12 +41,22 @@ pub(crate) struct Graph {
     pub group_index: HashMap<String, usize>,
     pub hosts: Vec<Host>,
     pub host_index: HashMap<String, usize>,
+    /// Host entries produced so far by all sources (see [`MAX_HOST_ENTRIES`]).
+    pub entries: usize,
+    /// Var names of host lines, stored once.
+    names: HashSet<Arc<str>>,
 }
 
 impl Graph {
     pub fn new() -> Self {
-        let mut g =
-            Graph { groups: Vec::new(), group_index: HashMap::new(), hosts: Vec::new(), host_index: HashMap::new() };
+        let mut g = Graph {
+            groups: Vec::new(),
+            group_index: HashMap::new(),
+            hosts: Vec::new(),
+            host_index: HashMap::new(),
+            entries: 0,
+            names: HashSet::new(),
+        };
         g.add_group("all");
         g.add_group("ungrouped");
         g.link(ALL, UNGROUPED);
@@ -79,9 +97,10 @@ impl Graph {
         let h = match self.host(name) {
             Some(h) => h,
             None => {
-                let mut vars = Map::new();
+                let mut vars = Vec::new();
                 if let Some(p) = port.filter(|p| *p != 0) {
-                    vars.insert("ansible_port".into(), Value::from(p));
+                    let layer: VarLayer = Arc::new([(self.intern("ansible_port"), Value::from(p))]);
+                    vars.push(layer);
                 }
                 self.hosts.push(Host { name: name.to_string(), vars, groups: Vec::new() });
                 self.host_index.insert(name.to_string(), self.hosts.len() - 1);
@@ -111,11 +130,48 @@ impl Graph {
                 self.groups[g].vars.insert(key.to_string(), value);
             }
         } else if let Some(h) = self.host(entity) {
-            self.hosts[h].vars.insert(key.to_string(), value);
+            let layer: VarLayer = Arc::new([(self.intern(key), value)]);
+            self.hosts[h].vars.push(layer);
         } else {
             return Err(format!("\"{entity}\" is neither a host nor a group"));
         }
         Ok(())
+    }
+
+    /// Sets the vars of one host line on `host`. As with [`Graph::set_var`], a group of the same name takes them
+    /// instead (Ansible looks groups up first).
+    pub fn set_host_vars(&mut self, host: &str, vars: &VarLayer) -> Result<(), String> {
+        if vars.is_empty() {
+            return Ok(());
+        }
+        if self.group(host).is_some() {
+            for (k, v) in vars.iter() {
+                self.set_var(host, k, v.clone())?;
+            }
+            return Ok(());
+        }
+        match self.host(host) {
+            Some(h) => {
+                self.hosts[h].vars.push(Arc::clone(vars));
+                Ok(())
+            }
+            None => Err(format!("\"{host}\" is neither a host nor a group")),
+        }
+    }
+
+    /// The shared copy of a var name.
+    pub fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(Arc::clone(&n));
+        n
+    }
+
+    /// How many more host entries the sources may produce.
+    pub fn entry_budget(&self) -> usize {
+        MAX_HOST_ENTRIES.saturating_sub(self.entries)
     }
 
     /// Makes `child` (a group, else a host) a member of group `parent`.
@@ -162,32 +218,21 @@ impl Graph {
     }
 
     fn walk(&self, start: Vec<usize>, next: impl Fn(&Group) -> &Vec<usize>) -> Vec<usize> {
-        let mut seen: Vec<usize> = Vec::new();
+        // A flag per group keeps the walk linear in the edges it crosses.
+        let mut seen = vec![false; self.groups.len()];
+        let mut out: Vec<usize> = Vec::new();
         let mut frontier = start;
         while !frontier.is_empty() {
             let mut new = Vec::new();
             for g in frontier {
                 for &n in next(&self.groups[g]) {
-                    if !seen.contains(&n) && !new.contains(&n) {
+                    if !std::mem::replace(&mut seen[n], true) {
                         new.push(n);
                     }
                 }
             }
-            seen.extend(&new);
+            out.extend(&new);
             frontier = new;
-        }
-        seen
-    }
-
-    /// Every group the host belongs to, directly or through a parent group.
-    pub fn host_groups(&self, h: usize) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        for &g in &self.hosts[h].groups {
-            for a in std::iter::once(g).chain(self.ancestors(g)) {
-                if !out.contains(&a) {
-                    out.push(a);
-                }
-            }
         }
         out
     }
@@ -214,30 +259,70 @@ impl Graph {
                 self.link(ALL, g);
             }
         }
+        // What a host's groups say about it depends only on each group and its ancestors, so it is worked out
+        // once per group rather than once per host; hosts leave `ungrouped` in one pass at the end.
+        let order = self.topo_order();
+        let mut flags = vec![(false, false); self.groups.len()];
+        let mut placed = vec![false; self.groups.len()];
+        for &g in &order {
+            let from_parents =
+                self.groups[g].parents.iter().fold((false, false), |(u, r), &p| (u || flags[p].0, r || flags[p].1));
+            flags[g] = (g == UNGROUPED || from_parents.0, (g != ALL && g != UNGROUPED) || from_parents.1);
+            placed[g] = true;
+        }
+        // Groups on a cycle (only possible when `all` was made a child) have no place in the order; walk them.
+        for g in (0..self.groups.len()).filter(|&g| !placed[g]) {
+            let closure: Vec<usize> = std::iter::once(g).chain(self.ancestors(g)).collect();
+            flags[g] = (closure.contains(&UNGROUPED), closure.iter().any(|&x| x != ALL && x != UNGROUPED));
+        }
+        let mut leave = vec![false; self.hosts.len()];
+        #[allow(clippy::needless_range_loop)] // `put_host` needs `self` whole, so no iterator over `self.hosts`
         for h in 0..self.hosts.len() {
-            let groups = self.host_groups(h);
-            if groups.contains(&UNGROUPED) {
-                if groups.iter().any(|&g| g != ALL && g != UNGROUPED) {
-                    self.groups[UNGROUPED].hosts.retain(|&x| x != h);
-                    self.hosts[h].groups.retain(|&x| x != UNGROUPED);
-                }
-            } else if groups.iter().all(|&g| g == ALL) {
+            let (ungrouped, real) =
+                self.hosts[h].groups.iter().fold((false, false), |(u, r), &g| (u || flags[g].0, r || flags[g].1));
+            if ungrouped && real {
+                leave[h] = true;
+                self.hosts[h].groups.retain(|&x| x != UNGROUPED);
+            } else if !ungrouped && !real {
                 self.put_host(UNGROUPED, h);
             }
         }
-        for g in 0..self.groups.len() {
-            self.groups[g].depth = self.depth(g, &mut Vec::new());
+        self.groups[UNGROUPED].hosts.retain(|&x| !leave[x]);
+        self.set_depths();
+    }
+
+    /// Depth is the longest path from `all`, computed in topological order so that neither a lattice of groups
+    /// (exponential as a naive recursion) nor a long chain (deep as a recursion) can stall or overflow. Groups on
+    /// a cycle (possible only when `all` itself was made a child) keep what their placed parents give.
+    fn set_depths(&mut self) {
+        let mut depth = vec![0usize; self.groups.len()];
+        for g in self.topo_order() {
+            for &c in &self.groups[g].children {
+                depth[c] = depth[c].max(depth[g] + 1);
+            }
+        }
+        for (g, d) in depth.into_iter().enumerate() {
+            self.groups[g].depth = d;
         }
     }
 
-    fn depth(&self, g: usize, stack: &mut Vec<usize>) -> usize {
-        if stack.contains(&g) {
-            return 0;
+    /// Groups with every parent before its children (Kahn's algorithm); groups on a cycle are left out.
+    fn topo_order(&self) -> Vec<usize> {
+        let mut waiting: Vec<usize> = self.groups.iter().map(|g| g.parents.len()).collect();
+        let mut ready: Vec<usize> = (0..self.groups.len()).filter(|&g| waiting[g] == 0).collect();
+        let mut order = Vec::with_capacity(self.groups.len());
+        while let Some(g) = ready.pop() {
+            order.push(g);
+            for &c in &self.groups[g].children {
+                if waiting[c] > 0 {
+                    waiting[c] -= 1;
+                    if waiting[c] == 0 {
+                        ready.push(c);
+                    }
+                }
+            }
         }
-        stack.push(g);
-        let d = self.groups[g].parents.iter().map(|&p| self.depth(p, stack) + 1).max().unwrap_or(0);
-        stack.pop();
-        d
+        order
     }
 }
 

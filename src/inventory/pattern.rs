@@ -17,18 +17,31 @@ static SUBSCRIPT: LazyLock<Regex> =
 #[allow(clippy::unwrap_used)]
 static COLON_SPLIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:[^\s:\[\]]|\[[^\]]*\])+").unwrap());
 
-/// Hosts (indices) selected by `limit`, in inventory order. With `strict`, a pattern that matches no host and no
-/// group is an error (Ansible only warns); without it, such patterns are ignored, as `ansible-inventory` does.
-pub(crate) fn select(graph: &Graph, limit: Option<&str>, strict: bool) -> Result<Vec<usize>, InventoryError> {
+/// How `select` treats a limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Mode {
+    /// As `ansible-inventory --list --limit` does: a pattern that matches nothing is ignored, and text Ansible's
+    /// splitter drops is dropped. What makes Ansible stop (a bad regex, a missing limit file, a subscript past
+    /// the end) is an error, and so is what makes it crash (a bare `&` or `!`).
+    List,
+    /// For commands that act on the hosts: the limit must be well formed ([`check`]) and every pattern must match
+    /// a host or a group.
+    Strict,
+}
+
+/// Hosts (indices) selected by `limit`, in inventory order.
+pub(crate) fn select(graph: &Graph, limit: Option<&str>, mode: Mode) -> Result<Vec<usize>, InventoryError> {
     let all = graph.group_hosts(ALL);
     let Some(limit) = limit else { return Ok(all) };
+    let strict = mode == Mode::Strict;
+    let split = if strict { check(limit)? } else { split_host_pattern(limit) };
     let mut patterns = Vec::new();
-    for p in split_host_pattern(limit) {
+    for p in split {
         match p.strip_prefix('@') {
             Some(file) => {
                 let text = std::fs::read_to_string(file).map_err(|e| InventoryError::BadPattern {
                     pattern: p.clone(),
-                    reason: format!("cannot read limit file {file}: {e}"),
+                    reason: format!("cannot read limit file {file}: {e} (give a readable file of patterns)"),
                 })?;
                 patterns.extend(text.split('\n').map(|l| l.trim().to_string()));
             }
@@ -40,6 +53,96 @@ pub(crate) fn select(graph: &Graph, limit: Option<&str>, strict: bool) -> Result
         chosen[h] = true;
     }
     Ok(all.into_iter().filter(|&h| chosen[h]).collect())
+}
+
+/// Checks that `limit` is a well-formed pattern and returns its parts. Ansible's splitter silently drops what it
+/// cannot read (an empty limit, `a:`, `h[`, a lone `&`), and an empty result means "all hosts", so a typo would
+/// select the whole fleet; here each of those is an error naming the limit and the fix.
+pub(crate) fn check(limit: &str) -> Result<Vec<String>, InventoryError> {
+    let bad = |reason: &str| InventoryError::BadPattern { pattern: limit.to_string(), reason: reason.to_string() };
+    if limit.trim().is_empty() {
+        return Err(InventoryError::EmptyLimit);
+    }
+    let parts: Vec<String> = if limit.contains(',') {
+        let parts: Vec<String> = limit.split(',').map(|p| p.trim().to_string()).collect();
+        if parts.iter().any(String::is_empty) {
+            return Err(bad("it has an empty pattern between commas (remove the extra ',')"));
+        }
+        parts
+    } else if parse_address(limit).is_some() {
+        vec![limit.trim().to_string()]
+    } else {
+        colon_split(limit).map_err(|reason| bad(&reason))?
+    };
+    for p in &parts {
+        let bare = p.strip_prefix(['&', '!']).unwrap_or(p);
+        let pbad = |reason: &str| InventoryError::BadPattern { pattern: p.clone(), reason: reason.to_string() };
+        if bare.is_empty() {
+            let example = if p.starts_with('&') { "web:&prod" } else { "all:!web3" };
+            return Err(pbad(&format!("'{p}' must be followed by a host, group or pattern (write {example})")));
+        }
+        if bare == "~" {
+            return Err(pbad("'~' must be followed by a regular expression (write ~web0[1-3])"));
+        }
+        if bare == "@" {
+            return Err(pbad("'@' must be followed by the path of a file of patterns (write @retry.txt)"));
+        }
+        if bare.starts_with('~') {
+            compile(bare).map_err(|reason| pbad(&reason))?;
+        }
+    }
+    Ok(parts)
+}
+
+/// Ansible's `:`-separated form, read strictly: every character must belong to a pattern, a `[` needs its `]`,
+/// and no pattern between colons may be empty. Whitespace separates patterns, as in Ansible.
+fn colon_split(limit: &str) -> Result<Vec<String>, String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    // True at the start and after a ':', until a pattern follows.
+    let mut need = true;
+    let mut chars = limit.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '[' => match limit[i..].find(']') {
+                Some(len) => {
+                    cur.push_str(&limit[i..=i + len]);
+                    for _ in 0..limit[i..i + len].chars().count() {
+                        chars.next();
+                    }
+                }
+                None => return Err("'[' has no closing ']' (close the bracket)".into()),
+            },
+            ']' => return Err("']' has no opening '[' (remove it or add the '[')".into()),
+            ':' | ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c' => {
+                if !cur.is_empty() {
+                    parts.push(std::mem::take(&mut cur));
+                    need = false;
+                }
+                if c == ':' {
+                    if need {
+                        return Err("it has an empty pattern before a ':' (remove the extra ':')".into());
+                    }
+                    need = true;
+                }
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    parts.push(std::mem::take(&mut cur));
+                    need = false;
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+        need = false;
+    }
+    if need {
+        return Err("it ends with ':' and no pattern after it (remove the trailing ':')".into());
+    }
+    Ok(parts)
 }
 
 /// Ansible's `split_host_pattern`.
@@ -98,6 +201,13 @@ fn evaluate(graph: &Graph, patterns: &[String], strict: bool) -> Result<Vec<usiz
 
 fn match_one(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, InventoryError> {
     let bare = pattern.strip_prefix(['&', '!']).unwrap_or(pattern);
+    if bare.is_empty() {
+        // Ansible fails with an internal error here ("string index out of range").
+        return Err(InventoryError::BadPattern {
+            pattern: pattern.to_string(),
+            reason: format!("'{pattern}' must be followed by a host, group or pattern"),
+        });
+    }
     let (expr, subscript) = split_subscript(bare);
     let hosts = enumerate(graph, expr, strict)?;
     if hosts.is_empty() {
@@ -114,13 +224,13 @@ fn match_one(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, I
         }
         Some((index, _)) => {
             let at = if index < 0 { len + index } else { index };
+            // Ansible stops here too ("No hosts matched the subscripted pattern").
             match usize::try_from(at).ok().and_then(|i| hosts.get(i)) {
                 Some(&h) => Ok(vec![h]),
-                None if strict => Err(InventoryError::BadPattern {
+                None => Err(InventoryError::BadPattern {
                     pattern: bare.to_string(),
                     reason: format!("index {index} is out of range: it matches {len} hosts (count from 0)"),
                 }),
-                None => Ok(Vec::new()),
             }
         }
     }
@@ -143,13 +253,8 @@ fn split_subscript(pattern: &str) -> (&str, Option<(i64, Option<i64>)>) {
 }
 
 fn enumerate(graph: &Graph, pattern: &str, strict: bool) -> Result<Vec<usize>, InventoryError> {
-    let re = match compile(pattern) {
-        Ok(re) => re,
-        Err(reason) if strict => {
-            return Err(InventoryError::BadPattern { pattern: pattern.into(), reason });
-        }
-        Err(_) => return Ok(Vec::new()),
-    };
+    // Ansible stops on a bad regex too ("Invalid host list pattern").
+    let re = compile(pattern).map_err(|reason| InventoryError::BadPattern { pattern: pattern.into(), reason })?;
     let mut results = Vec::new();
     let groups: Vec<usize> = (0..graph.groups.len()).filter(|&g| re.is_match(&graph.groups[g].name)).collect();
     for &g in &groups {

@@ -59,7 +59,7 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
     let yaml_like = YAML_EXTENSIONS.contains(&ext) || ext.is_empty();
     let yaml_result = yaml_like.then(|| {
         let mut attempt = graph.clone();
-        let root = yaml11::load(&text).map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
+        let root = yaml11::load(&text).map_err(|(line, fault)| fault.at(path, line.max(1)))?;
         yaml::parse(&mut attempt, path, root).map(|()| attempt)
     });
     let yaml_err = match yaml_result {
@@ -67,6 +67,8 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
             *graph = parsed;
             return Ok(());
         }
+        // A bound crossed is the answer whatever the format: reading the file as INI too would only hide it.
+        Some(Err(e @ InventoryError::Limit { .. })) => return Err(e),
         Some(Err(e)) => Some(e),
         None => None,
     };
@@ -77,6 +79,7 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
             Ok(())
         }
         // A .yml file that is not INI either is best explained by its YAML error; a bare name by its INI one.
+        (Err(e @ InventoryError::Limit { .. }), _) => Err(e),
         (Err(_), Some(yaml_err)) if !ext.is_empty() => Err(yaml_err),
         (Err(ini_err), _) => Err(ini_err),
     }

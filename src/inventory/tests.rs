@@ -103,7 +103,7 @@ fn limit_errors_name_the_pattern() {
     );
     assert!(err("~web(").starts_with("invalid --limit pattern \"~web(\": "), "{}", err("~web("));
     // Ansible only warns about these, so --list ignores them the same way.
-    let listed = inv.to_list_json(Some("web01:nosuch"));
+    let listed = inv.to_list_json(Some("web01:nosuch")).expect("list");
     assert_eq!(listed["web"]["hosts"], serde_json::json!(["web01"]));
 }
 
@@ -243,4 +243,170 @@ fn host_vars_layer_as_documented() {
     assert_eq!(v["port"], 2);
     assert!(inv.host_vars("nosuch").is_empty());
     assert_eq!(inv.hosts(), ["h"]);
+}
+
+/// A "billion laughs" document: nine levels of ten aliases each would expand to 10^9 strings.
+fn billion_laughs() -> String {
+    let mut text = String::from("all:\n  vars:\n    l0: &l0 lol\n");
+    for i in 1..=9 {
+        let refs: Vec<String> = (0..10).map(|_| format!("*l{}", i - 1)).collect();
+        text.push_str(&format!("    l{i}: &l{i} [{}]\n", refs.join(", ")));
+    }
+    text.push_str("  hosts:\n    h1:\n");
+    text
+}
+
+#[test]
+fn yaml_aliases_are_bounded() {
+    let err = load_err("hosts.yml", &billion_laughs());
+    assert_eq!(
+        err,
+        "hosts.yml:10: YAML aliases expand to more than 2000000 nodes or 64 MiB of text, the limit for one file (this looks like a \"billion laughs\" document; repeat less through aliases)"
+    );
+    // One long string aliased many times is the same attack with few nodes.
+    let long = format!("all:\n  vars:\n    s: &s {}\n    t: [{}]\n", "x".repeat(1 << 20), vec!["*s"; 100].join(", "));
+    assert!(load_err("hosts.yml", &long).contains("64 MiB of text"));
+    // A file without an extension is read as YAML first; the bound is the answer, not an INI error.
+    assert!(load_err("inventory", &billion_laughs()).starts_with("inventory:10: YAML aliases expand"));
+    // The same bound holds in group_vars files.
+    let vars: String = billion_laughs().lines().skip(2).take(10).map(|l| format!("{}\n", l.trim_start())).collect();
+    let got = load(&[("hosts.ini", "[web]\nw1\n"), ("group_vars/web.yml", &vars)]).err();
+    assert!(got.as_deref().is_some_and(|e| e.starts_with("group_vars/web.yml:")), "{got:?}");
+    // Ordinary use of aliases, even many of them, is fine.
+    let mut ok = String::from("all:\n  vars:\n    base: &base {a: 1, b: [x, y]}\n  hosts:\n");
+    for i in 0..2000 {
+        ok.push_str(&format!("    h{i}:\n      <<: *base\n      c: *base\n"));
+    }
+    let inv = load_ok(&[("hosts.yml", &ok)]);
+    assert_eq!(inv.host_vars("h1999")["c"]["b"], serde_json::json!(["x", "y"]));
+}
+
+#[test]
+fn host_entries_are_bounded_for_all_sources_together() {
+    let err = load_err("hosts.ini", "[web]\nh[0:9999999999:1]\n");
+    assert_eq!(
+        err,
+        "hosts.ini:2: host pattern \"h[0:9999999999:1]\" takes the inventory past 1000000 host entries, the limit for all sources together (narrow the range or split the inventory)"
+    );
+    let yaml = load_err("hosts.yml", "all:\n  hosts:\n    'a[0:999999]b[0:999999]':\n");
+    assert!(
+        yaml.starts_with("hosts.yml:3: host pattern \"a[0:999999]b[0:999999]\" takes the inventory past"),
+        "{yaml}"
+    );
+    // Repeats count: the same 600,000 hosts twice is 1,200,000 entries.
+    let twice = load_err("hosts.ini", "[a]\nh[1:600000]\n[b]\nh[1:600000]\n");
+    assert!(twice.starts_with("hosts.ini:4: host pattern \"h[1:600000]\""), "{twice}");
+    // Two sources share the budget.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (dir.path().join("a.ini"), dir.path().join("b.yml"));
+    std::fs::write(&a, "h[1:600000]\n").expect("write a");
+    std::fs::write(&b, "all:\n  hosts:\n    g[1:600000]:\n").expect("write b");
+    let err = Inventory::load(&[a.clone(), b.clone()]).expect_err("over the budget").to_string();
+    assert!(err.contains("b.yml:3: host pattern \"g[1:600000]\""), "{err}");
+    assert_eq!(Inventory::load(&[a]).expect("one source fits").hosts().len(), 600_000);
+}
+
+#[test]
+fn range_vars_are_stored_once() {
+    // 200,000 hosts sharing a 64 KiB value: 12 GiB if copied per host, 64 KiB when shared.
+    let text = format!("[web]\nh[1:200000] big={}\n", "x".repeat(64 << 10));
+    let inv = load_ok(&[("hosts.ini", &text)]);
+    assert_eq!(inv.host_vars("h200000")["big"].as_str().map(str::len), Some(64 << 10));
+}
+
+#[test]
+fn bad_limits_are_refused_before_selecting() {
+    let inv = load_ok(&[("hosts.ini", INV)]);
+    let err = |l: &str| inv.select(Some(l)).expect_err(l).to_string();
+    assert_eq!(err(""), "--limit is empty (give a host, group or pattern such as web:&prod, or drop --limit)");
+    assert_eq!(err("  "), err(""));
+    let cases = [
+        ("[", "invalid --limit pattern \"[\": '[' has no closing ']' (close the bracket)"),
+        ("h[", "invalid --limit pattern \"h[\": '[' has no closing ']' (close the bracket)"),
+        ("~[", "invalid --limit pattern \"~[\": '[' has no closing ']' (close the bracket)"),
+        ("web]", "invalid --limit pattern \"web]\": ']' has no opening '[' (remove it or add the '[')"),
+        ("a:", "invalid --limit pattern \"a:\": it ends with ':' and no pattern after it (remove the trailing ':')"),
+        (":", "invalid --limit pattern \":\": it has an empty pattern before a ':' (remove the extra ':')"),
+        ("web::db", "invalid --limit pattern \"web::db\": it has an empty pattern before a ':' (remove the extra ':')"),
+        ("web,", "invalid --limit pattern \"web,\": it has an empty pattern between commas (remove the extra ',')"),
+        (",", "invalid --limit pattern \",\": it has an empty pattern between commas (remove the extra ',')"),
+        ("&", "invalid --limit pattern \"&\": '&' must be followed by a host, group or pattern (write web:&prod)"),
+        ("web:!", "invalid --limit pattern \"!\": '!' must be followed by a host, group or pattern (write all:!web3)"),
+        ("~", "invalid --limit pattern \"~\": '~' must be followed by a regular expression (write ~web0[1-3])"),
+        (
+            "@",
+            "invalid --limit pattern \"@\": '@' must be followed by the path of a file of patterns (write @retry.txt)",
+        ),
+    ];
+    for (limit, want) in cases {
+        assert_eq!(err(limit), want, "--limit {limit:?}");
+    }
+    assert!(err("web,~[").starts_with("invalid --limit pattern \"~[\": "), "{}", err("web,~["));
+    assert!(err("~web(").starts_with("invalid --limit pattern \"~web(\": "));
+    assert_eq!(
+        err("web:&db"),
+        "--limit \"web:&db\" selects no host (check its & and ! parts, or see the hosts with `credpush inventory --list`)"
+    );
+    // The same checks without an inventory, for commands that validate flags first.
+    assert!(super::check_limit("h[").is_err());
+    assert!(super::check_limit("web:&prod:!web3").is_ok());
+    assert!(super::check_limit("web[0:2], ~db-[ab] ,@file").is_ok());
+    // Whitespace separates patterns, as in Ansible.
+    assert_eq!(select("web01 db-b"), ["web01", "db-b"]);
+}
+
+#[test]
+fn an_empty_inventory_is_named_not_the_limit() {
+    let inv = load_ok(&[("hosts.yml", "")]);
+    for limit in [None, Some("web")] {
+        let err = inv.select(limit).expect_err("no hosts").to_string();
+        assert!(
+            err.starts_with("inventory ")
+                && err.ends_with("hosts.yml has no hosts (add hosts to it, or check the path given with -i)"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn list_stops_where_ansible_stops_and_ignores_what_it_ignores() {
+    let inv = load_ok(&[("hosts.ini", INV)]);
+    let hosts = |l: &str| {
+        let v = inv.to_list_json(Some(l)).unwrap_or_else(|e| panic!("{l}: {e}"));
+        let mut out: Vec<String> =
+            v["_meta"]["hostvars"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        for g in v.as_object().into_iter().flat_map(|m| m.values()) {
+            out.extend(g["hosts"].as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_string)));
+        }
+        out.sort();
+        out.dedup();
+        out
+    };
+    // What `ansible-inventory --list --limit X` prints for these (checked against ansible-core 2.19).
+    assert_eq!(hosts("").len(), 6);
+    assert_eq!(hosts("[").len(), 6);
+    assert_eq!(hosts("~[").len(), 6);
+    assert_eq!(hosts(":").len(), 6);
+    assert_eq!(hosts("h["), Vec::<String>::new());
+    assert_eq!(hosts("a:"), Vec::<String>::new());
+    assert_eq!(hosts("web[0"), ["web01", "web02", "web03"]);
+    // Where Ansible stops (or crashes), so do we, with a clean error.
+    for limit in ["&", "!", "web:&", "~(", "web,~(", "web[5]", "@/nonexistent"] {
+        assert!(inv.to_list_json(Some(limit)).is_err(), "{limit}");
+    }
+}
+
+#[test]
+fn list_streams_the_same_json_as_the_value() {
+    let inv = load_ok(&[
+        ("hosts.ini", "[p:children]\nc\n[c]\nh1 a=1 s='x\"y'\nh2\n[other]\nA_upper x=[1,{'k':None}]\n[c:vars]\nv=2\n"),
+        ("host_vars/h2.yml", "nested: {deep: [1, {two: 2}]}\n"),
+    ]);
+    for limit in [None, Some("c"), Some("nosuch")] {
+        let list = inv.list(limit).expect("list");
+        let mut out = Vec::new();
+        list.write_json(&mut out).expect("write");
+        let want = serde_json::to_string_pretty(&list.to_value()).expect("pretty") + "\n";
+        assert_eq!(String::from_utf8(out).expect("utf-8"), want, "limit {limit:?}");
+    }
 }

@@ -18,7 +18,8 @@ use super::model::{ALL, Graph};
 use super::yaml::{is_empty, key_string, to_json};
 use super::yaml11::{self, Kind};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Vars read from the `group_vars/` and `host_vars/` directories of one source directory.
@@ -71,22 +72,43 @@ const INTERNAL: &[&str] = &[
 pub(crate) fn load_dir(base: &Path, graph: &Graph) -> Result<DirVars, InventoryError> {
     let mut out = DirVars::default();
     let group_dir = base.join("group_vars");
-    if group_dir.is_dir() {
+    if let Some(listing) = listing(&group_dir)? {
         for g in &graph.groups {
-            if let Some(v) = entity_vars(&group_dir, &g.name)? {
+            if may_have_vars(&listing, &g.name)
+                && let Some(v) = entity_vars(&group_dir, &g.name)?
+            {
                 out.groups.insert(g.name.clone(), v);
             }
         }
     }
     let host_dir = base.join("host_vars");
-    if host_dir.is_dir() {
+    if let Some(listing) = listing(&host_dir)? {
         for h in &graph.hosts {
-            if let Some(v) = entity_vars(&host_dir, &h.name)? {
+            if may_have_vars(&listing, &h.name)
+                && let Some(v) = entity_vars(&host_dir, &h.name)?
+            {
                 out.hosts.insert(h.name.clone(), v);
             }
         }
     }
     Ok(out)
+}
+
+/// The names in `dir`, read once, so that 100,000 hosts cost a set lookup each instead of four `stat` calls.
+fn listing(dir: &Path) -> Result<Option<HashSet<OsString>>, InventoryError> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let io = |source| InventoryError::Io { path: dir.to_path_buf(), source };
+    let names = std::fs::read_dir(dir).map_err(io)?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>();
+    names.map(Some).map_err(io)
+}
+
+/// Whether `dir/name` or one of its extensions is listed. A name with a `/` reaches into a subdirectory, which
+/// the listing does not show, so it is looked up the slow way.
+fn may_have_vars(listing: &HashSet<OsString>, name: &str) -> bool {
+    name.contains('/')
+        || std::iter::once("").chain(VAR_EXTENSIONS).any(|ext| listing.contains(OsStr::new(&format!("{name}{ext}"))))
 }
 
 /// `dir/name` (a file, or a directory whose files merge in name order), else `name.yml`, `name.yaml`, `name.json`:
@@ -152,7 +174,7 @@ pub(crate) fn py_splitext(name: &str) -> &str {
 pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, InventoryError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
-    let node = yaml11::load(&text).map_err(|(line, msg)| InventoryError::syntax(path, line.max(1), msg))?;
+    let node = yaml11::load(&text).map_err(|(line, fault)| fault.at(path, line.max(1)))?;
     match node {
         None => Ok(Map::new()),
         Some(n) => match n.kind {
@@ -170,7 +192,50 @@ pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, Inventor
 
 /// The vars of host `h` as `ansible-inventory --list` shows them in `_meta.hostvars`.
 pub(crate) fn host_vars(graph: &Graph, files: &[DirVars], h: usize) -> Map<String, Value> {
-    let mut groups: Vec<usize> = graph.host_groups(h).into_iter().filter(|&g| g != ALL).collect();
+    let mut vars = group_part(graph, files, &graph.hosts[h].groups);
+    add_host_part(graph, files, h, &mut vars);
+    vars
+}
+
+/// [`host_vars`] for many hosts: hosts in the same groups share everything but their own vars, so that part is
+/// merged once per set of groups. Bounded, so hosts that each sit in different groups cannot grow it without
+/// limit.
+#[derive(Debug, Default)]
+pub(crate) struct VarsCache {
+    by_groups: HashMap<Vec<usize>, Map<String, Value>>,
+}
+
+const CACHE_ENTRIES: usize = 1024;
+
+impl VarsCache {
+    pub(crate) fn host_vars(&mut self, graph: &Graph, files: &[DirVars], h: usize) -> Map<String, Value> {
+        let direct = &graph.hosts[h].groups;
+        let mut vars = match self.by_groups.get(direct) {
+            Some(v) => v.clone(),
+            None => {
+                let v = group_part(graph, files, direct);
+                if self.by_groups.len() >= CACHE_ENTRIES {
+                    self.by_groups.clear();
+                }
+                self.by_groups.insert(direct.clone(), v.clone());
+                v
+            }
+        };
+        add_host_part(graph, files, h, &mut vars);
+        vars
+    }
+}
+
+/// Layers 1 to 4 (see the module docs) for a host directly in `direct`, internal names removed.
+pub(crate) fn group_part(graph: &Graph, files: &[DirVars], direct: &[usize]) -> Map<String, Value> {
+    let mut groups: Vec<usize> = Vec::new();
+    for &g in direct {
+        for a in std::iter::once(g).chain(graph.ancestors(g)) {
+            if a != ALL && !groups.contains(&a) {
+                groups.push(a);
+            }
+        }
+    }
     groups.sort_by(|&a, &b| {
         let (ga, gb) = (&graph.groups[a], &graph.groups[b]);
         (ga.depth, ga.priority, &ga.name).cmp(&(gb.depth, gb.priority, &gb.name))
@@ -191,15 +256,23 @@ pub(crate) fn host_vars(graph: &Graph, files: &[DirVars], h: usize) -> Map<Strin
             }
         }
     }
-    let host = &graph.hosts[h];
-    vars.extend(host.vars.clone());
-    for dir in files {
-        if let Some(v) = dir.hosts.get(&host.name) {
-            vars.extend(v.clone());
-        }
-    }
     for key in INTERNAL {
         vars.remove(*key);
     }
     vars
+}
+
+/// Layers 5 and 6: the host's own inventory vars, then its `host_vars/` files; internal names are dropped.
+fn add_host_part(graph: &Graph, files: &[DirVars], h: usize, vars: &mut Map<String, Value>) {
+    for (k, v) in host_part(graph, files, h) {
+        vars.insert(k.to_string(), v.clone());
+    }
+}
+
+/// Layers 5 and 6 in the order they apply (a later entry wins), without internal names.
+pub(crate) fn host_part<'a>(graph: &'a Graph, files: &'a [DirVars], h: usize) -> Vec<(&'a str, &'a Value)> {
+    let host = &graph.hosts[h];
+    let own = host.vars.iter().flat_map(|layer| layer.iter()).map(|(k, v)| (k.as_ref(), v));
+    let from_files = files.iter().filter_map(|dir| dir.hosts.get(&host.name)).flatten().map(|(k, v)| (k.as_str(), v));
+    own.chain(from_files).filter(|(k, _)| !INTERNAL.contains(k)).collect()
 }

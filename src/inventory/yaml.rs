@@ -6,11 +6,12 @@
 
 use super::error::InventoryError;
 use super::hostrange::expand_host_pattern;
-use super::model::Graph;
+use super::model::{Graph, VarLayer};
 use super::pynum::{float_repr, int_value};
 use super::yaml11::{Kind, Node};
 use serde_json::{Map, Number, Value};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Reads a parsed YAML inventory document into `graph`.
 pub(crate) fn parse(graph: &mut Graph, path: &Path, root: Option<Node>) -> Result<(), InventoryError> {
@@ -117,7 +118,7 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
                             format!("host pattern {} must be a string (quote numbers)", show(&pattern)),
                         ));
                     };
-                    let (hosts, port) = expand_host_pattern(p).map_err(|m| err(line, m))?;
+                    let (hosts, port) = expand_host_pattern(p, graph.entry_budget()).map_err(|f| f.at(path, line))?;
                     let vars = match vars.kind {
                         Kind::Map(v) => v,
                         // Ansible reads `vars or {}`, so any falsy value means no vars.
@@ -129,11 +130,13 @@ fn group(graph: &mut Graph, path: &Path, key: &Node, data: Node) -> Result<Strin
                             ));
                         }
                     };
+                    graph.entries += hosts.len();
+                    let first_line = vars.first().map_or(line, |(k, _)| k.line);
+                    let vars: Vec<_> = vars.iter().map(|(k, v)| (graph.intern(&key_string(k)), to_json(v))).collect();
+                    let vars: VarLayer = Arc::from(vars);
                     for host in hosts {
                         graph.add_host(&host, Some(g), port).map_err(|m| err(line, m))?;
-                        for (k, v) in &vars {
-                            graph.set_var(&host, &key_string(k), to_json(v)).map_err(|m| err(k.line, m))?;
-                        }
+                        graph.set_host_vars(&host, &vars).map_err(|m| err(first_line, m))?;
                     }
                 }
             }

@@ -5,6 +5,7 @@
 //! text), apply `<<` merge keys, and keep line numbers for error messages. Ansible's loader tries JSON first, so
 //! text that is valid JSON is typed with JSON rules instead.
 
+use super::error::Fault;
 use super::scalar11::{bool_value, resolve, timestamp, yaml_float, yaml_int};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use std::collections::HashMap;
@@ -32,38 +33,77 @@ pub(crate) enum Kind {
     Map(Vec<(Node, Node)>),
 }
 
-/// Loads a single-document stream. `Ok(None)` for an empty stream. `Err((line, message))` on bad YAML.
-pub(crate) fn load(text: &str) -> Result<Option<Node>, (usize, String)> {
+/// Loads a single-document stream. `Ok(None)` for an empty stream. `Err((line, fault))` on bad YAML or when
+/// aliases expand past the file's bound.
+pub(crate) fn load(text: &str) -> Result<Option<Node>, (usize, Fault)> {
     let json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
-    let mut b =
-        Builder { events: Parser::new_from_str(text), anchors: HashMap::new(), json, unsafe_depth: 0, depth: 0 };
-    let mut root = None;
-    loop {
-        let (ev, span) = b.next()?;
-        match ev {
-            Event::StreamEnd => return Ok(root),
-            Event::DocumentStart(_) if root.is_some() => {
-                return Err((
-                    span.start.line(),
-                    "expected a single document in the stream (remove the second ---)".into(),
-                ));
+    let mut b = Builder {
+        events: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        json,
+        unsafe_depth: 0,
+        depth: 0,
+        built: Size::default(),
+        aliased: Size::default(),
+    };
+    b.document().map_err(|(line, message)| {
+        let over = b.aliased.nodes > MAX_ALIAS_NODES || b.aliased.bytes > MAX_ALIAS_BYTES;
+        (line, if over { Fault::Limit(message) } else { Fault::Syntax(message) })
+    })
+}
+
+impl Builder<'_> {
+    fn document(&mut self) -> Res<Option<Node>> {
+        let b = self;
+        let mut root = None;
+        loop {
+            let (ev, span) = b.next()?;
+            match ev {
+                Event::StreamEnd => return Ok(root),
+                Event::DocumentStart(_) if root.is_some() => {
+                    return Err((
+                        span.start.line(),
+                        "expected a single document in the stream (remove the second ---)".into(),
+                    ));
+                }
+                Event::DocumentStart(_) => {
+                    let (ev, span) = b.next()?;
+                    root = Some(b.node(ev, span)?);
+                }
+                _ => {}
             }
-            Event::DocumentStart(_) => {
-                let (ev, span) = b.next()?;
-                root = Some(b.node(ev, span)?);
-            }
-            _ => {}
         }
     }
 }
 
+/// The most nodes that alias expansion may add to one file. A real inventory that repeats a block of vars for
+/// each of 100,000 hosts through an alias adds about a million; a "billion laughs" document (ten aliases of ten
+/// aliases of ...) would add a billion and exhaust memory, which is why PyYAML's lack of a limit is not copied.
+pub const MAX_ALIAS_NODES: usize = 2_000_000;
+
+/// The most scalar text, in bytes, that alias expansion may add to one file (one long string aliased many times
+/// is the same attack with few nodes).
+pub const MAX_ALIAS_BYTES: usize = 64 << 20;
+
+/// Nodes and scalar bytes built, counted so that an alias can be charged what it copies.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
 struct Builder<'a> {
     events: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with the size of each, so an alias is charged without walking the copy.
+    anchors: HashMap<usize, (Node, Size)>,
     json: bool,
     unsafe_depth: usize,
     /// Nesting of the node being built; bounded so hostile input cannot overflow the stack.
     depth: usize,
+    /// Everything built so far, aliases' copies included.
+    built: Size,
+    /// What aliases have copied so far, bounded by `MAX_ALIAS_NODES` and `MAX_ALIAS_BYTES`.
+    aliased: Size,
 }
 
 type Res<T> = Result<T, (usize, String)>;
@@ -93,11 +133,13 @@ impl<'a> Builder<'a> {
 
     fn node_inner(&mut self, ev: Event<'a>, span: Span) -> Res<Node> {
         let line = span.start.line();
+        let before = self.built;
         let (anchor, node) = match ev {
-            Event::Alias(id) => {
-                return self.anchors.get(&id).cloned().ok_or((line, "alias refers to an unknown anchor".into()));
+            Event::Alias(id) => return self.alias(id, line),
+            Event::Scalar(text, style, anchor, tag) => {
+                self.built.bytes += text.len();
+                (anchor, self.scalar(&text, style, tag.as_deref(), line)?)
             }
-            Event::Scalar(text, style, anchor, tag) => (anchor, self.scalar(&text, style, tag.as_deref(), line)?),
             Event::SequenceStart(anchor, tag) => {
                 let unsafe_tag = self.enter(tag.as_deref(), line, "seq")?;
                 let mut items = Vec::new();
@@ -126,10 +168,33 @@ impl<'a> Builder<'a> {
             }
             other => return Err((line, format!("unexpected YAML event {other:?}"))),
         };
+        self.built.nodes += 1;
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = Size { nodes: self.built.nodes - before.nodes, bytes: self.built.bytes - before.bytes };
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         Ok(node)
+    }
+
+    /// A copy of the anchored node, charged against the file's alias budget before it is made.
+    fn alias(&mut self, id: usize, line: usize) -> Res<Node> {
+        let Some((node, size)) = self.anchors.get(&id) else {
+            return Err((line, "alias refers to an unknown anchor".into()));
+        };
+        self.aliased.nodes = self.aliased.nodes.saturating_add(size.nodes);
+        self.aliased.bytes = self.aliased.bytes.saturating_add(size.bytes);
+        if self.aliased.nodes > MAX_ALIAS_NODES || self.aliased.bytes > MAX_ALIAS_BYTES {
+            return Err((
+                line,
+                format!(
+                    "YAML aliases expand to more than {MAX_ALIAS_NODES} nodes or {} MiB of text, the limit for one file (this looks like a \"billion laughs\" document; repeat less through aliases)",
+                    MAX_ALIAS_BYTES >> 20
+                ),
+            ));
+        }
+        self.built.nodes += size.nodes;
+        self.built.bytes += size.bytes;
+        Ok(node.clone())
     }
 
     /// Accepts the tags a collection may carry; returns whether it is `!unsafe`.
@@ -296,9 +361,9 @@ mod tests {
 
     #[test]
     fn errors_have_lines() {
-        let (line, msg) = load("a: 1\nb: [1, 2\n").expect_err("unclosed");
+        let (line, fault) = load("a: 1\nb: [1, 2\n").expect_err("unclosed");
         assert!(line >= 2, "line {line}");
-        assert!(msg.starts_with("invalid YAML: "), "{msg}");
+        assert!(fault.message().starts_with("invalid YAML: "), "{fault:?}");
         assert_eq!(load("a: 1\n---\nb: 2\n").expect_err("two docs").0, 2);
     }
 }

@@ -101,7 +101,7 @@ fn check(sources: &[&str], limits: &[&str]) {
     for limit in std::iter::once(None).chain(limits.iter().copied().map(Some)) {
         let want = ansible_list(&paths, limit);
         // The library and the user-facing command must both print what Ansible prints.
-        let got = inv.to_list_json(limit);
+        let got = inv.to_list_json(limit).unwrap_or_else(|e| panic!("to_list_json({limit:?}): {e}"));
         let cli = credpush_list(&paths, limit);
         for (what, got) in [("Inventory::to_list_json", &got), ("credpush inventory --list", &cli)] {
             let mut diffs = Vec::new();
@@ -157,10 +157,178 @@ fn unmatched_limit_lists_nothing_but_select_names_it() {
     let paths = [fixture("ini_basic/hosts.ini")];
     let inv = Inventory::load(&paths).expect("load");
     let want = ansible_list(&paths, Some("nosuchgroup"));
-    assert_eq!(inv.to_list_json(Some("nosuchgroup")), want);
+    assert_eq!(inv.to_list_json(Some("nosuchgroup")).expect("list"), want);
     let err = inv.select(Some("web:nosuchgroup")).expect_err("unknown pattern");
     assert_eq!(
         err.to_string(),
         "--limit pattern \"nosuchgroup\" matches no host or group in the inventory (check the name, or list them with `--list`)"
     );
+}
+
+/// `credpush ARGS` under `ulimit -v KIB`, so a regression that allocates without bound fails the test (the
+/// allocation fails and credpush aborts) instead of taking the machine's memory.
+fn credpush_capped(env: &Env, kib: u64, args: &[&std::ffi::OsStr]) -> crate::harness::Run {
+    let mut cmd = env.cmd("/bin/sh");
+    cmd.args(["-c", &format!("ulimit -v {kib} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_credpush")]).args(args);
+    run(&mut cmd)
+}
+
+/// Room for the binary, its threads and allocator arenas, and a small inventory; what a hostile input would
+/// need is many times more.
+const CAP_KIB: u64 = 768 * 1024;
+
+fn inventory_args<'a>(path: &'a Path, extra: &[&'a str]) -> Vec<&'a std::ffi::OsStr> {
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["inventory".as_ref(), "-i".as_ref(), path.as_os_str(), "--list".as_ref()];
+    args.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    args
+}
+
+/// Nine levels of ten aliases: 10^9 strings once expanded, from 400 bytes of YAML.
+fn billion_laughs(indent: &str) -> String {
+    let mut text = format!("{indent}l0: &l0 lol\n");
+    for i in 1..=9 {
+        let refs = vec![format!("*l{}", i - 1); 10].join(", ");
+        text.push_str(&format!("{indent}l{i}: &l{i} [{refs}]\n"));
+    }
+    text
+}
+
+#[test]
+fn yaml_alias_bombs_end_in_exit_2_within_bounded_memory() {
+    let env = Env::new();
+    let laughs = env.path("laughs.yml");
+    std::fs::write(&laughs, format!("all:\n  hosts:\n    h1:\n  vars:\n{}", billion_laughs("    "))).expect("write");
+    let r = credpush_capped(&env, CAP_KIB, &inventory_args(&laughs, &[])).expect_code(2);
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "credpush: error: {}:12: YAML aliases expand to more than 2000000 nodes or 64 MiB of text, the limit for one file (this looks like a \"billion laughs\" document; repeat less through aliases)",
+            laughs.display()
+        )
+    );
+    assert!(r.stdout.is_empty(), "nothing half-written: {}", r.stdout);
+    // A bomb of long strings, in a host_vars file of an INI inventory, with no extension on the vars file.
+    let dir = env.path("strings");
+    std::fs::create_dir_all(dir.join("host_vars")).expect("mkdir");
+    std::fs::write(dir.join("hosts.ini"), "h1\n").expect("write");
+    let line = format!("s0: &s0 \"{}\"\n", "x".repeat(1 << 20));
+    let refs = vec!["*s0"; 200].join(", ");
+    std::fs::write(dir.join("host_vars/h1"), format!("{line}s1: [{refs}]\n")).expect("write");
+    let hosts = dir.join("hosts.ini");
+    let r = credpush_capped(&env, CAP_KIB, &inventory_args(&hosts, &[])).expect_code(2);
+    assert!(r.stderr.contains("host_vars/h1:2: YAML aliases expand to more than"), "{}", r.stderr);
+}
+
+#[test]
+fn huge_host_ranges_end_in_exit_2_within_bounded_memory() {
+    let env = Env::new();
+    let cases = [
+        (
+            "[web]\nh[0:9999999999:1]\n",
+            "2: host pattern \"h[0:9999999999:1]\" takes the inventory past 1000000 host entries",
+        ),
+        ("a[0:999999]b[0:999999]\n", "1: host pattern \"a[0:999999]b[0:999999]\" takes the inventory past"),
+        ("[a]\nh[1:700000]\n[b]\nh[1:700000]\n", "4: host pattern \"h[1:700000]\" takes the inventory past"),
+        ("h[0:99999999999999999999999999999999999999]\n", "1: invalid host range"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let path = env.path(&format!("ranges{i}.ini"));
+        std::fs::write(&path, text).expect("write");
+        let r = credpush_capped(&env, CAP_KIB, &inventory_args(&path, &[])).expect_code(2);
+        assert!(r.stderr.starts_with(&format!("credpush: error: {}:{want}", path.display())), "{text}: {}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+    // 300,000 hosts sharing one 64 KiB var: 19 GiB if the value were copied per host.
+    let shared = env.path("shared.ini");
+    std::fs::write(&shared, format!("[web]\nh[1:300000] big={}\n", "x".repeat(64 << 10))).expect("write");
+    let r = credpush_capped(&env, CAP_KIB, &inventory_args(&shared, &["--limit", "h300000"])).expect_code(0);
+    let list: Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(list["_meta"]["hostvars"]["h300000"]["big"].as_str().map(str::len), Some(64 << 10));
+}
+
+/// What `ansible-inventory --list --limit` does with malformed limits (it drops what its splitter cannot read,
+/// and an empty result means all hosts), `credpush inventory --list` does too; where Ansible stops or crashes,
+/// credpush exits 2 with one line naming the limit.
+#[test]
+fn list_treats_malformed_limits_as_ansible_inventory_does() {
+    let paths = [fixture("ini_basic/hosts.ini")];
+    let inv = Inventory::load(&paths).expect("load");
+    for limit in ["", " ", "[", "~[", ":", "h[", "a:", "web[", "all[", "web]", "!!web", "web:&!db"] {
+        let want = ansible_list(&paths, Some(limit));
+        assert_eq!(credpush_list(&paths, Some(limit)), want, "--limit {limit:?}");
+        assert_eq!(inv.to_list_json(Some(limit)).expect("list"), want, "--limit {limit:?}");
+    }
+    let env = Env::new();
+    for limit in ["&", "!", "web:&", "~(", "web,~(", "prod[99]", "@/nonexistent/limit"] {
+        let mut cmd = env.credpush();
+        cmd.args(["inventory", "-i"]).arg(&paths[0]).args(["--list", "--limit", limit]);
+        let r = run(&mut cmd).expect_code(2);
+        assert!(r.stderr.starts_with("credpush: error: invalid --limit pattern \""), "{limit}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+}
+
+#[test]
+fn rotate_refuses_malformed_limits_and_names_an_empty_inventory_before_sts() {
+    use crate::harness::Moto;
+    use crate::sshd::Fleet;
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
+    let inv = fleet.inventory("");
+    let rotate = |inv: &Path, extra: &[&str]| run(&mut crate::rotate::rotate(&env, &moto, &fleet, inv, extra));
+    for (limit, want) in [
+        ("", "--limit is empty (give a host, group or pattern such as web:&prod, or drop --limit)"),
+        ("[", "invalid --limit pattern \"[\": '[' has no closing ']' (close the bracket)"),
+        ("host[", "invalid --limit pattern \"host[\": '[' has no closing ']' (close the bracket)"),
+        ("host1:", "invalid --limit pattern \"host1:\": it ends with ':' and no pattern after it"),
+        ("&", "invalid --limit pattern \"&\": '&' must be followed by a host, group or pattern"),
+        ("~(", "invalid --limit pattern \"~(\": "),
+        ("host9", "--limit pattern \"host9\" matches no host or group in the inventory"),
+    ] {
+        let r = rotate(&inv, &["--limit", limit]).expect_code(2);
+        assert!(r.stderr.starts_with(&format!("credpush: error: {want}")), "--limit {limit:?}: {}", r.stderr);
+    }
+    let empty = fleet.root.path().join("empty.yml");
+    std::fs::write(&empty, "all:\n  children:\n    web:\n").expect("write");
+    for extra in [&[][..], &["--limit", "web"][..]] {
+        let r = rotate(&empty, extra).expect_code(2);
+        assert_eq!(
+            r.stderr.trim_end(),
+            format!(
+                "credpush: error: inventory {} has no hosts (add hosts to it, or check the path given with -i)",
+                empty.display()
+            )
+        );
+    }
+    assert!(moto.recorded_actions("GetCallerIdentity").is_empty(), "a bad limit reached STS");
+    assert!(!fleet.host("host1").document().exists());
+}
+
+/// The benchmark's 100,000-host inventory (scripts/lib/gen_inventory.py), listed by the debug build under a
+/// memory cap, with its peak RSS under ten times the file's size and its CPU time bounded.
+#[test]
+fn a_100k_host_inventory_lists_in_bounded_memory_and_time() {
+    let env = Env::new();
+    let path = env.path("hosts.ini");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/gen_inventory.py");
+    let generated = run(env.cmd("/usr/bin/python3").arg(&script).arg("100000")).expect_code(0);
+    std::fs::write(&path, &generated.stdout).expect("write");
+    let size_kib = generated.stdout.len() as u64 / 1024;
+    let times = env.path("time");
+    let mut cmd = env.cmd("/bin/sh");
+    cmd.args(["-c", &format!("ulimit -v {} && exec \"$0\" \"$@\" >/dev/null", CAP_KIB + 10 * size_kib)])
+        .args(["/usr/bin/time", "-f", "%U %S %M", "-o"])
+        .arg(&times)
+        .arg(env!("CARGO_BIN_EXE_credpush"))
+        .args(inventory_args(&path, &[]));
+    run(&mut cmd).expect_code(0);
+    let text = std::fs::read_to_string(&times).expect("time output");
+    let fields: Vec<f64> = text.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let [user, sys, rss_kib] = fields[..] else { panic!("unexpected /usr/bin/time output: {text}") };
+    assert!(rss_kib < (10 * size_kib) as f64, "peak RSS {rss_kib} KiB for a {size_kib} KiB inventory");
+    // CPU time, not wall time: the tests share two cores. Release takes well under a second and the debug build
+    // a few seconds (docs/BENCHMARKS.md); the bound catches a return to quadratic work (the first version took
+    // minutes on a file this size).
+    assert!(user + sys < 30.0, "took {user} s user + {sys} s system CPU");
 }
