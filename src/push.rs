@@ -91,7 +91,9 @@ impl SshSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
     /// The host did not answer (refused, timed out, no route, closed during handshake). Retried.
-    #[error("unreachable: {0}")]
+    #[error(
+        "unreachable: {0} (fix: check ansible_host and ansible_port, that sshd listens there, and the route or ProxyJump)"
+    )]
     Unreachable(String),
     /// The host key is unknown or changed.
     #[error(
@@ -125,11 +127,15 @@ pub enum PushError {
     #[error("verification failed for {0}: the file on the host does not match what was sent")]
     Verify(String),
     /// The host did not answer within --timeout.
-    #[error("timed out after {0:?} while connecting")]
+    #[error(
+        "timed out after {0:?} while connecting (likely a firewall dropping packets or a wrong address; fix: check ansible_host and ansible_port, or raise --timeout)"
+    )]
     ConnectTimeout(Duration),
     /// The host was reached but did not finish within --timeout; the previous file is intact unless the remote
     /// writer had already renamed the new one into place.
-    #[error("timed out after {0:?} after connecting")]
+    #[error(
+        "timed out after {0:?} after connecting (the host stopped answering during the push; the previous file is kept unless the new one was already in place; fix: check the host's load and disk, or raise --timeout)"
+    )]
     Timeout(Duration),
     /// A local problem preparing the connection.
     #[error("{0}")]

@@ -118,6 +118,15 @@ pub fn judge(host: &str, answer: &str, now: OffsetDateTime, warn: Duration, prof
         Some("unreadable") => s.problems.push(format!("{path} exists but cannot be read by the login user")),
         _ => s.problems.push(format!("{path} does not exist: no rotation has reached this host")),
     }
+    let owner_uid = s.owner.as_deref().and_then(|o| o.split(' ').next()).map(str::to_owned);
+    if let (Some(owner), Some(user)) = (owner_uid, get("user"))
+        && owner != user
+    {
+        s.problems.push(format!(
+            "{path} is owned by {}, not by the user that reads it (uid {user}); rotate as that user (ansible_user or ansible_become_user)",
+            s.owner.clone().unwrap_or_default()
+        ));
+    }
     if get("exists").as_deref() == Some("yes") {
         let bad: Vec<&str> = ["version", "keyid", "secret", "token", "closed"]
             .into_iter()

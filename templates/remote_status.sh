@@ -6,6 +6,7 @@ set -u
 target=$(absolute "$1")
 config=$(absolute "$2")
 printf 'path %s\n' "$target"
+printf 'user %s\n' "$(id -u)"
 if [ -f "$target" ] && [ -r "$target" ]; then
   printf 'exists yes\n'
   stat -c 'mode %a
@@ -27,6 +28,8 @@ size %s' -- "$target"
   printf 'keyid %s\n' "$key"
 elif [ -e "$target" ]; then
   printf 'exists unreadable\n'
+  stat -c 'mode %a
+owner %u %U' -- "$target"
 else
   printf 'exists no\n'
 fi

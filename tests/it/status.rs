@@ -16,7 +16,7 @@ fn set_expiration(path: &std::path::Path, when: time::OffsetDateTime) -> String 
 
 #[test]
 fn status_reports_every_state_without_moving_a_secret() {
-    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(7));
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(8));
     let inv = fleet.inventory("hole ansible_host=127.0.0.1 ansible_port=1\n");
     let mut cmd =
         rotate(&env, &moto, &fleet, &inv, &["--json", "--install-profile", "onprem", "--limit", "onprem:!hole"]);
@@ -45,6 +45,9 @@ fn status_reports_every_state_without_moving_a_secret() {
     let c = std::fs::read_to_string(&config7).expect("config");
     std::fs::write(&config7, c.replace(&h("host7").document().display().to_string(), "~/.aws/temp.json"))
         .expect("write");
+
+    // host8's document belongs to root: the login user can neither read it nor is it theirs.
+    std::os::unix::fs::chown(h("host8").document(), Some(0), Some(0)).expect("chown");
 
     let prom = env.path("metrics/credpush.prom");
     let mut cmd = env.credpush();
@@ -96,6 +99,17 @@ fn status_reports_every_state_without_moving_a_secret() {
         [format!("no credpush profile in {} reads {}", h("host6").home.join(".aws/config").display(), doc("host6"))]
     );
     assert_eq!(problems("host7"), [format!("no credpush profile in {} reads {}", config7.display(), doc("host7"))]);
+    assert_eq!(
+        problems("host8"),
+        [
+            format!("{} exists but cannot be read by the login user", doc("host8")),
+            format!(
+                "{} is owned by 0 root, not by the user that reads it (uid {}); rotate as that user (ansible_user or ansible_become_user)",
+                doc("host8"),
+                crate::rotate::test_uid()
+            ),
+        ]
+    );
     assert_eq!(state("hole"), "unreachable");
 
     let metrics = std::fs::read_to_string(&prom).expect("prometheus file");
