@@ -44,21 +44,9 @@ pub struct StatusCmd {
     #[arg(long, default_value = "20m", value_name = "DUR", allow_hyphen_values = true)]
     pub warn: String,
 
-    /// Hosts in flight at once.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub forks: u16,
-
-    /// The most one host may take (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
-    pub timeout: String,
-
-    /// Host key policy: strict or accept-new.
-    #[arg(long, value_enum, default_value = "strict", value_name = "POLICY")]
-    pub known_hosts: crate::push::HostKeyPolicy,
-
-    /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
-    #[arg(long, value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
+    /// Fan-out and ssh settings.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 
     /// Also write a node_exporter textfile-collector file (atomically).
     #[arg(long, value_name = "FILE")]
@@ -193,25 +181,13 @@ pub struct RotateCmd {
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
 
-    /// Hosts in flight at once.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub forks: u16,
-
-    /// The most one host may take, connect, retries and push included (e.g. 30s, 2m).
-    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
-    pub timeout: String,
+    /// Fan-out and ssh settings.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
 
     /// Extra connection attempts, with backoff, for hosts that do not answer (not for refused keys or failed writes).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
-
-    /// Host key policy: strict (only keys already in known_hosts) or accept-new (record keys of new hosts).
-    #[arg(long, value_enum, default_value = "strict", value_name = "POLICY")]
-    pub known_hosts: crate::push::HostKeyPolicy,
-
-    /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
-    #[arg(long, value_name = "FILE")]
-    pub ssh_config: Option<PathBuf>,
 
     /// Also ensure [profile NAME] in each host's ~/.aws/config, pointing at the document's absolute path.
     #[arg(long, value_name = "NAME")]
@@ -267,6 +243,26 @@ pub struct PlanCmd {
     /// The caller is an assumed role (CodeBuild's service role): STS caps sessions at 1 hour.
     #[arg(long)]
     pub role_chaining: bool,
+}
+
+/// How many hosts at once, how long each may take, and how ssh reaches them: shared by `rotate` and `status`.
+#[derive(Debug, Args, Clone)]
+pub struct FleetArgs {
+    /// Hosts in flight at once.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub forks: u16,
+
+    /// The most one host may take, connect, retries and push included (e.g. 30s, 2m).
+    #[arg(long, default_value = "30s", value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: String,
+
+    /// Host key policy: strict (only keys already in known_hosts) or accept-new (record keys of new hosts).
+    #[arg(long, value_enum, default_value = "strict", value_name = "POLICY")]
+    pub known_hosts: crate::push::HostKeyPolicy,
+
+    /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// `credpush assume`.

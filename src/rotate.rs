@@ -33,9 +33,9 @@ struct Session {
 pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
     let started = Instant::now();
     let default_role = cmd.role_arn.as_deref().map(RoleArn::parse).transpose()?;
-    let timeout_secs = parse_span("--timeout", &cmd.timeout, "expected seconds or a span like 30s, 2m")?;
+    let timeout_secs = parse_span("--timeout", &cmd.fleet.timeout, "expected seconds or a span like 30s, 2m")?;
     if timeout_secs == 0 {
-        return Err(Error::invalid("--timeout", &cmd.timeout, "must be at least 1 second"));
+        return Err(Error::invalid("--timeout", &cmd.fleet.timeout, "must be at least 1 second"));
     }
     let sts_limits = StsLimits::from_args(&cmd.sts)?;
     if let Some(p) = &cmd.path {
@@ -64,8 +64,8 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
         return Ok(EXIT_OK);
     }
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
-    let ssh = SshSettings::for_run(cmd.known_hosts, timeout_secs, cmd.ssh_config.clone())?;
-    check_trust_all(&targets, &ssh, usize::from(cmd.forks)).await?;
+    let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
+    check_trust_all(&targets, &ssh, usize::from(cmd.fleet.forks)).await?;
 
     if cmd.dry_run {
         stdout::print(&dry_run(&targets, &sessions, cmd.json))?;
@@ -74,21 +74,21 @@ pub async fn rotate(cmd: RotateCmd) -> Result<i32> {
 
     // From the first network call on, a signal ends the run with a report instead of killing it.
     let mut stop = signals::listen();
-    let fds = limits::prepare(usize::from(cmd.forks));
+    let fds = limits::prepare(usize::from(cmd.fleet.forks));
     tracing::info!(
         soft = fds.soft,
         raised_from = fds.soft_before,
         hard = fds.hard.map_or_else(|| "unlimited".into(), |h| h.to_string()),
         per_host = limits::FDS_PER_HOST,
         forks = fds.forks,
-        asked = cmd.forks,
+        asked = cmd.fleet.forks,
         "open file limit"
     );
-    if fds.forks < usize::from(cmd.forks) {
+    if fds.forks < usize::from(cmd.fleet.forks) {
         tracing::info!(
             "--forks {} capped to {}: the open file limit of {} leaves room for {} hosts in flight at {} descriptors \
              each (raise the hard limit, e.g. ulimit -Hn, for more)",
-            cmd.forks,
+            cmd.fleet.forks,
             fds.forks,
             fds.soft,
             fds.forks,

@@ -256,7 +256,7 @@ pub async fn run(cmd: crate::cli::StatusCmd) -> crate::error::Result<i32> {
     use crate::error::Error;
     let warn = crate::params::parse_span("--warn", &cmd.warn, "expected a span like 20m, 1h")?;
     let timeout =
-        crate::params::parse_span("--timeout", &cmd.timeout, "expected seconds or a span like 30s, 2m")?.max(1);
+        crate::params::parse_span("--timeout", &cmd.fleet.timeout, "expected seconds or a span like 30s, 2m")?.max(1);
     if let Some(p) = &cmd.path {
         crate::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
@@ -271,9 +271,10 @@ pub async fn run(cmd: crate::cli::StatusCmd) -> crate::error::Result<i32> {
         cmd.path.as_deref(),
         Some(&role),
     )?;
-    let ssh = SshSettings::for_run(cmd.known_hosts, timeout, cmd.ssh_config.clone())?;
+    let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout, cmd.fleet.ssh_config.clone())?;
     let now = OffsetDateTime::now_utc();
-    let probed = probe_all(targets, ssh, usize::from(cmd.forks), Duration::from_secs(timeout), "~/.aws/config").await;
+    let probed =
+        probe_all(targets, ssh, usize::from(cmd.fleet.forks), Duration::from_secs(timeout), "~/.aws/config").await;
     let mut report: Vec<HostStatus> = probed
         .into_iter()
         .map(|(t, r)| match r {
