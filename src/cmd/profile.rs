@@ -1,0 +1,28 @@
+//! `credpush profile`: render the on-prem profile block, or merge it into a config file.
+
+use crate::cli::{self, ProfileCmd};
+use crate::error::{EXIT_OK, Error, Result};
+use crate::{profile, stdout};
+
+/// Runs `credpush profile`.
+pub fn run(cmd: ProfileCmd) -> Result<i32> {
+    let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    if cmd.reader == cli::Reader::Credpush {
+        let bin = match &cmd.reader_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Error::io("find the path of", "credpush", e))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        spec = spec.with_reader(&bin)?;
+    }
+    match &cmd.install {
+        None => stdout::print(&spec.render())?,
+        Some(file) => {
+            let outcome = spec.install(file)?;
+            stdout::print(&format!("profile {:?} in {}: {}\n", cmd.name, file.display(), outcome.as_str()))?;
+        }
+    }
+    Ok(EXIT_OK)
+}
