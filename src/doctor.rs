@@ -212,11 +212,9 @@ pub fn diagnose(inputs: &Inputs, now: OffsetDateTime, clock_skew: Result<time::D
         ));
         return f;
     };
-    let words = shlex::split(&process).unwrap_or_default();
-    let path = match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["cat", p] => p.to_string(),
-        [_, "read", "--path", p] => p.to_string(),
-        _ => {
+    let path = match crate::profile::document_path(&process) {
+        Some(p) => p,
+        None => {
             f.push(finding(
                 "profile",
                 Warning,

@@ -214,6 +214,17 @@ impl ProfileSpec {
     }
 }
 
+/// The document a `credential_process` line reads, when it is one of the two commands [`ProfileSpec::command`]
+/// writes (`cat PATH`, `BIN read --path PATH`); `None` for anything else. Split as botocore splits it (shlex).
+#[cfg(feature = "cli")]
+pub fn document_path(process: &str) -> Option<String> {
+    let words = shlex::split(process)?;
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["cat", p] | [_, "read", "--path", p] => Some((*p).to_owned()),
+        _ => None,
+    }
+}
+
 /// Quotes `s` the way botocore splits `credential_process` (POSIX shlex): bare when safe, else single quotes.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+@%:,=".contains(c)) {
@@ -240,6 +251,17 @@ mod tests {
         ] {
             assert_eq!(s.render(), s.render_plain());
         }
+    }
+
+    #[test]
+    fn document_path_reads_back_what_command_writes() {
+        for s in [
+            spec("a", "/srv/my creds/it's.json", None),
+            spec("a", "/x", None).with_reader("/opt/c p/credpush").unwrap(),
+        ] {
+            assert_eq!(document_path(&s.command()).as_deref(), Some(s.path.as_str()));
+        }
+        assert_eq!(document_path("aws-vault exec x --json"), None);
     }
 
     #[test]

@@ -155,10 +155,7 @@ pub fn judge(host: &str, answer: &str, now: OffsetDateTime, warn: Duration, prof
             s.problems.push(format!("{path} is mode {m:04o}: others on the host can read it"));
         }
     }
-    let reads_it = |process: &str| {
-        let words = shlex::split(process).unwrap_or_default();
-        words.last().map(String::as_str) == Some(path.as_str())
-    };
+    let reads_it = |process: &str| crate::profile::document_path(process).as_deref() == Some(path.as_str());
     s.profiles = blocks.iter().filter(|(_, p)| p.as_deref().is_some_and(reads_it)).map(|(n, _)| n.clone()).collect();
     match profile {
         Some(want) => match blocks.iter().find(|(n, _)| n == want) {

@@ -67,7 +67,7 @@ fn host_var(host: &str, var: &'static str, value: &str, reason: &str) -> Error {
     Error::HostVar { host: host.to_owned(), var, value: value.to_owned(), reason: reason.to_owned() }
 }
 
-/// Loads the inventory `sources`, selects the hosts `limit` names (an empty selection is refused), keeps those
+/// Loads the inventory `sources`, selects the hosts `limit` names (nothing selected is an error), keeps those
 /// `keep` accepts (a shard), and reads each one's settings, with `--path` and `--role-arn` as defaults.
 pub fn load_targets(
     sources: &[PathBuf],
@@ -77,11 +77,9 @@ pub fn load_targets(
     default_role: Option<&RoleArn>,
 ) -> Result<Vec<HostTarget>> {
     let inventory = crate::inventory::Inventory::load(sources)?;
-    let hosts = inventory.select(limit)?;
-    if hosts.is_empty() {
-        return Err(Error::invalid("--limit", limit.unwrap_or_default(), "matches no host in the inventory"));
-    }
-    hosts
+    // `select` refuses an empty inventory and a limit that selects nothing, each in its own words.
+    inventory
+        .select(limit)?
         .iter()
         .filter(|h| keep(h))
         .map(|h| HostTarget::from_vars(h, &inventory.host_vars(h), default_path, default_role))

@@ -107,6 +107,16 @@ pub fn run(cmd: &mut Command) -> Run {
     Run::of(cmd)
 }
 
+/// Rewrites the Expiration of the credential document at `path` to `when` (keeping everything else) and returns
+/// the new value as written: how the tests make a document expired or near expiry.
+pub fn set_expiration(path: &Path, when: time::OffsetDateTime) -> String {
+    let text = std::fs::read_to_string(path).expect("document");
+    let old = text.split("\"Expiration\":\"").nth(1).and_then(|r| r.split('"').next()).expect("Expiration").to_owned();
+    let new = credpush::document::format_expiration(when);
+    std::fs::write(path, text.replace(&old, &new)).expect("write");
+    new
+}
+
 /// One IAM user's identity and keys, as moto issued them.
 #[derive(Debug, Clone)]
 pub struct User {

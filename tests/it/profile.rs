@@ -140,9 +140,7 @@ fn the_validating_reader_feeds_the_aws_cli_and_explains_an_expired_document() {
     assert!(who.stdout.contains("assumed-role/deploy/it-read"), "{}", who.stdout);
 
     // The same document, expired: the CLI fails with credpush's line, not botocore's generic one.
-    let doc = std::fs::read_to_string(&target).expect("doc");
-    let exp = doc.split("\"Expiration\":\"").nth(1).and_then(|r| r.split('"').next()).expect("Expiration").to_owned();
-    std::fs::write(&target, doc.replace(&exp, "2020-01-01T00:00:00Z")).expect("write");
+    crate::harness::set_expiration(&target, time::macros::datetime!(2020-01-01 00:00 UTC));
     let r = crate::harness::run(&mut aws());
     assert_ne!(r.code, 0);
     assert!(

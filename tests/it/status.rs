@@ -2,17 +2,9 @@
 
 use serde_json::Value;
 
-use crate::harness::{Env, Moto, run};
+use crate::harness::{Env, Moto, run, set_expiration};
 use crate::rotate::{json_of, read_doc, rotate};
 use crate::sshd::Fleet;
-
-fn set_expiration(path: &std::path::Path, when: time::OffsetDateTime) -> String {
-    let text = std::fs::read_to_string(path).expect("doc");
-    let old = text.split("\"Expiration\":\"").nth(1).and_then(|r| r.split('"').next()).expect("exp").to_owned();
-    let new = credpush::document::format_expiration(when);
-    std::fs::write(path, text.replace(&old, &new)).expect("write");
-    new
-}
 
 #[test]
 fn status_reports_every_state_without_moving_a_secret() {
