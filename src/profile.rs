@@ -253,6 +253,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "cli")]
     #[test]
     fn document_path_reads_back_what_command_writes() {
         for s in [
