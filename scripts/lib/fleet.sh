@@ -16,7 +16,8 @@ moto_start() {
   local port
   port="$(free_port)"
   ENDPOINT="http://127.0.0.1:$port"
-  env -i PATH=/usr/bin:/bin HOME="$WORK" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$WORK/moto.log" 2>&1 &
+  # The recorder (off until scripts/bench starts it) lets the benchmark count STS calls by action.
+  env -i PATH=/usr/bin:/bin HOME="$WORK" MOTO_RECORDER_FILEPATH="$WORK/moto-recording.jsonl" "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$WORK/moto.log" 2>&1 &
   FLEET_PIDS+=($!)
   for _ in $(seq 200); do curl -fs "$ENDPOINT/moto-api/" >/dev/null 2>&1 && break; sleep 0.1; done
   WORLD="$(env -i HOME="$WORK" "$VENV/bin/python" tests/support/moto_world.py "$ENDPOINT")"

@@ -14,7 +14,8 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
     let inv = ansible.inventory("", "credpush_profile=onprem\ncredpush_region=us-east-1\n");
     let rotate = repo().join("ansible/rotate.yml");
     // Check mode assumes (the document is needed to compare) but writes nothing on any host.
-    let check = play(&mut ansible.playbook(&rotate, &inv, &["--check", "--diff"]), 0);
+    // -v shows each host's result, as it does for any module.
+    let check = play(&mut ansible.playbook(&rotate, &inv, &["--check", "--diff", "-v"]), 0);
     for h in &fleet.hosts {
         assert_eq!(recap(&check, &h.name), (1, 0, 0), "{}", check.stdout);
         assert!(!h.home.join(".aws").exists(), "check mode wrote on {}", h.name);
@@ -45,11 +46,17 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
         assert!(!first.stdout.contains(s.as_str()) && !first.stderr.contains(s.as_str()), "a secret is in -vvv output");
     }
     assert!(first.stdout.contains("written and verified (expires "), "{}", first.stdout);
-    // The controller's documents are gone once the play ends.
-    let leftovers: Vec<_> = std::fs::read_dir(env.path(".ansible/tmp"))
-        .map(|d| d.flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with("credpush.")).collect())
-        .unwrap_or_default();
+    // One task per host, one ssh round trip per host: the module and its arguments travel on one command's stdin.
+    assert_eq!(first.stdout.matches("SSH: EXEC ssh ").count(), 3, "{}", first.stdout);
+    assert!(!first.stdout.contains("SSH: EXEC sftp"), "{}", first.stdout);
+    // The controller's documents lived in Ansible's per-run temp directory, which is gone once the play ends;
+    // nothing is left on the hosts either.
+    let leftovers = files_under(&env.path(".ansible/tmp"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    for h in &fleet.hosts {
+        let left = files_under(&h.home.join(".ansible/tmp"));
+        assert!(left.is_empty(), "{}: {left:?}", h.name);
+    }
 
     let who = fleet.ssh(
         "host2",
@@ -63,8 +70,8 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
     assert!(String::from_utf8_lossy(&who.stdout).starts_with("arn:aws:sts::123456789012:assumed-role/deploy/"));
 
     // A second run replaces every document; the profile is already right.
-    let second = play(&mut ansible.playbook(&rotate, &inv, &[]), 0);
-    assert!(second.stdout.matches("(profile unchanged)").count() == 3, "{}", second.stdout);
+    let second = play(&mut ansible.playbook(&rotate, &inv, &["-v"]), 0);
+    assert_eq!(second.stdout.matches("\"profile\": \"unchanged\"").count(), 3, "{}", second.stdout);
     for h in &fleet.hosts {
         assert_ne!(read_doc(&h.document())["AccessKeyId"].as_str(), Some(keys[0].as_str()), "{}", h.name);
     }
@@ -155,6 +162,18 @@ fn the_example_inventories_work_with_both_paths() {
         assert_eq!(cli, ansible, "{}", inv.display());
         assert!(cli.len() >= 3, "{cli:?}");
     }
+}
+
+/// Every file below `dir` (none when it does not exist).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) { todo.push(e.path()) } else { found.push(e.path()) }
+        }
+    }
+    found
 }
 
 /// Adds `vars` to `host`'s line in an inventory written by `Fleet::inventory`.

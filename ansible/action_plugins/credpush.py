@@ -1,0 +1,116 @@
+# The controller half of the credpush module (the binary in ../library/credpush does the write on the host).
+#
+# Why an action plugin: Ansible runs a binary module in six ssh round trips per host (make a temp dir, copy the
+# module, copy the args, chmod, run, remove), and the playbook needed five more tasks per host to assume the role,
+# report failures through no_log and print the result. Here one task does it all, in one round trip per host:
+#   - with `role_arn`, the role is assumed on the controller with `credpush assume`, once per role and run however
+#     many hosts share it (a lock in Ansible's private per-run temp directory, which Ansible removes at exit), so
+#     the document never appears in the task's arguments and no_log is not needed: failures and results show;
+#   - the module's arguments (one JSON line) and the module itself travel on the stdin of one command, which
+#     makes a private temp dir under remote_tmp, runs the module and removes the dir, under become if set.
+# `content` may still be given instead of `role_arn` (then the task needs no_log: the document is an argument).
+# Secrets never enter a command line: the command text holds only the quoted remote_tmp.
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+
+from ansible import constants as C
+from ansible.module_utils.common.json import Direction, get_module_encoder
+from ansible.plugins.action import ActionBase
+from ansible.vars.clean import remove_internal_keys
+
+# The remote script. Its only data is the base directory, quoted by the caller; the args and the module arrive on
+# stdin, the args first as one line (JSON has no raw newlines).
+SCRIPT = (
+    "umask 077 && base={base} && mkdir -p -- \"$base\" && d=$(mktemp -d \"$base/credpush.XXXXXXXX\")"
+    " && trap 'rm -rf -- \"$d\"' EXIT && IFS= read -r a && printf '%s\\n' \"$a\" >\"$d/args\""
+    " && cat >\"$d/credpush\" && chmod 700 \"$d/credpush\" && \"$d/credpush\" \"$d/args\""
+)
+ASSUME_TIMEOUT = 120
+
+
+class ActionModule(ActionBase):
+    # False: the base class would otherwise make (and later remove) a remote temp dir in two more round trips.
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        role = args.pop("role_arn", None)
+        binary = args.pop("credpush_bin", None) or "credpush"
+        if role is not None and "content" in args:
+            return dict(result, failed=True, msg="parameters are mutually exclusive: role_arn|content")
+        if role is not None:
+            if not str(role):
+                return dict(result, failed=True, msg=(
+                    f"host {task_vars.get('inventory_hostname')} has no role to assume (fix: set credpush_role_arn "
+                    "for the host or its group, or pass -e credpush_default_role_arn=ARN)"))
+            content, error = assume_once(str(binary), str(role))
+            if error:
+                return dict(result, failed=True, msg=error)
+            args["content"] = content
+        try:
+            base = remote_base(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
+        except ValueError as e:
+            return dict(result, failed=True, msg=str(e))
+        return dict(result, **self._run_module(args, task_vars, base))
+
+    def _run_module(self, args, task_vars, base):
+        self._update_module_args("credpush", args, task_vars)
+        built, _path = self._configure_module(module_name="credpush", module_args=args, task_vars=task_vars)
+        encoder = get_module_encoder(built.serialization_profile, Direction.CONTROLLER_TO_MODULE)
+        line = json.dumps(args, cls=encoder)
+        cmd = self._compute_environment_string() + SCRIPT.format(base=base)
+        res = self._low_level_execute_command(cmd, sudoable=True, in_data=line.encode() + b"\n" + built.b_module_data)
+        data = self._parse_returned_data(res, built.serialization_profile)
+        remove_internal_keys(data)
+        return data
+
+
+def remote_base(remote_tmp):
+    """remote_tmp as shell text: `~` and `$HOME` are the (become) user's home, expanded by the remote shell."""
+    value = str(remote_tmp)
+    for prefix in ("~/", "$HOME/", "${HOME}/"):
+        if value.startswith(prefix):
+            return '"$HOME"/' + shlex.quote(value[len(prefix):])
+    if value in ("~", "$HOME", "${HOME}"):
+        return '"$HOME"'
+    if value.startswith("/"):
+        return shlex.quote(value)
+    raise ValueError(f"remote_tmp {value!r} is neither absolute nor under ~ (fix: set remote_tmp to such a path)")
+
+
+def assume_once(binary, role):
+    """The document for `role`, assumed once per run: the first worker to take the role's lock assumes it, the
+    others read its result. Returns (content, None) or (None, error message)."""
+    cache = os.path.join(C.DEFAULT_LOCAL_TMP, "credpush")
+    os.makedirs(cache, mode=0o700, exist_ok=True)
+    key = hashlib.sha256(f"{binary}\0{role}".encode()).hexdigest()[:32]
+    doc, err = os.path.join(cache, key + ".json"), os.path.join(cache, key + ".err")
+    with open(os.path.join(cache, key + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(doc) and not os.path.exists(err):
+            try:
+                proc = subprocess.run([binary, "assume", "--role-arn", role, "--output", doc], stdin=subprocess.DEVNULL,
+                                      capture_output=True, text=True, timeout=ASSUME_TIMEOUT, check=False)
+                message = proc.stderr.strip() if proc.returncode != 0 else ""
+                if proc.returncode != 0 and not message:
+                    message = f"credpush assume exited {proc.returncode}"
+            except (OSError, subprocess.TimeoutExpired) as e:
+                message = f"could not run {binary} assume: {e} (fix: set credpush_bin to the credpush CLI's path)"
+            if message:
+                fd = os.open(err, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(message)
+        if os.path.exists(err):
+            with open(err) as f:
+                return None, f.read()
+        with open(doc) as f:
+            return f.read(), None

@@ -1,0 +1,425 @@
+"""The measuring half of scripts/bench (which starts moto and the hosts, then runs this under the caller's
+clean environment).
+
+For each host count it times whole rotations by four methods, alternating them so that drift in the machine's
+load spreads over all four, after a warm-up round:
+  (a) credpush rotate
+  (b) ansible-playbook ansible/rotate.yml, with the credpush module
+  (c) ansible-playbook scripts/lib/bench-copy.yml, ansible.builtin.copy of the document (the original design)
+  (d) scripts/lib/bench-ssh-loop, one plain ssh per host, all at once (the floor)
+Every run must exit 0 and leave every host holding a new document, mode 0600, from one session. It records wall
+time, the peak RSS of the largest process in the method's tree, the CPU time of the whole machine (the sshd side
+of every connection runs here too) and the STS calls, by action, from moto's request recorder. Then it writes
+bench.json, bench.png and the generated part of the report.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+METHODS = {
+    "a": "credpush rotate",
+    "b": "ansible-playbook ansible/rotate.yml (credpush module)",
+    "c": "ansible-playbook, ansible.builtin.copy",
+    "d": "parallel ssh loop (floor)",
+}
+BEGIN = "<!-- scripts/bench: generated from here to the end marker; history follows it -->"
+END = "<!-- scripts/bench: end -->"
+HOST_USER = "credpush-it"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", required=True)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--role", required=True)
+    p.add_argument("--credpush", required=True)
+    p.add_argument("--venv", required=True)
+    p.add_argument("--hosts", required=True)
+    p.add_argument("--runs", type=int, required=True)
+    p.add_argument("--warmup", type=int, required=True)
+    p.add_argument("--report", required=True)
+    p.add_argument("--build", required=True, help="the cargo profile credpush was built with")
+    p.add_argument("--command", required=True, help="the scripts/bench command line, quoted in the report")
+    return p.parse_args()
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.work = args.work
+        self.config = os.path.join(args.work, "ssh_config")
+        self.recording = os.path.join(args.work, "moto-recording.jsonl")
+        self.recorded = 0
+        self.run_no = 0
+        self.last_keys = {}
+        with open(os.path.join(args.work, "hosts.ini")) as f:
+            self.host_lines = [line for line in f.read().splitlines()[1:] if line.strip()]
+
+    # -- the four methods --------------------------------------------------------------------------------------
+
+    def inventory(self, n):
+        path = os.path.join(self.work, f"hosts_{n}.ini")
+        if not os.path.exists(path):
+            # An absolute target on every host, as a real fleet should have; all four methods write it.
+            lines = [f"{line} credpush_path={self.document(line)}" for line in self.host_lines[:n]]
+            with open(path, "w") as f:
+                f.write("[onprem]\n" + "\n".join(lines) + "\n")
+        return path
+
+    def document(self, line):
+        return os.path.join(self.work, line.split()[0], "home", ".aws", "temp.json")
+
+    def ansible_env(self, n, control_dir):
+        env = dict(os.environ)
+        env.update(
+            ANSIBLE_CONFIG=os.path.join(REPO, "ansible", "ansible.cfg"),
+            ANSIBLE_HOME=os.path.join(self.work, ".ansible"),
+            ANSIBLE_LOCAL_TEMP=os.path.join(self.work, ".ansible", "tmp"),
+            ANSIBLE_REMOTE_TEMP="$HOME/.ansible/tmp",
+            # Best settings: one fork per host; no interpreter discovery round trip; pipelining for the Python
+            # modules (the binary module is always transferred); one ssh master per host for the run, without
+            # ssh's default compression, which costs CPU on a fast link.
+            ANSIBLE_FORKS=str(n),
+            ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+            ANSIBLE_PIPELINING="True",
+            ANSIBLE_SSH_ARGS=f"-F {self.config} -o ControlMaster=auto -o ControlPersist=60s",
+            ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir,
+            ANSIBLE_SSH_TRANSFER_METHOD=os.environ.get("CREDPUSH_BENCH_TRANSFER", "smart"),
+            ANSIBLE_HOST_KEY_CHECKING="True",
+            ANSIBLE_NOCOLOR="1",
+            PATH=os.path.join(self.a.venv, "bin") + ":" + env.get("PATH", "/usr/bin:/bin"),
+        )
+        return env
+
+    def command(self, method, n, control_dir):
+        inv = self.inventory(n)
+        if method == "a":
+            argv = [self.a.credpush, "rotate", "-i", inv, "--role-arn", self.a.role, "--ssh-config", self.config,
+                    "--forks", str(n), "--json"]
+            return argv, dict(os.environ)
+        if method == "b":
+            argv = [os.path.join(self.a.venv, "bin", "ansible-playbook"), os.path.join(REPO, "ansible", "rotate.yml"),
+                    "-i", inv, "-e", f"credpush_bin={self.a.credpush}", "-e", f"credpush_default_role_arn={self.a.role}"]
+            return argv, self.ansible_env(n, control_dir)
+        if method == "c":
+            argv = [os.path.join(self.a.venv, "bin", "ansible-playbook"),
+                    os.path.join(REPO, "scripts", "lib", "bench-copy.yml"),
+                    "-i", inv, "-e", f"credpush_bin={self.a.credpush}", "-e", f"credpush_default_role_arn={self.a.role}"]
+            return argv, self.ansible_env(n, control_dir)
+        argv = [os.path.join(REPO, "scripts", "lib", "bench-ssh-loop"), self.a.credpush, self.a.role, self.config, inv]
+        return argv, dict(os.environ)
+
+    # -- one timed run -----------------------------------------------------------------------------------------
+
+    def run(self, method, n):
+        self.run_no += 1
+        control_dir = os.path.join(self.work, "cp", str(self.run_no))
+        os.makedirs(control_dir, mode=0o700)
+        argv, env = self.command(method, n, control_dir)
+        log = os.path.join(self.work, f"run-{self.run_no}-{method}-{n}.log")
+        cpu0 = machine_cpu()
+        started = time.time()
+        t0 = time.monotonic()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, cwd=REPO)
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            except BaseException:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.monotonic() - t0
+        cpu = machine_cpu() - cpu0
+        close_masters(control_dir)
+        if proc.returncode != 0:
+            with open(log, errors="replace") as f:
+                tail = f.read()[-3000:]
+            sys.exit(f"bench: {METHODS[method]} on {n} hosts exited {proc.returncode}; its output ends:\n{tail}")
+        self.check_hosts(method, n, started)
+        return {"wall": wall, "rss_kib": usage.ru_maxrss, "cpu": cpu, "sts": self.sts_calls()}
+
+    def check_hosts(self, method, n, started):
+        """Every host holds a 0600 document written by this run, and all hold the same new session."""
+        keys = set()
+        for line in self.host_lines[:n]:
+            path = self.document(line)
+            st = os.stat(path)
+            if st.st_mode & 0o777 != 0o600 or st.st_mtime < started - 1:
+                sys.exit(f"bench: {METHODS[method]} left {path} with mode {st.st_mode & 0o777:o}, "
+                         f"modified {st.st_mtime - started:+.1f} s from the run's start")
+            with open(path) as f:
+                doc = json.load(f)
+            if doc.get("Version") != 1:
+                sys.exit(f"bench: {METHODS[method]} wrote a document without Version 1 to {path}")
+            keys.add(doc["AccessKeyId"])
+        if len(keys) != 1 or keys & set(self.last_keys.values()):
+            sys.exit(f"bench: {METHODS[method]} on {n} hosts left {len(keys)} session(s), expected one new one")
+        self.last_keys[method] = keys.pop()
+
+    def sts_calls(self):
+        calls = {}
+        with open(self.recording) as f:
+            lines = f.read().splitlines()
+        for line in lines[self.recorded:]:
+            entry = json.loads(line)
+            if "/moto-api/" in entry.get("url", ""):
+                continue
+            body = entry.get("body") or ""
+            if entry.get("body_encoded"):
+                body = base64.b64decode(body).decode("utf-8", "replace")
+            action = urllib.parse.parse_qs(body).get("Action", ["?"])[0]
+            calls[action] = calls.get(action, 0) + 1
+        self.recorded = len(lines)
+        return calls
+
+    # -- the whole benchmark -----------------------------------------------------------------------------------
+
+    def measure(self):
+        post(self.a.endpoint + "/moto-api/recorder/start-recording")
+        if not os.path.exists(self.recording):
+            open(self.recording, "w").close()
+        sizes = [int(s) for s in self.a.hosts.split(",")]
+        results = {}
+        order = list(METHODS)
+        for n in sizes:
+            for _ in range(self.a.warmup):
+                for m in order:
+                    self.run(m, n)
+                    print(f"bench: {n:>4} hosts  warm-up  {METHODS[m]}", flush=True)
+            runs = {m: [] for m in order}
+            for r in range(self.a.runs):
+                # Each round starts with a different method, so no method always runs right after another.
+                for m in order[r % 4:] + order[:r % 4]:
+                    res = self.run(m, n)
+                    runs[m].append(res)
+                    print(f"bench: {n:>4} hosts  run {r + 1}/{self.a.runs}  {METHODS[m]:<55} {res['wall']:7.2f} s",
+                          flush=True)
+            results[n] = runs
+        return sizes, results
+
+
+def machine_cpu():
+    """CPU seconds the whole machine has spent (all states but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def close_masters(control_dir):
+    """Stops the ssh masters Ansible left for ControlPersist: every run starts cold, as a scheduled one does."""
+    for sock in os.listdir(control_dir):
+        subprocess.run(["ssh", "-o", "ControlPath=" + os.path.join(control_dir, sock), "-O", "exit", "bench"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    shutil.rmtree(control_dir, ignore_errors=True)
+
+
+def post(url):
+    urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10).read()
+
+
+def summarize(sizes, results):
+    rows = []
+    for n in sizes:
+        med = {m: statistics.median(r["wall"] for r in results[n][m]) for m in METHODS}
+        for m in METHODS:
+            runs = results[n][m]
+            walls = [r["wall"] for r in runs]
+            sts = {}
+            for r in runs:
+                for action, count in r["sts"].items():
+                    sts[action] = max(sts.get(action, 0), count)
+            rows.append({
+                "hosts": n, "method": m, "median": med[m], "min": min(walls), "max": max(walls),
+                "vs_d": med[m] / med["d"], "vs_c": med[m] / med["c"],
+                "rss_mb": max(r["rss_kib"] for r in runs) / 1024,
+                "cpu": statistics.median(r["cpu"] for r in runs),
+                "sts": sts, "walls": walls,
+            })
+    return rows
+
+
+def targets(rows):
+    def row(n, m):
+        return next((r for r in rows if r["hosts"] == n and r["method"] == m), None)
+    out = []
+    for n in (50, 200):
+        r = row(n, "a")
+        if r:
+            out.append((f"(a) ≤ 1.1× (d) at N = {n}", f"{r['vs_d']:.2f}×", r["vs_d"] <= 1.1))
+    r = row(50, "b")
+    if r:
+        out.append(("(b) ≥ 2× faster than (c) at N = 50", f"{1 / r['vs_c']:.2f}× faster", 1 / r["vs_c"] >= 2))
+    r = row(200, "a")
+    if r:
+        out.append(("credpush peak RSS ≤ 30 MB at N = 200", f"{r['rss_mb']:.1f} MB", r["rss_mb"] <= 30))
+    assumes = [r["sts"].get("AssumeRole", 0) for r in rows if r["method"] == "a"]
+    if assumes:
+        out.append(("one AssumeRole per distinct role (one role here)", f"{max(assumes)} per run", max(assumes) == 1))
+    return out
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // (1024 * 1024)
+
+    def version(argv, pattern=r".*"):
+        try:
+            text = subprocess.run(argv, capture_output=True, text=True, check=False)
+            text = (text.stdout + text.stderr).strip().splitlines()[0]
+            found = re.search(pattern, text)
+            return found.group(0) if found else text
+        except (OSError, IndexError):
+            return "unknown"
+    return {
+        "cpu": f"{os.cpu_count()} × {model}", "memory_gib": mem, "kernel": platform.release(),
+        "openssh": version(["ssh", "-V"], r"OpenSSH_[^ ,]+"),
+        "ansible": version([os.path.join(ARGS.venv, "bin", "ansible"), "--version"], r"core [0-9.]+"),
+        "commit": version(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
+        "module_bytes": os.path.getsize(os.path.join(REPO, "ansible", "library", "credpush")),
+        "loadavg": os.getloadavg()[0],
+    }
+
+
+def plot(sizes, rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for m, label in METHODS.items():
+        mine = [r for r in rows if r["method"] == m]
+        xs = [r["hosts"] for r in mine]
+        ys = [r["median"] for r in mine]
+        err = [[r["median"] - r["min"] for r in mine], [r["max"] - r["median"] for r in mine]]
+        left.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=f"({m}) {label}")
+        right.plot(xs, [r["vs_d"] for r in mine], marker="o", label=f"({m})")
+    left.set(xlabel="hosts", ylabel="wall time per rotation, s (median, min–max)", title="Whole rotation")
+    right.set(xlabel="hosts", ylabel="× the parallel ssh loop (d)", title="Relative to the floor")
+    right.axhline(1.1, color="grey", linestyle=":", linewidth=1)
+    for ax in (left, right):
+        ax.set_xticks(sizes)
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    left.legend(fontsize=8, loc="upper left")
+    right.legend(fontsize=8, loc="upper left")
+    fig.suptitle("credpush vs Ansible vs raw ssh on loopback hosts, one 2-core machine", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def fmt_sts(sts):
+    if not sts:
+        return "0"
+    return " + ".join(f"{count} {action}" for action, count in sorted(sts.items()))
+
+
+def markdown(args, info, sizes, rows, checks, plot_name):
+    today = datetime.date.today().isoformat()
+    lines = [
+        BEGIN,
+        f"## {today}: every rotation path side by side (`{args.command}`)",
+        "",
+        f"Machine: {info['cpu']}, {info['memory_gib']} GiB, Linux {info['kernel']}; {info['openssh']}; "
+        f"ansible-core {info['ansible'].removeprefix('core ')}; credpush {info['commit']} ({args.build} build), module "
+        f"{info['module_bytes']:,} bytes. Load average at the end: {info['loadavg']:.2f}. The machine plays both "
+        "sides: N `sshd` hosts on loopback as the unprivileged user `credpush-it`, and moto's STS with auth "
+        "enforced. Every run starts cold (no ssh master survives a run) and must exit 0 with every host holding "
+        "a new 0600 document from one session; the script checks each host's file after every run.",
+        "",
+        "Methods, each with its best settings (forks = N; for Ansible: pipelining, ControlPersist within the run, "
+        "`interpreter_python` set, no ssh compression):",
+        "- (a) `credpush rotate -i hosts.ini --role-arn R --ssh-config F --forks N --json`",
+        "- (b) `ansible-playbook ansible/rotate.yml` (assume once on the controller, then the credpush module)",
+        "- (c) `ansible-playbook scripts/lib/bench-copy.yml` (assume once, then `ansible.builtin.copy`)",
+        "- (d) `scripts/lib/bench-ssh-loop`: `credpush assume` once, then one `ssh host 'cat > tmp && mv tmp file'` "
+        "per host, all at once",
+        "",
+        f"{args.runs} counted runs per method and host count after {args.warmup} warm-up round(s), alternating the "
+        "methods. Peak RSS is the largest process in the method's tree (`wait4`); machine CPU is all cores' busy "
+        "time during the run, the sshd side included; STS calls are counted by moto's request recorder.",
+        "",
+        "| hosts | method | median | min–max | × (d) | × (c) | peak RSS | machine CPU | STS calls per run |",
+        "|--:|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['hosts']} | ({r['method']}) {METHODS[r['method']]} | {r['median']:.2f} s | "
+            f"{r['min']:.2f}–{r['max']:.2f} s | {r['vs_d']:.2f} | {r['vs_c']:.2f} | {r['rss_mb']:.1f} MB | "
+            f"{r['cpu']:.1f} s | {fmt_sts(r['sts'])} |")
+    lines += ["", "Targets:"]
+    for name, value, ok in checks:
+        lines.append(f"- {name}: {value}, {'holds' if ok else 'does not hold'}")
+    lines += ["", f"![wall time against hosts, per method]({plot_name})", "", END]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(path, section):
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        new = head + section.rstrip("\n") + tail
+    else:
+        new = "# Benchmarks\n\n" + section + ("\n# History\n\n" + old if old else "")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+
+
+def main():
+    bench = Bench(ARGS)
+    sizes, results = bench.measure()
+    rows = summarize(sizes, results)
+    checks = targets(rows)
+    info = machine()
+    out_dir = os.path.dirname(os.path.abspath(ARGS.report))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "bench.json"), "w") as f:
+        json.dump({"machine": info, "command": ARGS.command, "runs": ARGS.runs, "warmup": ARGS.warmup,
+                   "rows": rows}, f, indent=1)
+        f.write("\n")
+    plot(sizes, rows, os.path.join(out_dir, "bench.png"))
+    write_report(ARGS.report, markdown(ARGS, info, sizes, rows, checks, "bench.png"))
+    print()
+    print(f"{'hosts':>5}  {'method':<55} {'median':>8} {'min–max':>15} {'×(d)':>6} {'×(c)':>6} {'RSS':>8}  STS")
+    for r in rows:
+        print(f"{r['hosts']:>5}  ({r['method']}) {METHODS[r['method']]:<51} {r['median']:7.2f}s "
+              f"{r['min']:6.2f}–{r['max']:6.2f} s {r['vs_d']:6.2f} {r['vs_c']:6.2f} {r['rss_mb']:6.1f}MB  "
+              f"{fmt_sts(r['sts'])}")
+    print()
+    for name, value, ok in checks:
+        print(f"target {name}: {value}, {'holds' if ok else 'does not hold'}")
+    print(f"\nwrote {ARGS.report}, {out_dir}/bench.png and {out_dir}/bench.json")
+
+
+ARGS = parse_args()
+if __name__ == "__main__":
+    main()
