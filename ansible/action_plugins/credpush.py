@@ -98,7 +98,8 @@ def assume_once(binary, role):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(doc) and not os.path.exists(err):
             try:
-                proc = subprocess.run([binary, "assume", "--role-arn", role, "--output", doc], stdin=subprocess.DEVNULL,
+                # `--flag=value`: a value from the inventory that starts with `-` stays a value.
+                proc = subprocess.run([binary, "assume", f"--role-arn={role}", f"--output={doc}"], stdin=subprocess.DEVNULL,
                                       capture_output=True, text=True, timeout=ASSUME_TIMEOUT, check=False)
                 message = proc.stderr.strip() if proc.returncode != 0 else ""
                 if proc.returncode != 0 and not message:

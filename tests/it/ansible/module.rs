@@ -97,6 +97,22 @@ fn bad_documents_and_args_fail_with_ansible_messages_and_leave_the_file() {
             "Unsupported parameters for (credpush) module: dest. Supported parameters include: config_file, content, group, mode, owner, path, profile, region, state.",
         ),
         (format!("        content: '{doc}'\n"), "missing required arguments: path"),
+        // The action's own arguments (ansible/action_plugins/credpush.py).
+        (
+            format!("        path: {path}\n        role_arn: ''\n"),
+            "host host1 has no role to assume (fix: set credpush_role_arn",
+        ),
+        (
+            format!("        path: {path}\n        content: '{doc}'\n        role_arn: {}\n", moto.role("deploy")),
+            "parameters are mutually exclusive: role_arn|content",
+        ),
+        (
+            format!(
+                "        path: {path}\n        role_arn: {}\n        credpush_bin: /nonexistent/credpush\n",
+                moto.role("deploy")
+            ),
+            "could not run /nonexistent/credpush assume: [Errno 2] No such file or directory",
+        ),
         (
             format!("        path: {path}\n        content: '{doc}'\n        mode: '0644'\n"),
             "mode 0644 gives group, others or special bits",
