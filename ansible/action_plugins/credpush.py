@@ -45,6 +45,10 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         role = args.pop("role_arn", None)
         binary = args.pop("credpush_bin", None) or "credpush"
+        try:
+            base = remote_base(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
+        except ValueError as e:
+            return dict(result, failed=True, msg=str(e))
         if role is not None and "content" in args:
             return dict(result, failed=True, msg="parameters are mutually exclusive: role_arn|content")
         if role is not None:
@@ -56,10 +60,6 @@ class ActionModule(ActionBase):
             if error:
                 return dict(result, failed=True, msg=error)
             args["content"] = content
-        try:
-            base = remote_base(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
-        except ValueError as e:
-            return dict(result, failed=True, msg=str(e))
         return dict(result, **self._run_module(args, task_vars, base))
 
     def _run_module(self, args, task_vars, base):

@@ -178,10 +178,13 @@ class Bench:
         self.last_keys[method] = keys.pop()
 
     def sts_calls(self):
+        """The STS calls recorded since the last call, by action (read from where the last call stopped)."""
         calls = {}
         with open(self.recording) as f:
+            f.seek(self.recorded)
             lines = f.read().splitlines()
-        for line in lines[self.recorded:]:
+            self.recorded = f.tell()
+        for line in lines:
             entry = json.loads(line)
             if "/moto-api/" in entry.get("url", ""):
                 continue
@@ -190,7 +193,6 @@ class Bench:
                 body = base64.b64decode(body).decode("utf-8", "replace")
             action = urllib.parse.parse_qs(body).get("Action", ["?"])[0]
             calls[action] = calls.get(action, 0) + 1
-        self.recorded = len(lines)
         return calls
 
     # -- the whole benchmark -----------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ def targets(rows):
     return out
 
 
-def machine():
+def machine(venv):
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -304,7 +306,7 @@ def machine():
     return {
         "cpu": f"{os.cpu_count()} × {model}", "memory_gib": mem, "kernel": platform.release(),
         "openssh": version(["ssh", "-V"], r"OpenSSH_[^ ,]+"),
-        "ansible": version([os.path.join(ARGS.venv, "bin", "ansible"), "--version"], r"core [0-9.]+"),
+        "ansible": version([os.path.join(venv, "bin", "ansible"), "--version"], r"core [0-9.]+"),
         "commit": version(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
         "module_bytes": os.path.getsize(os.path.join(REPO, "ansible", "library", "credpush")),
     }
@@ -401,19 +403,20 @@ def write_report(path, section):
 
 
 def main():
-    bench = Bench(ARGS)
+    args = parse_args()
+    bench = Bench(args)
     sizes, results = bench.measure()
     rows = summarize(sizes, results)
     checks = targets(rows)
-    info = machine()
-    out_dir = os.path.dirname(os.path.abspath(ARGS.report))
+    info = machine(args.venv)
+    out_dir = os.path.dirname(os.path.abspath(args.report))
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "bench.json"), "w") as f:
-        json.dump({"machine": info, "command": ARGS.command, "runs": ARGS.runs, "warmup": ARGS.warmup,
+        json.dump({"machine": info, "command": args.command, "runs": args.runs, "warmup": args.warmup,
                    "rows": rows}, f, indent=1)
         f.write("\n")
     plot(sizes, rows, os.path.join(out_dir, "bench.png"))
-    write_report(ARGS.report, markdown(ARGS, info, sizes, rows, checks, "bench.png"))
+    write_report(args.report, markdown(args, info, sizes, rows, checks, "bench.png"))
     print()
     print(f"{'hosts':>5}  {'method':<55} {'median':>8} {'min–max':>15} {'×(d)':>6} {'×(c)':>6} {'RSS':>8}  STS")
     for r in rows:
@@ -423,9 +426,8 @@ def main():
     print()
     for name, value, ok in checks:
         print(f"target {name}: {value}, {'holds' if ok else 'does not hold'}")
-    print(f"\nwrote {ARGS.report}, {out_dir}/bench.png and {out_dir}/bench.json")
+    print(f"\nwrote {args.report}, {out_dir}/bench.png and {out_dir}/bench.json")
 
 
-ARGS = parse_args()
 if __name__ == "__main__":
     main()

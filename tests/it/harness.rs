@@ -102,6 +102,19 @@ impl Run {
     }
 }
 
+/// Every file below `dir`, recursively, without following links to directories (none when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out
+}
+
 /// Runs `cmd` and returns its result.
 pub fn run(cmd: &mut Command) -> Run {
     Run::of(cmd)

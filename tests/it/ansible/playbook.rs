@@ -3,7 +3,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use super::{Ansible, play, recap, repo};
-use crate::harness::{Env, Moto, free_port, run, tool};
+use crate::harness::{Env, Moto, files_under, free_port, run, tool};
 use crate::rotate::{read_doc, test_uid};
 use crate::sshd::{Fleet, TEST_USER};
 
@@ -162,18 +162,6 @@ fn the_example_inventories_work_with_both_paths() {
         assert_eq!(cli, ansible, "{}", inv.display());
         assert!(cli.len() >= 3, "{cli:?}");
     }
-}
-
-/// Every file below `dir` (none when it does not exist).
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) { todo.push(e.path()) } else { found.push(e.path()) }
-        }
-    }
-    found
 }
 
 /// Adds `vars` to `host`'s line in an inventory written by `Fleet::inventory`.

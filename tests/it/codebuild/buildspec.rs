@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::{as_build, codebuild_world, repo_file};
-use crate::harness::{Env, Moto, Run, free_port, run, tool};
+use crate::harness::{Env, Moto, Run, files_under, free_port, run, tool};
 use crate::sshd::Fleet;
 
 /// A source checkout: buildspec.yml from the repository and `inventory/hosts.ini`.
@@ -49,22 +49,6 @@ fn build(env: &Env, moto: &Moto, world: &Value, src: &Path, runner_args: &[&str]
     cmd.args(runner_args);
     as_build(&mut cmd, moto, world);
     (run(&mut cmd), artifacts)
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() && !p.is_symlink() {
-                stack.push(p.clone());
-            }
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
