@@ -2,88 +2,60 @@
 //! a least-privilege IAM role, in a `credential_process` document that every AWS SDK and the AWS CLI re-read
 //! before it expires.
 //!
-//! - **Authentication.** The caller (a CodeBuild service role, a CI user, an operator) is found through the
-//!   standard AWS chain; see [`sts::Sts::connect`]. credpush then calls `GetCallerIdentity` and `AssumeRole`.
-//! - **The document** ([`document::CredentialDocument`]) holds the secret in [`secret::Secret`], whose `Debug` and
-//!   `Display` print `(redacted)`. It is written only through [`fsutil::write_atomic`]: temp file, fsync, rename,
-//!   mode 0600.
-//! - **The profile** ([`profile::ProfileSpec`]) is `credential_process = cat /ABSOLUTE/path`, because botocore
-//!   runs the process without a shell.
-//! - **Rotation** ([`rotate::rotate`]) reads an Ansible inventory ([`inventory::Inventory`]), turns each host's
-//!   variables into a [`target::HostTarget`], assumes once per role, and pushes to every host through
-//!   [`fanout::run`] and [`push::Connection::write_file`]: one ssh exec, the document on stdin, a temp file, a
-//!   checksum, fsync and rename on the host. Each host ends as a [`fanout::HostOutcome`] in the [`report`].
-//! - **The Ansible module** ([`ansible`], the `credpush-ansible` binary) writes the same document with the same
-//!   contract on a host that Ansible reached, sharing [`document`], [`fsutil`] and [`profile`]. Built without the
-//!   default `cli` feature, it links none of the AWS SDK, tokio or ssh code, so it stays small and static.
-//! - **Schedules** ([`plan::check`]): whether a rotation period keeps every host ahead of botocore's 15-minute
-//!   refresh window, and how [`shard::Shard`] splits a fleet over parallel builds (see `buildspec.yml`).
-//! - **Commands** ([`cmd`]): one thin file per subcommand turns parsed arguments ([`cli`]) into these calls.
-//! - **Errors** ([`error::Error`]) name the input and the fix, and map to documented exit codes.
+//! # The layers
+//! Arrows point down the list; nothing imports a layer above it (see `docs/ARCHITECTURE.md`).
+//!
+//! - [`cli`]: the clap types and one thin file per subcommand. The only layer that sees clap: it turns flags into
+//!   the plain options of the layers below ([`fleet::rotate::RotateOptions`], [`aws::params::StsFlags`], …).
+//! - [`fleet`]: many hosts. [`fleet::target`] reads each host's inventory variables into a
+//!   [`fleet::target::HostTarget`] with a [`fleet::target::Route`] (ssh or local today);
+//!   [`fleet::rotate::rotate`] assumes once per role and hands every host to [`fleet::fanout::run`], which
+//!   passes it to the transport its route names; [`fleet::status`], [`fleet::plan`], [`fleet::shard`].
+//! - Transports: [`ssh`], the system ssh through the `openssh` crate: the command line and its trust rules, the
+//!   master's lifecycle, one host's push ([`ssh::deliver::deliver`]) and probe.
+//! - [`delivery`]: the seam between the fleet and its transports: [`delivery::Delivery`] in,
+//!   [`delivery::HostOutcome`] out, and the run's stop state.
+//! - [`aws`]: one STS session per run ([`aws::sts::Sts::connect`], through the standard AWS chain), the validated
+//!   request ([`aws::params::AssumeParams`]), one-line STS failures, the clock check.
+//! - [`host`]: what runs on or writes for a host, shared with the Ansible module: the document
+//!   ([`host::document::CredentialDocument`]) with its secret in [`host::secret::Secret`], whose `Debug` and
+//!   `Display` print `(redacted)`; the atomic writer [`host::fsutil::write_atomic`] (temp file, fsync, rename, mode
+//!   0600); the profile `credential_process = cat /ABSOLUTE/path` ([`host::profile::ProfileSpec`]), because
+//!   botocore runs the process without a shell; `read` and `doctor`.
+//! - [`inventory`]: Ansible's INI and YAML inventories, parsed as Ansible parses them. [`ansible`]: the module's
+//!   contract (the `credpush-ansible` binary), built without the default `cli` feature so that it links none of
+//!   the AWS SDK, tokio or ssh code and stays small and static.
+//! - At the bottom: [`error::Error`] (messages name the input and the fix; documented exit codes), [`term`]
+//!   (escaping for terminals, a stdout that ends quietly on a closed pipe) and [`duration`] (one span parser).
 //!
 //! ```no_run
 //! # async fn demo() -> credpush::error::Result<()> {
-//! use credpush::{cli::StsArgs, params::{AssumeParams, StsLimits}, sts::Sts};
-//! let params = AssumeParams::from_args("arn:aws:iam::123456789012:role/deploy", &StsArgs::default())?;
+//! use credpush::aws::{params::{AssumeParams, StsFlags, StsLimits}, sts::Sts};
+//! let params = AssumeParams::from_flags("arn:aws:iam::123456789012:role/deploy", &StsFlags::default())?;
 //! let sts = Sts::connect(None, StsLimits::default()).await?;
 //! let caller = sts.caller_identity().await?;
 //! let doc = sts.assume_role(&caller, &params).await?;
-//! credpush::fsutil::write_atomic("/srv/ci/.aws/temp.json".as_ref(), doc.to_json().expose().as_bytes(), 0o600)?;
+//! credpush::host::fsutil::write_atomic("/srv/ci/.aws/temp.json".as_ref(), doc.to_json().expose().as_bytes(), 0o600)?;
 //! # Ok(()) }
 //! ```
 
-// Without the default `cli` feature only the modules the Ansible module needs are built (see Cargo.toml).
+// Without the default `cli` feature only the layers the Ansible module needs are built (see Cargo.toml).
 pub mod ansible;
-pub mod document;
+pub mod duration;
 pub mod error;
-pub mod fsutil;
-pub mod profile;
-pub mod secret;
+pub mod host;
 
+#[cfg(feature = "cli")]
+pub mod aws;
 #[cfg(feature = "cli")]
 pub mod cli;
 #[cfg(feature = "cli")]
-pub mod clock;
+pub mod delivery;
 #[cfg(feature = "cli")]
-pub mod cmd;
-#[cfg(feature = "cli")]
-pub mod doctor;
-#[cfg(feature = "cli")]
-pub mod fanout;
+pub mod fleet;
 #[cfg(feature = "cli")]
 pub mod inventory;
 #[cfg(feature = "cli")]
-pub mod limits;
-#[cfg(feature = "cli")]
-pub mod master;
-#[cfg(feature = "cli")]
-pub mod params;
-#[cfg(feature = "cli")]
-pub mod plan;
-#[cfg(feature = "cli")]
-pub mod push;
-#[cfg(feature = "cli")]
-pub mod read;
-#[cfg(feature = "cli")]
-pub mod report;
-#[cfg(feature = "cli")]
-pub mod rotate;
-#[cfg(feature = "cli")]
-pub mod shard;
-#[cfg(feature = "cli")]
-pub mod signals;
-#[cfg(feature = "cli")]
-pub mod sshargs;
-#[cfg(feature = "cli")]
-pub mod status;
-#[cfg(feature = "cli")]
-pub mod stdout;
-#[cfg(feature = "cli")]
-pub mod sts;
-#[cfg(feature = "cli")]
-pub mod target;
+pub mod ssh;
 #[cfg(feature = "cli")]
 pub mod term;
-
-#[cfg(feature = "cli")]
-pub use cmd::run;

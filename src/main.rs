@@ -9,11 +9,11 @@ fn main() {
     let cli = Cli::parse();
     // credential_process runs `read` before every refresh: no runtime, no logging, just the file.
     if let credpush::cli::Command::Read(cmd) = &cli.command {
-        std::process::exit(credpush::read::run(&cmd.path));
+        std::process::exit(credpush::host::read::run(&cmd.path));
     }
     init_logging(cli.verbose);
     let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => match rt.block_on(credpush::run(cli)) {
+        Ok(rt) => match rt.block_on(credpush::cli::run(cli)) {
             Ok(code) => code,
             Err(err) => {
                 eprintln!("credpush: error: {}", credpush::term::escape(&err.to_string()));

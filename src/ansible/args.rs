@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::document::CredentialDocument;
+use crate::host::document::CredentialDocument;
 
 /// The module's name in Ansible's messages.
 pub const MODULE: &str = "credpush";

@@ -2,8 +2,8 @@
 //! a host and runs it with the path of a JSON args file; it answers with exactly one JSON object on stdout.
 //!
 //! It writes a `credential_process` document with the same contract as `credpush rotate`'s SSH writer (temp file
-//! in the same directory, fsync, rename, read back and compared) through [`crate::fsutil`], and ensures the
-//! managed profile block with [`crate::profile`]. `changed` is true only when the content, mode or owner differ;
+//! in the same directory, fsync, rename, read back and compared) through [`crate::host::fsutil`], and ensures the
+//! managed profile block with [`crate::host::profile`]. `changed` is true only when the content, mode or owner differ;
 //! check mode computes and writes nothing; diff mode masks every secret. No result field ever holds a secret:
 //! `no_log` hides only the task line, and a registered result prints in full.
 
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::document::CredentialDocument;
-use crate::profile::{InstallOutcome, ProfileSpec};
+use crate::host::document::CredentialDocument;
+use crate::host::profile::{InstallOutcome, ProfileSpec};
 use args::{ModuleArgs, State};
 
 /// The largest existing file read back for comparison or diff: a document is far smaller, so a bigger file just
@@ -160,7 +160,7 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(a.mode))
                 .map_err(|e| format!("cannot set the mode of {shown}: {e}"))?;
         } else {
-            crate::fsutil::write_atomic_owned(&path, want, a.mode, uid, gid).map_err(|e| e.to_string())?;
+            crate::host::fsutil::write_atomic_owned(&path, want, a.mode, uid, gid).map_err(|e| e.to_string())?;
             verify(&path, &sha)?;
         }
     }
@@ -239,7 +239,8 @@ fn ensure_profile(a: &ModuleArgs, name: &str, doc_path: &str) -> Result<(Install
                 a.group.as_deref().map(ids::resolve_group).transpose()?,
             ),
         };
-        crate::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, uid, gid).map_err(|e| e.to_string())?;
+        crate::host::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, uid, gid)
+            .map_err(|e| e.to_string())?;
     }
     let shown = config.display().to_string();
     let diff = a.diff.then(|| json!({"before_header": shown, "after_header": shown, "before": text, "after": merged}));

@@ -11,7 +11,7 @@ const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY";
 const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLETOKENVALUE";
 
 fn doc(key: &str) -> String {
-    let exp = crate::document::format_expiration(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+    let exp = crate::host::document::format_expiration(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
     format!(
         r#"{{"Version":1,"AccessKeyId":"{key}","SecretAccessKey":"{SECRET}","SessionToken":"{TOKEN}","Expiration":"{exp}"}}"#
     )

@@ -125,7 +125,7 @@ pub fn run(cmd: &mut Command) -> Run {
 pub fn set_expiration(path: &Path, when: time::OffsetDateTime) -> String {
     let text = std::fs::read_to_string(path).expect("document");
     let old = text.split("\"Expiration\":\"").nth(1).and_then(|r| r.split('"').next()).expect("Expiration").to_owned();
-    let new = credpush::document::format_expiration(when);
+    let new = credpush::host::document::format_expiration(when);
     std::fs::write(path, text.replace(&old, &new)).expect("write");
     new
 }

@@ -276,7 +276,7 @@ fn rotate_refuses_malformed_limits_and_names_an_empty_inventory_before_sts() {
     use crate::sshd::Fleet;
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
     let inv = fleet.inventory("");
-    let rotate = |inv: &Path, extra: &[&str]| run(&mut crate::rotate::rotate(&env, &moto, &fleet, inv, extra));
+    let rotate = |inv: &Path, extra: &[&str]| run(&mut crate::fleet::rotate::rotate(&env, &moto, &fleet, inv, extra));
     for (limit, want) in [
         ("", "--limit is empty (give a host, group or pattern such as web:&prod, or drop --limit)"),
         ("[", "invalid --limit pattern \"[\": '[' has no closing ']' (close the bracket)"),

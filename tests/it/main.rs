@@ -1,16 +1,17 @@
 //! credpush integration tests: one binary, real parts (moto's STS, loopback sshd, ansible-core, the AWS CLI and
 //! boto3), see `harness` and `sshd`.
 
+//!
+//! The folders follow `src/`'s layers: `cli` (bad command lines), `fleet` (rotate, status, faults), `aws`
+//! (assume), `host` (doctor, profile), `inventory`, `ansible` (module and playbook), `codebuild`.
+
 mod ansible;
-mod assume;
+mod aws;
+mod cli;
 mod codebuild;
-mod doctor;
-mod faults;
+mod fleet;
 mod harness;
-mod input;
+mod host;
 mod inventory;
 mod procs;
-mod profile;
-mod rotate;
 mod sshd;
-mod status;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{Ansible, module_binary, play, recap, repo};
+use crate::fleet::rotate::read_doc;
 use crate::harness::{Env, Moto, run};
-use crate::rotate::read_doc;
 use crate::sshd::Fleet;
 
 /// Assumes the deploy role with the real CLI into a 0600 file in the test's home; returns it and its secrets.

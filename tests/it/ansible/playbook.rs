@@ -3,8 +3,8 @@
 use std::os::unix::fs::MetadataExt;
 
 use super::{Ansible, play, recap, repo};
+use crate::fleet::rotate::{read_doc, test_uid};
 use crate::harness::{Env, Moto, files_under, free_port, run, tool};
-use crate::rotate::{read_doc, test_uid};
 use crate::sshd::{Fleet, TEST_USER};
 
 #[test]
@@ -78,7 +78,7 @@ fn rotate_yml_writes_every_host_and_the_aws_cli_reads_it() {
 
     // The CLI with the same inventory (credpush_profile and credpush_region included) finds the same profile
     // and writes the same file with the same mode and owner.
-    let r = run(&mut crate::rotate::rotate(&env, &moto, &fleet, &inv, &["--json"])).expect_code(0);
+    let r = run(&mut crate::fleet::rotate::rotate(&env, &moto, &fleet, &inv, &["--json"])).expect_code(0);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     for h in report["hosts"].as_array().expect("hosts") {
         assert_eq!((h["status"].as_str(), h["profile"].as_str()), (Some("ok"), Some("unchanged")), "{report}");
@@ -229,10 +229,10 @@ fn one_inventory_one_result_on_both_paths_become_local_and_unsupported() {
         ),
     )
     .expect("inv");
-    let mut cmd = crate::rotate::rotate(&env, &moto, &fleet, &inv, &["--json"]);
+    let mut cmd = crate::fleet::rotate::rotate(&env, &moto, &fleet, &inv, &["--json"]);
     let r = run(&mut cmd).expect_code(1);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
-    let status = |h: &str| crate::rotate::host_status(&report, h);
+    let status = |h: &str| crate::fleet::rotate::host_status(&report, h);
     assert_eq!(status("host1").0, "ok", "{report}");
     assert_eq!(status("localhost").0, "ok", "{report}");
     let (s2, e2) = status("host2");

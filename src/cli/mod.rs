@@ -1,0 +1,228 @@
+//! The command line: the clap types, and one thin file per subcommand that turns parsed flags into domain options
+//! and a domain call. This is the only module that sees clap types; the layers below take plain values.
+
+pub mod args;
+mod assume;
+mod doctor;
+mod inventory;
+mod plan;
+mod profile;
+pub mod rotate;
+pub mod status;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use args::{FleetArgs, InventoryArgs, KnownHosts, StsArgs};
+pub use rotate::RotateCmd;
+use status::STATUS_EXIT_CODES;
+pub use status::StatusCmd;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (rotate: every host ok)
+  1  rotate: at least one host failed, was unreachable, or was skipped (SIGINT, SIGTERM or SIGHUP);
+     plan: the schedule is unsafe
+  2  bad input (flags, ARN, duration, tag, policy file, profile path, inventory) or a refused request
+  3  AWS: no caller credentials, STS unreachable or silent past --sts-deadline, access denied, other STS errors
+  4  a local file could not be read or written";
+
+const READ_EXIT_CODES: &str = "\
+Exit codes:
+  0  the document was printed
+  1  the document is expired or not valid (one line on stderr says which, and why)
+  4  the file could not be read";
+
+const DOCTOR_EXIT_CODES: &str = "\
+Exit codes:
+  0  every check passed
+  1  the worst finding is a warning
+  5  the worst finding is an error (jobs fail, or will within minutes)";
+
+/// `credpush doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorCmd {
+    /// The profile to check [default: AWS_PROFILE, else the one profile credpush manages in the config file].
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The AWS config file [default: AWS_CONFIG_FILE, else ~/.aws/config].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Region of the STS endpoint the clock is compared with [default: the standard chain, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Skip the clock check (it sends one unsigned request to STS).
+    #[arg(long)]
+    pub no_clock: bool,
+
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `credpush read`.
+#[derive(Debug, Args)]
+pub struct ReadCmd {
+    /// The document to print (absolute path, as in credential_process).
+    #[arg(long, value_name = "FILE")]
+    pub path: PathBuf,
+}
+
+/// Short-lived AWS credentials for on-prem hosts: assume a least-privilege role, write the credential_process
+/// document, and point an AWS profile at it.
+#[derive(Debug, Parser)]
+#[command(name = "credpush", version, after_help = EXIT_CODES, max_term_width = 110)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Assume a role and print (or atomically write) the credential_process document.
+    #[command(after_help = EXIT_CODES)]
+    Assume(Box<AssumeCmd>),
+    /// Render the on-prem AWS profile block, or merge it into a config file.
+    #[command(after_help = EXIT_CODES)]
+    Profile(ProfileCmd),
+    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
+    #[command(after_help = EXIT_CODES)]
+    Rotate(Box<RotateCmd>),
+    /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
+    #[command(after_help = READ_EXIT_CODES)]
+    Read(ReadCmd),
+    /// Report what every inventory host holds: document valid, time left, mode, owner, profile. No secret moves.
+    #[command(after_help = STATUS_EXIT_CODES)]
+    Status(Box<StatusCmd>),
+    /// On a host: check the profile, the document, its permissions, the environment and the clock.
+    #[command(after_help = DOCTOR_EXIT_CODES)]
+    Doctor(DoctorCmd),
+    /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
+    #[command(after_help = EXIT_CODES)]
+    Inventory(InventoryCmd),
+    /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
+    #[command(after_help = PLAN_HELP)]
+    Plan(PlanCmd),
+}
+
+/// `credpush inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryCmd {
+    /// Inventory and selection.
+    #[command(flatten)]
+    pub inv: InventoryArgs,
+
+    /// Print the whole inventory as JSON (groups, hosts, children, _meta.hostvars).
+    #[arg(long, required = true)]
+    pub list: bool,
+}
+
+const PLAN_HELP: &str = "\
+The model: botocore re-reads credential_process from 15 minutes before expiry and fails calls from 10 minutes
+before expiry when nothing fresh arrives. A document lands at most EVERY + BUILD after the previous one was minted,
+so the schedule is safe iff DURATION - 15m >= EVERY + BUILD. With role chaining (CodeBuild's service role), STS caps
+DURATION at 1h: every 30m is safe, every 60m is not.
+
+Exit codes:
+  0  the schedule is safe
+  1  the schedule is unsafe (the reason and the largest safe --every are printed)
+  2  bad input";
+
+/// `credpush plan`.
+#[derive(Debug, Args)]
+pub struct PlanCmd {
+    /// Session duration of the pushed credentials (as rotate's --duration) [default: 1h].
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub duration: Option<String>,
+
+    /// Rotation period: how often the schedule starts a rotation (e.g. 30m).
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub every: String,
+
+    /// Worst time from a schedule tick to the document landing on the last host [default: 5m].
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub build_time: Option<String>,
+
+    /// The caller is an assumed role (CodeBuild's service role): STS caps sessions at 1 hour.
+    #[arg(long)]
+    pub role_chaining: bool,
+}
+
+/// `credpush assume`.
+#[derive(Debug, Args)]
+pub struct AssumeCmd {
+    /// The role to assume: arn:aws:iam::ACCOUNT:role/NAME.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: String,
+
+    /// STS parameters.
+    #[command(flatten)]
+    pub sts: StsArgs,
+
+    /// Write the document to FILE atomically (0600, parent created 0700) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `credpush profile`.
+#[derive(Debug, Args)]
+pub struct ProfileCmd {
+    /// Profile name; `default` renders [default].
+    #[arg(long)]
+    pub name: String,
+
+    /// Absolute path of the credential document on the host (no ~ or $VARIABLES).
+    #[arg(long, value_name = "ABS_PATH")]
+    pub path: String,
+
+    /// Region to set in the profile.
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// Merge the block into this AWS config file between managed markers, instead of printing it.
+    #[arg(long, value_name = "CONFIG_FILE")]
+    pub install: Option<PathBuf>,
+
+    /// What credential_process runs: cat, or credpush read (prints the document only when valid and unexpired,
+    /// else says why).
+    #[arg(long, value_enum, default_value = "cat")]
+    pub reader: Reader,
+
+    /// With --reader credpush: the absolute path of credpush on the host [default: this credpush].
+    #[arg(long, value_name = "ABS_PATH")]
+    pub reader_bin: Option<String>,
+}
+
+/// The command a profile's credential_process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reader {
+    /// `cat /path/temp.json`: needs nothing on the host.
+    Cat,
+    /// `credpush read --path /path/temp.json`: refuses expired or broken documents with a message.
+    Credpush,
+}
+
+/// Runs one parsed command line and returns the process exit code for a run that did not fail outright.
+pub async fn run(cli: Cli) -> crate::error::Result<i32> {
+    match cli.command {
+        Command::Assume(cmd) => assume::run(*cmd).await,
+        Command::Profile(cmd) => profile::run(cmd),
+        Command::Rotate(cmd) => rotate::run(*cmd).await,
+        // Handled in main before the runtime starts, so that it costs what `cat` costs.
+        Command::Read(cmd) => Ok(crate::host::read::run(&cmd.path)),
+        Command::Status(cmd) => status::run(*cmd).await,
+        Command::Doctor(cmd) => doctor::run(cmd).await,
+        Command::Inventory(cmd) => inventory::run(cmd),
+        Command::Plan(cmd) => plan::run(cmd),
+    }
+}

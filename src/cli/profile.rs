@@ -1,0 +1,29 @@
+//! `credpush profile`: render the on-prem profile block, or merge it into a config file.
+
+use crate::cli::{self, ProfileCmd};
+use crate::error::{EXIT_OK, Error, Result};
+use crate::host::profile;
+use crate::term;
+
+/// Runs `credpush profile`.
+pub fn run(cmd: ProfileCmd) -> Result<i32> {
+    let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    if cmd.reader == cli::Reader::Credpush {
+        let bin = match &cmd.reader_bin {
+            Some(b) => b.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Error::io("find the path of", "credpush", e))?
+                .to_string_lossy()
+                .into_owned(),
+        };
+        spec = spec.with_reader(&bin)?;
+    }
+    match &cmd.install {
+        None => term::print(&spec.render())?,
+        Some(file) => {
+            let outcome = spec.install(file)?;
+            term::print(&format!("profile {:?} in {}: {}\n", cmd.name, file.display(), outcome.as_str()))?;
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,141 @@
+//! The seam between the fleet and its transports: what a transport is handed for one host ([`Delivery`]), what
+//! it gives back ([`HostOutcome`]), and the run's stop state ([`stop`]). It sits below both, so a transport never
+//! imports the fleet layer and the fleet never looks inside a transport's errors.
+
+pub mod stop;
+
+use std::sync::Arc;
+
+use crate::host::document::CredentialDocument;
+use crate::host::secret::Secret;
+
+/// The result of one host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Written and verified.
+    Ok,
+    /// Reached, but the push failed (or STS failed for its role, or its key or login was refused).
+    Failed,
+    /// Never reached.
+    Unreachable,
+    /// Not started: the run was interrupted.
+    Skipped,
+}
+
+impl Status {
+    /// The word reports use: `ok`, `failed`, `unreachable`, `skipped`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One host's line in the report. Holds no secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostOutcome {
+    /// Inventory hostname.
+    pub host: String,
+    /// user@address:port.
+    pub destination: String,
+    /// What happened.
+    pub status: Status,
+    /// Wall time spent on this host, in seconds.
+    pub seconds: f64,
+    /// The absolute path on the host when written, else the configured path.
+    pub path: String,
+    /// The document's expiration, when written.
+    pub expiration: Option<String>,
+    /// The role whose credentials were pushed.
+    pub role_arn: String,
+    /// Connection attempts made.
+    pub attempts: u32,
+    /// `created`, `updated` or `unchanged`, with --install-profile.
+    pub profile: Option<&'static str>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// What every host of one AssumeRole receives, serialized once and shared.
+#[derive(Debug)]
+pub struct Payload {
+    /// The document's bytes.
+    pub json: Secret,
+    /// Its expiration, for the report.
+    pub expiration: String,
+}
+
+impl From<&CredentialDocument> for Payload {
+    fn from(doc: &CredentialDocument) -> Self {
+        Self { json: doc.to_json(), expiration: doc.expiration_rfc3339() }
+    }
+}
+
+/// One host's delivery, as the fleet hands it to a transport: where the document goes and what it is. The
+/// transport adds how the host is reached (its route's own settings).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The inventory hostname.
+    pub host: String,
+    /// How reports name the destination (`user@address:port`, `local`).
+    pub destination: String,
+    /// The target path on the host: absolute or `~/…`.
+    pub path: String,
+    /// The role whose credentials these are (for the report).
+    pub role_arn: String,
+    /// The managed profile to ensure beside the document, and its region.
+    pub profile: Option<(String, Option<String>)>,
+    /// The document.
+    pub payload: Arc<Payload>,
+}
+
+impl Delivery {
+    /// The report line for this host. `written` is the absolute path and the profile outcome of a verified write.
+    pub fn outcome(
+        &self,
+        status: Status,
+        seconds: f64,
+        attempts: u32,
+        written: Option<(String, Option<&'static str>)>,
+        error: Option<String>,
+    ) -> HostOutcome {
+        let expiration = written.as_ref().map(|_| self.payload.expiration.clone());
+        let (path, profile) = written.unwrap_or_else(|| (self.path.clone(), None));
+        HostOutcome {
+            host: self.host.clone(),
+            destination: self.destination.clone(),
+            status,
+            seconds,
+            path,
+            expiration,
+            role_arn: self.role_arn.clone(),
+            attempts,
+            profile,
+            error,
+        }
+    }
+}
+
+/// Whether an error's text says a descriptor could not be had: EMFILE (os error 24) for this process or an `ssh`
+/// it started, ENFILE (os error 23) for the whole system. The errors come as text from ssh and the openssh crate,
+/// so the text is what can be checked.
+pub fn is_fd_exhaustion(text: &str) -> bool {
+    text.contains("Too many open files") || text.contains("os error 24") || text.contains("os error 23")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exhaustion_is_recognised_in_any_layer_s_words() {
+        assert!(is_fd_exhaustion("ssh failed: Too many open files (os error 24)"));
+        assert!(is_fd_exhaustion("cannot create an ssh config in /tmp/x: os error 24"));
+        assert!(is_fd_exhaustion("socket: Too many open files in system"));
+        assert!(!is_fd_exhaustion("unreachable: Connection refused"));
+    }
+}

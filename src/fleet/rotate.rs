@@ -1,0 +1,364 @@
+//! `credpush rotate`: inventory → validated targets → one AssumeRole per role (or per host) → fan-out push →
+//! report. Everything that can be checked is checked before the first network call. Hosts are pushed to as soon
+//! as their role's credentials are in; SIGINT, SIGTERM and SIGHUP stop the run with a report (see `signals`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::aws::params::{AssumeParams, RoleArn, StsFlags, StsLimits, clean_session_name};
+use crate::aws::sts::{Sts, check_role_chaining};
+use crate::delivery::stop::Stop;
+use crate::delivery::{HostOutcome, Payload, Status};
+use crate::duration::parse_span;
+use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
+use crate::fleet::fanout::{self, FanoutOptions, not_attempted};
+use crate::fleet::shard::Shard;
+use crate::fleet::signals;
+use crate::fleet::target::HostTarget;
+use crate::fleet::{FleetOptions, Selection, limits, report};
+use crate::ssh::deliver::DeliverOptions;
+use crate::ssh::settings::SshSettings;
+use crate::term;
+
+/// What `credpush rotate` was asked to do, as the command line gave it.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    /// Inventory and selection.
+    pub inv: Selection,
+    /// `--role-arn`: the role for hosts without credpush_role_arn.
+    pub role_arn: Option<String>,
+    /// The STS flags.
+    pub sts: StsFlags,
+    /// `--path`: the target for hosts without credpush_path.
+    pub path: Option<String>,
+    /// Fan-out and ssh settings.
+    pub fleet: FleetOptions,
+    /// `--retries`: extra connection attempts for hosts that do not answer.
+    pub retries: u32,
+    /// `--install-profile`.
+    pub install_profile: Option<String>,
+    /// `--session-per-host`.
+    pub session_per_host: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--shard`.
+    pub shard: Option<Shard>,
+    /// `--every`.
+    pub every: Option<String>,
+}
+
+/// AssumeRole calls in flight at once with --session-per-host (STS throttles bursts per account).
+const STS_CONCURRENCY: usize = 8;
+
+/// One AssumeRole and the hosts (indexes into the target list) that share its credentials.
+struct Session {
+    params: AssumeParams,
+    hosts: Vec<usize>,
+}
+
+/// Runs `credpush rotate`; returns the exit code (0 all ok, 1 some host failed or was skipped, 3 an STS call
+/// failed).
+pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
+    let started = Instant::now();
+    let default_role = cmd.role_arn.as_deref().map(RoleArn::parse).transpose()?;
+    let timeout_secs = parse_span("--timeout", &cmd.fleet.timeout, "expected seconds or a span like 30s, 2m")?;
+    if timeout_secs == 0 {
+        return Err(Error::invalid("--timeout", &cmd.fleet.timeout, "must be at least 1 second"));
+    }
+    let sts_limits = StsLimits::from_flags(&cmd.sts)?;
+    if let Some(p) = &cmd.path {
+        crate::fleet::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
+    }
+    if let Some(name) = &cmd.install_profile {
+        crate::host::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
+    }
+    if let Some(every) = &cmd.every {
+        warn_schedule(every, &cmd.sts)?;
+    }
+    let targets = crate::fleet::target::load_targets(
+        &cmd.inv.inventory,
+        cmd.inv.limit.as_deref(),
+        |h| cmd.shard.is_none_or(|shard| shard.contains(h)),
+        cmd.path.as_deref(),
+        default_role.as_ref(),
+    )?;
+    if let Some(shard) = cmd.shard
+        && targets.is_empty()
+    {
+        // A shard the hash left empty is a normal outcome of a small fleet, not a failed build.
+        eprintln!("credpush: shard {shard} holds none of the selected hosts; nothing to do");
+        let report = if cmd.json { report::json(&[], 0.0) } else { report::human(&[], 0.0) };
+        crate::term::print(&report)?;
+        return Ok(EXIT_OK);
+    }
+    let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
+    let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
+    check_trust_all(&targets, &ssh, usize::from(cmd.fleet.forks)).await?;
+
+    if cmd.dry_run {
+        term::print(&dry_run(&targets, &sessions, cmd.json))?;
+        return Ok(EXIT_OK);
+    }
+
+    // From the first network call on, a signal ends the run with a report instead of killing it.
+    let mut stop = signals::listen();
+    let fds = limits::prepare(usize::from(cmd.fleet.forks));
+    tracing::info!(
+        soft = fds.soft,
+        raised_from = fds.soft_before,
+        hard = fds.hard.map_or_else(|| "unlimited".into(), |h| h.to_string()),
+        per_host = limits::FDS_PER_HOST,
+        forks = fds.forks,
+        asked = cmd.fleet.forks,
+        "open file limit"
+    );
+    if fds.forks < usize::from(cmd.fleet.forks) {
+        tracing::info!(
+            "--forks {} capped to {}: the open file limit of {} leaves room for {} hosts in flight at {} descriptors \
+             each (raise the hard limit, e.g. ulimit -Hn, for more)",
+            cmd.fleet.forks,
+            fds.forks,
+            fds.soft,
+            fds.forks,
+            limits::FDS_PER_HOST
+        );
+    }
+
+    let caller_phase = async {
+        let sts = Sts::connect(cmd.sts.region.as_deref(), sts_limits).await?;
+        let caller = sts.caller_identity().await?;
+        for s in &sessions {
+            check_role_chaining(&caller, &s.params)?;
+        }
+        Ok::<_, Error>((sts, caller))
+    };
+    let (sts, caller) = tokio::select! {
+        ready = caller_phase => ready?,
+        () = crate::delivery::stop::reached(&mut stop, Stop::Drain) => {
+            eprintln!("credpush: interrupted before any AssumeRole call: no host was contacted");
+            let outcomes = targets.iter().map(fanout::skipped).collect();
+            return finish(&cmd, outcomes, started, false);
+        }
+    };
+    let opts = Arc::new(FanoutOptions {
+        forks: fds.forks,
+        ssh: DeliverOptions {
+            timeout: Duration::from_secs(timeout_secs),
+            retries: cmd.retries,
+            ssh,
+            open_file_limit: Some(fds.soft),
+        },
+        install_profile: cmd.install_profile.clone(),
+        profile_region: cmd.sts.region.clone(),
+        progress: !cmd.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    });
+    // Hosts start as soon as their session's credentials are in, while other sessions are still being assumed.
+    let (jobs, queue) = mpsc::unbounded_channel();
+    let feed = assume_all(&sts, &caller, &sessions, &targets, jobs, stop.clone());
+    let push = fanout::run(queue, targets.len(), opts, stop);
+    let ((mut outcomes, sts_failed), pushed) = tokio::join!(feed, push);
+    outcomes.extend(pushed);
+    finish(&cmd, outcomes, started, sts_failed)
+}
+
+/// Prints the report and picks the exit code.
+fn finish(cmd: &RotateOptions, mut outcomes: Vec<HostOutcome>, started: Instant, sts_failed: bool) -> Result<i32> {
+    report::sort(&mut outcomes);
+    let seconds = started.elapsed().as_secs_f64();
+    let text = if cmd.json { report::json(&outcomes, seconds) } else { report::human(&outcomes, seconds) };
+    term::print(&text)?;
+    Ok(if sts_failed {
+        EXIT_AWS
+    } else if report::Summary::of(&outcomes).all_ok() {
+        EXIT_OK
+    } else {
+        EXIT_HOSTS_FAILED
+    })
+}
+
+/// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
+/// [`crate::ssh::args`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time.
+async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut set = JoinSet::new();
+    for (name, host) in targets.iter().filter_map(|t| Some((t.name.clone(), t.ssh()?.clone()))) {
+        if !host.ssh_args_have_config {
+            continue;
+        }
+        let (ssh, sem) = (ssh.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            crate::ssh::connect::check_trust(&host, &ssh)
+                .await
+                .map_err(|reason| (name, host.ssh_args.join(" "), reason))
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(Err(r)) = joined {
+            refused.push(r);
+        }
+    }
+    refused.sort();
+    match refused.into_iter().next() {
+        None => Ok(()),
+        Some((host, value, reason)) => Err(Error::HostVar { host, var: "ansible_ssh_*_args", value, reason }),
+    }
+}
+
+/// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.
+fn plan_sessions(targets: &[HostTarget], sts: &StsFlags, per_host: bool) -> Result<Vec<Session>> {
+    if per_host {
+        return targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut args = sts.clone();
+                args.session_name = Some(clean_session_name(&format!("credpush-{}", t.name)));
+                args.source_identity = Some(clean_session_name(&t.name));
+                Ok(Session { params: AssumeParams::from_flags(t.role_arn.as_str(), &args)?, hosts: vec![i] })
+            })
+            .collect();
+    }
+    let mut by_role: BTreeMap<&RoleArn, Vec<usize>> = BTreeMap::new();
+    for (i, t) in targets.iter().enumerate() {
+        by_role.entry(&t.role_arn).or_default().push(i);
+    }
+    by_role
+        .into_iter()
+        .map(|(role, hosts)| Ok(Session { params: AssumeParams::from_flags(role.as_str(), sts)?, hosts }))
+        .collect()
+}
+
+/// Assumes every session, a few at a time, and sends each host to `jobs` as soon as its session's credentials
+/// are in. Returns an outcome for every host that was not sent (its session failed, or the run was interrupted
+/// first), and whether any call failed. At the first signal no new call starts and calls in flight are dropped.
+async fn assume_all(
+    sts: &Sts,
+    caller: &crate::aws::sts::CallerIdentity,
+    sessions: &[Session],
+    targets: &[HostTarget],
+    jobs: mpsc::UnboundedSender<fanout::Job>,
+    mut stop: watch::Receiver<Stop>,
+) -> (Vec<HostOutcome>, bool) {
+    let sem = Arc::new(Semaphore::new(STS_CONCURRENCY));
+    let mut set = JoinSet::new();
+    for (i, s) in sessions.iter().enumerate() {
+        let (sts, caller, params, sem) = (sts.clone(), caller.clone(), s.params.clone(), sem.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (i, sts.assume_role(&caller, &params).await)
+        });
+    }
+    let mut outcomes = Vec::new();
+    let mut done = vec![false; sessions.len()];
+    let mut failed = false;
+    loop {
+        let joined = tokio::select! {
+            biased;
+            () = crate::delivery::stop::reached(&mut stop, Stop::Drain) => break,
+            joined = set.join_next() => match joined {
+                Some(joined) => joined,
+                None => break,
+            },
+        };
+        // A panicked call is a bug; its hosts are reported below.
+        let Ok((i, result)) = joined else { continue };
+        done[i] = true;
+        for &h in &sessions[i].hosts {
+            // A host whose connection credpush cannot drive fails alone, whatever STS said.
+            if let Some(why) = &targets[h].unsupported {
+                outcomes.push(not_attempted(&targets[h], Status::Failed, why.clone()));
+            }
+        }
+        let hosts = sessions[i].hosts.iter().copied().filter(|&h| targets[h].unsupported.is_none());
+        match result {
+            Ok(doc) => {
+                let payload = Arc::new(Payload::from(&doc));
+                for h in hosts {
+                    // A closed queue means the fan-out stopped at a signal: the host never starts.
+                    if let Err(mpsc::error::SendError((target, _))) = jobs.send((targets[h].clone(), payload.clone())) {
+                        outcomes.push(fanout::skipped(&target));
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                let message = e.to_string();
+                for h in hosts {
+                    outcomes.push(not_attempted(&targets[h], Status::Failed, message.clone()));
+                }
+            }
+        }
+    }
+    set.abort_all();
+    let stopped = *stop.borrow() >= Stop::Drain;
+    for (s, _) in sessions.iter().zip(&done).filter(|(_, done)| !**done) {
+        for &h in &s.hosts {
+            outcomes.push(if stopped {
+                fanout::skipped(&targets[h])
+            } else {
+                not_attempted(&targets[h], Status::Failed, "internal error: the STS call panicked".into())
+            });
+        }
+    }
+    (outcomes, failed)
+}
+
+fn dry_run(targets: &[HostTarget], sessions: &[Session], json: bool) -> String {
+    let mut rows: Vec<(String, serde_json::Value)> = Vec::new();
+    for s in sessions {
+        for &h in &s.hosts {
+            let t = &targets[h];
+            rows.push((
+                t.name.clone(),
+                serde_json::json!({
+                    "host": t.name, "destination": t.destination(), "path": t.path, "role_arn": t.role_arn.as_str(),
+                    "session_name": s.params.session_name, "duration_secs": s.params.duration_secs,
+                }),
+            ));
+        }
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    if json {
+        let hosts: Vec<_> = rows.into_iter().map(|r| r.1).collect();
+        return format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({ "dry_run": true, "hosts": hosts })).unwrap_or_default()
+        );
+    }
+    let mut out = format!(
+        "dry run: {} AssumeRole call(s), {} host(s); nothing is called or written\n",
+        sessions.len(),
+        targets.len()
+    );
+    for (_, r) in rows {
+        out.push_str(&format!(
+            "{}: would push to {}:{} credentials for {} (session {}, {}s)\n",
+            r["host"].as_str().unwrap_or_default(),
+            r["destination"].as_str().unwrap_or_default(),
+            r["path"].as_str().unwrap_or_default(),
+            r["role_arn"].as_str().unwrap_or_default(),
+            r["session_name"].as_str().unwrap_or_default(),
+            r["duration_secs"],
+        ));
+    }
+    out
+}
+
+/// `rotate --every`: runs `plan`'s check with the default build time and warns on stderr when the schedule is
+/// unsafe; the rotation itself goes ahead. The 1-hour role-chaining cap needs no flag here: rotate refuses a
+/// longer --duration for a chained caller anyway (see [`check_role_chaining`]).
+fn warn_schedule(every: &str, sts: &StsFlags) -> Result<()> {
+    let schedule = crate::fleet::plan::parse(sts.duration.as_deref(), every, None, false)?;
+    if let Some(reason) = crate::fleet::plan::check(&schedule).refusal {
+        eprintln!("credpush: warning: unsafe schedule: {reason}");
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! The on-prem profile: a `~/.aws/config` block whose `credential_process` reads the pushed document, and an
+//! idempotent merge of that block into an existing config file between managed markers.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+#[cfg(feature = "cli")]
+const TEMPLATE: &str = include_str!("../../templates/profile.tera");
+use crate::host::fsutil::write_atomic;
+
+/// A checked profile: a name botocore accepts, an absolute path, and an optional region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileSpec {
+    name: String,
+    path: String,
+    region: Option<String>,
+    /// The absolute path of a `credpush` binary whose `read` replaces `cat`.
+    reader: Option<String>,
+}
+
+/// What `install` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallOutcome {
+    /// The file did not exist and was created 0600.
+    Created,
+    /// The managed block was added or replaced.
+    Updated,
+    /// The file already held exactly this block; nothing was written.
+    Unchanged,
+}
+
+impl InstallOutcome {
+    /// The word reports use: `created`, `updated`, `unchanged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallOutcome::Created => "created",
+            InstallOutcome::Updated => "updated",
+            InstallOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl ProfileSpec {
+    /// Checks the name, path and region. botocore runs `credential_process` without a shell, so `~` and `$VAR`
+    /// are never expanded: the path must be absolute and literal.
+    pub fn new(name: &str, path: &str, region: Option<&str>) -> Result<Self> {
+        let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.@+=,".contains(c));
+        if !name_ok {
+            return Err(Error::invalid("--name", name, "a profile name is letters, digits and _-.@+=, (e.g. onprem)"));
+        }
+        let path_err = |reason: &str| Error::ProfilePath { path: path.to_owned(), reason: reason.to_owned() };
+        if path.contains('~') || path.contains('$') {
+            return Err(path_err(
+                "botocore runs credential_process without a shell, so ~ and $VARIABLES are not expanded (fix: give the absolute path, e.g. /home/deploy/.aws/temp.json)",
+            ));
+        }
+        if !path.starts_with('/') {
+            return Err(path_err(
+                "it is relative, and botocore runs credential_process from the caller's working directory (fix: give the absolute path, e.g. /home/deploy/.aws/temp.json)",
+            ));
+        }
+        if path.chars().any(|c| c.is_control()) {
+            return Err(path_err("it contains a control character, which a config file line cannot hold"));
+        }
+        if let Some(r) = region
+            && (r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            return Err(Error::invalid("--region", r, "a region is lower-case letters, digits and - (e.g. eu-west-1)"));
+        }
+        Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned), reader: None })
+    }
+
+    /// Reads the document with `credpush read --path` (from the binary at `bin`, absolute) instead of `cat`, so that
+    /// an expired or broken document fails with a message naming the file and the cause.
+    pub fn with_reader(mut self, bin: &str) -> Result<Self> {
+        if !bin.starts_with('/') || bin.contains('~') || bin.contains('$') || bin.chars().any(|c| c.is_control()) {
+            return Err(Error::invalid(
+                "--reader-bin",
+                bin,
+                "botocore runs credential_process without a shell: give the absolute path of credpush on the host, e.g. /usr/local/bin/credpush",
+            ));
+        }
+        self.reader = Some(bin.to_owned());
+        Ok(self)
+    }
+
+    /// The `credential_process` command line.
+    pub fn command(&self) -> String {
+        match &self.reader {
+            None => format!("cat {}", shell_quote(&self.path)),
+            Some(bin) => format!("{} read --path {}", shell_quote(bin), shell_quote(&self.path)),
+        }
+    }
+
+    /// The config section header: `default` or `profile NAME`.
+    pub fn section(&self) -> String {
+        if self.name == "default" { "default".into() } else { format!("profile {}", self.name) }
+    }
+
+    fn begin_marker(&self) -> String {
+        format!("# >>> credpush managed profile \"{}\" >>>", self.name)
+    }
+
+    fn end_marker(&self) -> String {
+        format!("# <<< credpush managed profile \"{}\" <<<", self.name)
+    }
+
+    /// Renders the managed block, markers included, ending in a newline. Plain formatting rather than a template
+    /// engine: the Ansible module shares this code, and a template engine (with its regex tables) would more than
+    /// double the size of a binary that Ansible copies to every host on every run.
+    #[cfg(feature = "cli")]
+    pub fn render(&self) -> String {
+        let mut ctx = tera::Context::new();
+        ctx.insert("name", &self.name);
+        ctx.insert("section", &self.section());
+        ctx.insert("command", &self.command());
+        ctx.insert("region", &self.region);
+        // The template is ours and embedded; a render failure is a bug caught by the snapshot tests.
+        tera::Tera::one_off(TEMPLATE, &ctx, false).unwrap_or_else(|e| panic!("profile template failed to render: {e}"))
+    }
+
+    /// Renders the managed block, markers included, ending in a newline.
+    #[cfg(not(feature = "cli"))]
+    pub fn render(&self) -> String {
+        self.render_plain()
+    }
+
+    /// The same block as `templates/profile.tera`, by hand: tera and its dependencies would triple the size of the
+    /// Ansible module, which must stay under 2 MB.
+    #[cfg_attr(feature = "cli", allow(dead_code))]
+    fn render_plain(&self) -> String {
+        let mut out = format!(
+            "{}\n# Written by credpush. Edits inside this block are replaced on the next install.\n[{}]\n\
+             credential_process = {}\n",
+            self.begin_marker(),
+            self.section(),
+            self.command()
+        );
+        if let Some(region) = &self.region {
+            out.push_str(&format!("region = {region}\n"));
+        }
+        out.push_str(&self.end_marker());
+        out.push('\n');
+        out
+    }
+
+    /// Merges the block into `existing` config text. Everything outside the markers stays byte for byte.
+    pub fn merge(&self, existing: &str, file: &Path) -> Result<String> {
+        let block = self.render();
+        let (begin, end) = (self.begin_marker(), self.end_marker());
+        let lines: Vec<&str> = existing.split_inclusive('\n').collect();
+        let start = lines.iter().position(|l| l.trim_end() == begin);
+        let stop = start.and_then(|s| lines[s..].iter().position(|l| l.trim_end() == end).map(|i| s + i));
+        let conflict = |reason: String| Error::ConfigFile { path: file.to_owned(), reason };
+        if start.is_some() && stop.is_none() {
+            return Err(conflict(format!(
+                "the managed block for profile {:?} has a begin marker but no end marker (fix: restore the line `{end}` or delete the partial block)",
+                self.name
+            )));
+        }
+        let header = format!("[{}]", self.section());
+        for (i, line) in lines.iter().enumerate() {
+            let inside = matches!((start, stop), (Some(s), Some(e)) if (s..=e).contains(&i));
+            if !inside && line.trim() == header {
+                return Err(conflict(format!(
+                    "{header} is already defined outside credpush's managed block at line {} (fix: remove that section, or choose another --name)",
+                    i + 1
+                )));
+            }
+        }
+        Ok(match (start, stop) {
+            (Some(s), Some(e)) => {
+                let mut out: String = lines[..s].concat();
+                out.push_str(&block);
+                out.push_str(&lines[e + 1..].concat());
+                out
+            }
+            _ => {
+                let mut out = existing.to_owned();
+                if !out.is_empty() {
+                    if !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push('\n');
+                }
+                out.push_str(&block);
+                out
+            }
+        })
+    }
+
+    /// Ensures the block is in `config_file`, atomically, keeping the file's mode. A missing file is created 0600.
+    pub fn install(&self, config_file: &Path) -> Result<InstallOutcome> {
+        let (existing, mode, outcome) = match std::fs::read(config_file) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| Error::ConfigFile {
+                    path: config_file.to_owned(),
+                    reason: "is not UTF-8 text (fix: point --install at an AWS config file)".into(),
+                })?;
+                let mode = std::fs::metadata(config_file).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+                (text, mode, InstallOutcome::Updated)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), 0o600, InstallOutcome::Created),
+            Err(e) => return Err(Error::io("read", config_file, e)),
+        };
+        let merged = self.merge(&existing, config_file)?;
+        if outcome == InstallOutcome::Updated && merged == existing {
+            return Ok(InstallOutcome::Unchanged);
+        }
+        write_atomic(config_file, merged.as_bytes(), mode)?;
+        Ok(outcome)
+    }
+}
+
+/// The document a `credential_process` line reads, when it is one of the two commands [`ProfileSpec::command`]
+/// writes (`cat PATH`, `BIN read --path PATH`); `None` for anything else. Split as botocore splits it (shlex).
+#[cfg(feature = "cli")]
+pub fn document_path(process: &str) -> Option<String> {
+    let words = shlex::split(process)?;
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["cat", p] | [_, "read", "--path", p] => Some((*p).to_owned()),
+        _ => None,
+    }
+}
+
+/// Quotes `s` the way botocore splits `credential_process` (POSIX shlex): bare when safe, else single quotes.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+@%:,=".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r#"'"'"'"#))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, path: &str, region: Option<&str>) -> ProfileSpec {
+        ProfileSpec::new(name, path, region).unwrap()
+    }
+
+    #[test]
+    fn the_template_and_the_hand_rendering_agree() {
+        for s in [
+            spec("onprem", "/home/deploy/.aws/temp.json", Some("eu-west-1")),
+            spec("default", "/srv/my creds/it's.json", None),
+            spec("x.y", "/a", None).with_reader("/usr/local/bin/credpush").unwrap(),
+        ] {
+            assert_eq!(s.render(), s.render_plain());
+        }
+    }
+
+    #[cfg(feature = "cli")]
+    #[test]
+    fn document_path_reads_back_what_command_writes() {
+        for s in [
+            spec("a", "/srv/my creds/it's.json", None),
+            spec("a", "/x", None).with_reader("/opt/c p/credpush").unwrap(),
+        ] {
+            assert_eq!(document_path(&s.command()).as_deref(), Some(s.path.as_str()));
+        }
+        assert_eq!(document_path("aws-vault exec x --json"), None);
+    }
+
+    #[test]
+    fn renders_snapshot() {
+        assert_eq!(
+            spec("onprem", "/home/deploy/.aws/temp.json", Some("eu-west-1")).render(),
+            "# >>> credpush managed profile \"onprem\" >>>\n\
+             # Written by credpush. Edits inside this block are replaced on the next install.\n\
+             [profile onprem]\n\
+             credential_process = cat /home/deploy/.aws/temp.json\n\
+             region = eu-west-1\n\
+             # <<< credpush managed profile \"onprem\" <<<\n"
+        );
+        let default = spec("default", "/srv/my creds/it's.json", None).render();
+        assert!(
+            default.contains("\n[default]\ncredential_process = cat '/srv/my creds/it'\"'\"'s.json'\n# <<<"),
+            "{default}"
+        );
+    }
+
+    #[test]
+    fn renders_the_validating_reader() {
+        let s = spec("onprem", "/home/deploy/.aws/temp.json", None).with_reader("/usr/local/bin/credpush").unwrap();
+        assert!(
+            s.render()
+                .contains("\ncredential_process = /usr/local/bin/credpush read --path /home/deploy/.aws/temp.json\n"),
+            "{}",
+            s.render()
+        );
+        let err = spec("onprem", "/x", None).with_reader("credpush").unwrap_err().to_string();
+        assert!(
+            err.starts_with("--reader-bin \"credpush\" is invalid: botocore runs credential_process without a shell"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_paths_botocore_cannot_run() {
+        for (path, why) in [
+            ("~/.aws/temp.json", "without a shell, so ~ and $VARIABLES are not expanded"),
+            ("$HOME/.aws/temp.json", "without a shell"),
+            (".aws/temp.json", "it is relative"),
+            ("/a\nb", "control character"),
+        ] {
+            let msg = ProfileSpec::new("p", path, None).unwrap_err().to_string();
+            assert!(msg.starts_with(&format!("profile path {path:?} is not usable: ")) && msg.contains(why), "{msg}");
+        }
+        let msg = ProfileSpec::new("bad name", "/x", None).unwrap_err().to_string();
+        assert!(msg.starts_with("--name \"bad name\" is invalid"), "{msg}");
+    }
+
+    #[test]
+    fn merge_replaces_only_the_block() {
+        let s = spec("onprem", "/x/temp.json", None);
+        let f = Path::new("config");
+        let before = "[default]\nregion = us-east-1\n";
+        let once = s.merge(before, f).unwrap();
+        assert!(once.starts_with(before) && once.ends_with(&s.render()), "{once}");
+        assert_eq!(s.merge(&once, f).unwrap(), once);
+        let with_tail = format!("{once}[profile other]\nregion=x");
+        let moved = spec("onprem", "/y/temp.json", None).merge(&with_tail, f).unwrap();
+        assert!(
+            moved.starts_with(before)
+                && moved.ends_with("[profile other]\nregion=x")
+                && moved.contains("cat /y/temp.json")
+        );
+    }
+
+    #[test]
+    fn merge_refuses_conflicts() {
+        let s = spec("onprem", "/x/temp.json", None);
+        let msg = s.merge("[profile onprem]\nregion = x\n", Path::new("/c")).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "/c: [profile onprem] is already defined outside credpush's managed block at line 1 (fix: remove that section, or choose another --name)"
+        );
+        let broken = "# >>> credpush managed profile \"onprem\" >>>\n[profile onprem]\n";
+        let msg = s.merge(broken, Path::new("/c")).unwrap_err().to_string();
+        assert!(msg.contains("has a begin marker but no end marker"), "{msg}");
+    }
+}

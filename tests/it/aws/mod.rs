@@ -1,0 +1,3 @@
+//! STS through `credpush assume`.
+
+mod assume;

@@ -1,0 +1,3 @@
+//! Bad command lines: one error line and a documented exit code.
+
+mod input;

@@ -1,0 +1,4 @@
+//! On a host: `doctor` and the profile.
+
+mod doctor;
+mod profile;
