@@ -1,9 +1,18 @@
 # credpush remote prelude, put before each of credpush's remote scripts (the writer, the status probe).
-# absolute PATH: PATH with a leading ~ or ~/ resolved against $HOME, the way Ansible's modules resolve it.
+# Builtins only: each step here costs no process.
+nl='
+'
+# absolute PATH: sets $abs to PATH with a leading ~ or ~/ resolved against $HOME, the way Ansible's modules
+# resolve it (no command substitution, so no fork).
 absolute() {
   case $1 in
-    "~") printf '%s' "$HOME" ;;
-    "~/"*) printf '%s' "$HOME/${1#"~/"}" ;;
-    *) printf '%s' "$1" ;;
+    "~") abs=$HOME ;;
+    "~/"*) abs=$HOME/${1#"~/"} ;;
+    *) abs=$1 ;;
   esac
 }
+# The answer goes between two marker lines that carry the caller's nonce, so whatever a login script prints
+# before or after it (a .bashrc echo, ~/.ssh/rc, a MOTD) is told apart from it. The leading newline starts the
+# marker on a line of its own even after noise without one.
+begin() { printf '\ncredpush-reply %s\n' "$nonce"; }
+end() { printf 'credpush-end %s\n' "$nonce"; }

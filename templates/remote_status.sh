@@ -1,10 +1,15 @@
-# credpush status probe. Runs as `sh -c SCRIPT credpush TARGET CONFIG`; needs only a POSIX shell and coreutils.
+# credpush status probe. Runs as `sh -c SCRIPT credpush TARGET CONFIG NONCE`; needs only a POSIX shell and
+# coreutils. The answer is framed (see the prelude), so login noise around it is ignored.
 # Reports on TARGET (the credential document) and CONFIG (the AWS config file) without ever printing a secret:
 # mode, owner, size, sha256, whether each field has the right shape, the Expiration, the last 4 characters of the
 # access key id, and the credential_process lines of the credpush-managed profile blocks.
 set -u
-target=$(absolute "$1")
-config=$(absolute "$2")
+nonce=$3
+absolute "$1"
+target=$abs
+absolute "$2"
+config=$abs
+begin
 printf 'path %s\n' "$target"
 printf 'user %s\n' "$(id -u)"
 if [ -f "$target" ] && [ -r "$target" ]; then
@@ -39,3 +44,4 @@ if [ -r "$config" ]; then
   sed -n -e 's/^# >>> credpush managed profile "\(.*\)" >>>$/profile \1/p' \
          -e 's/^credential_process *= *\(.*\)$/process \1/p' -- "$config"
 fi
+end

@@ -1,51 +1,128 @@
-# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE [SHOW]`; needs only a POSIX shell and
-# coreutils. stdin: one line with the sha256 of the content, then the content. Nothing secret is in the command
-# text. Writes TARGET atomically: temp file in the same directory, checksum, fsync, rename. A short or broken
-# stdin fails the checksum and leaves the previous file untouched. Prints "SHA256 ABSOLUTE_PATH" of the result.
-# With SHOW (a small non-secret file such as ~/.aws/config), it then prints SHOW's absolute path, and either
-# "absent" or "present", its octal mode and its content, so that one exec serves both.
+# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE STAMP SECONDS NONCE [SHOW]`; needs a POSIX
+# shell and coreutils (util-linux's flock, where present, serializes writers of one file).
+# stdin: a line `credpush-write SHA256 LENGTH`, LENGTH bytes of content, a line `credpush-end`. Nothing secret is
+# in the command text. The answer is framed (see the prelude): `ok SHA256 ABSOLUTE_PATH`, `newer STAMP` when a
+# later rotation already wrote TARGET, or `error CODE MESSAGE`; the exit code is CODE.
+#
+# The directory rule (remote_dirs.sh) holds for TARGET's directory before anything is read from stdin; from then
+# on the writer works inside that directory, so no path is resolved again.
+# No roll-back: STAMP (nanoseconds since the epoch at which the rotation assumed its role, `-` for a file that is
+# not a rotation's document) is kept in .NAME.credpush-stamp beside TARGET; a writer whose STAMP is older than
+# the kept one leaves TARGET alone. Under flock the check and the rename are one step for writers of one file.
+# SECONDS bounds the whole run: past it, nothing is renamed.
 set -eu
 umask 077
-want=
-IFS= read -r want || { echo "credpush: no input received" >&2; exit 65; }
-target=$1
-mode=$2
-show=${3-}
-target=$(absolute "$target")
+unset CDPATH
+target=$1 mode=$2 stamp=$3 secs=$4 nonce=$5 show=${6-}
+fail() {
+  begin
+  printf 'error %s %s\n' "$1" "$2"
+  end
+  printf 'credpush: %s\n' "$2" >&2
+  exit "$1"
+}
+case $nonce in '' | *[!0-9a-f]*) echo "credpush: bad nonce" >&2; exit 64 ;; esac
+case $mode in [0-7][0-7][0-7] | 0[0-7][0-7][0-7]) mode=${mode#0} ;; *) fail 64 "mode $mode is not an octal mode" ;; esac
+case $stamp in -) ;; '' | *[!0-9]*) fail 64 "stamp $stamp is not a number" ;; esac
+case $secs in '' | *[!0-9]*) fail 64 "deadline $secs is not a number of seconds" ;; esac
+# This host's clock in whole seconds, read without a process where /proc exists.
+clock() {
+  if [ -r /proc/uptime ]; then read -r now _ </proc/uptime; now=${now%.*}; else now=$(date +%s); fi
+}
+clock
+deadline=$((now + secs))
+left() {
+  clock
+  left=$((deadline - now))
+  [ "$left" -gt 0 ] || fail 75 "the deadline of ${secs}s passed; $target was left as it was"
+}
+absolute "$target"
+target=$abs
 case $target in
   /*) ;;
-  *) echo "credpush: target path $target is not absolute" >&2; exit 64 ;;
+  *) fail 64 "target path $target is not absolute" ;;
 esac
+case $target in *"$nl"*) fail 64 "target path has a newline" ;; esac
+dir=${target%/*}
+name=${target##*/}
+[ -n "$dir" ] || dir=/
+[ -n "$name" ] || fail 64 "target path $target names no file"
 if [ -d "$target" ]; then
-  echo "credpush: target path $target is a directory (or a link to one); name the file to write, e.g. $target/temp.json" >&2
-  exit 66
+  fail 66 "target path $target is a directory (or a link to one); name the file to write, e.g. $target/temp.json"
 fi
-dir=$(dirname -- "$target")
-mkdir -p -- "$dir"
-tmp=$(mktemp -- "$dir/.credpush.XXXXXXXX")
+enter_dir "$dir"
+IFS=' ' read -r magic want len || fail 65 "no input received; $target was left as it was"
+[ "$magic" = credpush-write ] || fail 65 "the input does not start with credpush's header; $target was left as it was"
+case $want in *[!0-9a-f]* | '') fail 65 "bad checksum in the header" ;; esac
+case $len in *[!0-9]* | '') fail 65 "bad length in the header" ;; esac
+tmp=.credpush.$$.tmp
 trap 'rm -f -- "$tmp"' EXIT
 trap 'rm -f -- "$tmp"; exit 129' HUP INT TERM PIPE
-cat > "$tmp"
-got=$(sha256sum < "$tmp")
-if [ "${got%% *}" != "$want" ]; then
-  echo "credpush: received content is incomplete (checksum mismatch); $target was left as it was" >&2
-  exit 65
-fi
-chmod "$mode" -- "$tmp"
+[ ! -e "$tmp" ] && [ ! -h "$tmp" ] || rm -f -- "$tmp"
+# noclobber: the temp file is created with O_EXCL, which never follows a symlink.
+set -C
+left
+timeout "$left" head -c "$len" >"$tmp" || fail 65 "the input stopped before its end (cut or stalled for ${secs}s); $target was left as it was"
+IFS= read -r endline || endline=
+[ "$endline" = credpush-end ] || fail 65 "the input ended before credpush's end marker; $target was left as it was"
+got=$(sha256sum <"$tmp")
+[ "${got%% *}" = "$want" ] || fail 65 "received content is incomplete (checksum mismatch); $target was left as it was"
+[ "$mode" = 600 ] || chmod "$mode" -- "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
-# -T: never move into a directory that appeared at the target since the check above.
-mv -fT -- "$tmp" "$target"
-trap - EXIT HUP INT TERM PIPE
-sync -- "$dir" 2>/dev/null || true
-final=$(sha256sum < "$target")
-printf '%s %s\n' "${final%% *}" "$target"
-[ -n "$show" ] || exit 0
-show=$(absolute "$show")
-printf '%s\n' "$show"
-if [ -e "$show" ]; then
-  printf 'present\n'
-  stat -c '%a' -- "$show"
-  cat -- "$show"
-else
-  printf 'absent\n'
+lock=.$name.credpush-stamp
+command exec 9<>"$lock" || fail 73 "cannot open the stamp file $dir/$lock"
+if command -v flock >/dev/null 2>&1; then
+  left
+  flock -w "$left" 9 || fail 75 "another writer held $target for ${left}s; it was left as it was"
 fi
+if [ "$stamp" != - ]; then
+  have=
+  read -r have <&9 || true
+  case $have in '' | *[!0-9]*) have=0 ;; esac
+  if [ "$have" -gt "$stamp" ]; then
+    begin
+    printf 'newer %s\n' "$have"
+    end
+    exit 0
+  fi
+  left
+  # The stamp goes first: a writer killed between the two steps leaves the older document under a newer stamp,
+  # which a later rotation replaces, never the other way round.
+  printf '%s\n' "$stamp" >|"$lock"
+else
+  left
+fi
+# -T: never move into a directory that appeared at the target since the check above.
+mv -fT -- "$tmp" "$name"
+trap - EXIT HUP INT TERM PIPE
+sync -- . 2>/dev/null || true
+# Check what was renamed: a regular file of ours, with the mode asked, one link, and the content sent.
+st=$(stat -c '%u:%a:%h:%F' -- "$name")
+[ "$st" = "$me:$mode:1:regular file" ] || fail 70 "$target is not the file just written ($st)"
+final=$(sha256sum <"$name")
+begin
+printf 'ok %s %s\n' "${final%% *}" "$target"
+if [ -n "$show" ]; then
+  # SHOW: a small non-secret file (~/.aws/config), so that one exec serves both. Its size is said first and at
+  # most that many bytes follow; a file over 64 KiB is not sent.
+  absolute "$show"
+  printf 'show %s\n' "$abs"
+  if [ -e "$abs" ]; then
+    info=$(stat -L -c '%a %s %F' -- "$abs") || info="0 -1 unreadable"
+    size=${info#* } size=${size%% *}
+    case $info in
+      *" regular file") ;;
+      *) size=-1 ;;
+    esac
+    if [ "$size" -ge 0 ] && [ "$size" -le 65536 ]; then
+      printf 'present %s\n' "${info%% *} $size"
+      head -c "$size" -- "$abs"
+      printf '\n'
+    else
+      printf 'toolarge %s\n' "$size"
+    fi
+  else
+    printf 'absent\n'
+  fi
+fi
+end

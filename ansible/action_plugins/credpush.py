@@ -24,12 +24,26 @@ from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.plugins.action import ActionBase
 from ansible.vars.clean import remove_internal_keys
 
+# The directory rule credpush's remote writer applies (templates/remote_dirs.sh, read from this checkout so there
+# is one copy): remote_tmp and everything above it must be owned by root or the (become) user and closed to
+# group and others, or another local user could swap the temp dir and receive the args (the whole document) or
+# run their own binary as the target user.
+DIRS_RULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "templates", "remote_dirs.sh")
+TRUST_EXIT = 77
+
 # The remote script. Its only data is the base directory, quoted by the caller; the args and the module arrive on
-# stdin, the args first as one line (JSON has no raw newlines).
+# stdin, the args first as one line (JSON has no raw newlines). After the rule holds for remote_tmp it works
+# inside its own mktemp -d directory, by relative names, creating files with O_EXCL (noclobber).
 SCRIPT = (
-    "umask 077 && base={base} && mkdir -p -- \"$base\" && d=$(mktemp -d \"$base/credpush.XXXXXXXX\")"
-    " && trap 'rm -rf -- \"$d\"' EXIT && IFS= read -r a && printf '%s\\n' \"$a\" >\"$d/args\""
-    " && cat >\"$d/credpush\" && chmod 700 \"$d/credpush\" && \"$d/credpush\" \"$d/args\""
+    "umask 077; unset CDPATH; fail() {{ printf 'credpush: %s\\n' \"$2\" >&2; exit \"$1\"; }}\n"
+    "{rule}\n"
+    "base={base}\n"
+    "enter_dir \"$base\"\n"
+    "d=$(mktemp -d ./credpush.XXXXXXXX) || fail 73 \"cannot create a temp directory in $PWD\"\n"
+    "top=$PWD; trap 'cd / && rm -rf -- \"$top/${{d#./}}\"' EXIT\n"
+    "cd -P -- \"$d\" && check_chain \"$PWD\" final && set -C"
+    " && IFS= read -r a && printf '%s\\n' \"$a\" >args && cat >credpush && chmod 700 credpush"
+    " && ./credpush \"$PWD/args\""
 )
 ASSUME_TIMEOUT = 120
 
@@ -67,11 +81,28 @@ class ActionModule(ActionBase):
         built, _path = self._configure_module(module_name="credpush", module_args=args, task_vars=task_vars)
         encoder = get_module_encoder(built.serialization_profile, Direction.CONTROLLER_TO_MODULE)
         line = json.dumps(args, cls=encoder)
-        cmd = self._compute_environment_string() + SCRIPT.format(base=base)
+        cmd = self._compute_environment_string() + SCRIPT.format(rule=dirs_rule(), base=base)
         res = self._low_level_execute_command(cmd, sudoable=True, in_data=line.encode() + b"\n" + built.b_module_data)
+        refused = trust_refusal(res)
+        if refused:
+            return dict(failed=True, changed=False, msg=refused)
         data = self._parse_returned_data(res, built.serialization_profile)
         remove_internal_keys(data)
         return data
+
+
+def dirs_rule():
+    """The shell text of the directory rule, from this checkout's templates."""
+    with open(DIRS_RULE, encoding="utf-8") as f:
+        return f.read()
+
+
+def trust_refusal(res):
+    """The rule's one-line refusal (exit 77 before the module ran), or None."""
+    if res.get("rc") != TRUST_EXIT:
+        return None
+    lines = [line for line in str(res.get("stderr", "")).splitlines() if line.startswith("credpush: ")]
+    return lines[-1][len("credpush: "):] if lines else None
 
 
 def remote_base(remote_tmp):
