@@ -14,5 +14,9 @@ absolute() {
 # The answer goes between two marker lines that carry the caller's nonce, so whatever a login script prints
 # before or after it (a .bashrc echo, ~/.ssh/rc, a MOTD) is told apart from it. The leading newline starts the
 # marker on a line of its own even after noise without one.
-begin() { printf '\ncredpush-reply %s\n' "$nonce"; }
+begun=
+begin() {
+  [ -n "$begun" ] || printf '\ncredpush-reply %s\n' "$nonce"
+  begun=1
+}
 end() { printf 'credpush-end %s\n' "$nonce"; }

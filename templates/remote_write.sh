@@ -100,7 +100,6 @@ sync -- . 2>/dev/null || true
 st=$(stat -c '%u:%a:%h:%F' -- "$name")
 [ "$st" = "$me:$mode:1:regular file" ] || fail 70 "$target is not the file just written ($st)"
 final=$(sha256sum <"$name")
-begin
 printf 'ok %s %s\n' "${final%% *}" "$target"
 if [ -n "$show" ]; then
   # SHOW: a small non-secret file (~/.aws/config), so that one exec serves both. Its size is said first and at
