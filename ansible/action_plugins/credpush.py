@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import subprocess
+import time
 
 from ansible import constants as C
 from ansible.module_utils.common.json import Direction, get_module_encoder
@@ -70,10 +71,12 @@ class ActionModule(ActionBase):
                 return dict(result, failed=True, msg=(
                     f"host {task_vars.get('inventory_hostname')} has no role to assume (fix: set credpush_role_arn "
                     "for the host or its group, or pass -e credpush_default_role_arn=ARN)"))
-            content, error = assume_once(str(binary), str(role))
+            content, stamp, error = assume_once(str(binary), str(role))
             if error:
                 return dict(result, failed=True, msg=error)
             args["content"] = content
+            # When the role was assumed: the module refuses to replace a document a later rotation wrote.
+            args["stamp"] = stamp
         return dict(result, **self._run_module(args, task_vars, base))
 
     def _run_module(self, args, task_vars, base):
@@ -120,14 +123,18 @@ def remote_base(remote_tmp):
 
 def assume_once(binary, role):
     """The document for `role`, assumed once per run: the first worker to take the role's lock assumes it, the
-    others read its result. Returns (content, None) or (None, error message)."""
+    others read its result. Returns (content, stamp, None) or (None, None, error message); the stamp is the time
+    the role was assumed, in nanoseconds since the epoch."""
     cache = os.path.join(C.DEFAULT_LOCAL_TMP, "credpush")
     os.makedirs(cache, mode=0o700, exist_ok=True)
     key = hashlib.sha256(f"{binary}\0{role}".encode()).hexdigest()[:32]
     doc, err = os.path.join(cache, key + ".json"), os.path.join(cache, key + ".err")
+    stamp_file = os.path.join(cache, key + ".stamp")
     with open(os.path.join(cache, key + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(doc) and not os.path.exists(err):
+            with open(stamp_file, "w") as f:
+                f.write(str(time.time_ns()))
             try:
                 # `--flag=value`: a value from the inventory that starts with `-` stays a value.
                 proc = subprocess.run([binary, "assume", f"--role-arn={role}", f"--output={doc}"], stdin=subprocess.DEVNULL,
@@ -143,6 +150,8 @@ def assume_once(binary, role):
                     f.write(message)
         if os.path.exists(err):
             with open(err) as f:
-                return None, f.read()
+                return None, None, f.read()
+        with open(stamp_file) as f:
+            stamp = f.read().strip()
         with open(doc) as f:
-            return f.read(), None
+            return f.read(), stamp, None
