@@ -107,7 +107,7 @@ pub enum DirError {
     },
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(rustix::io::Errno) -> DirError + '_ {
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(rustix::io::Errno) -> DirError + 'a {
     move |e| DirError::Io { action, path: path.to_owned(), source: e.into() }
 }
 
