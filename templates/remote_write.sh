@@ -69,13 +69,13 @@ got=$(sha256sum <"$tmp")
 [ "${got%% *}" = "$want" ] || fail 65 "received content is incomplete (checksum mismatch); $target was left as it was"
 [ "$mode" = 600 ] || chmod "$mode" -- "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
-lock=.$name.credpush-stamp
-command exec 9<>"$lock" || fail 73 "cannot open the stamp file $dir/$lock"
-if command -v flock >/dev/null 2>&1; then
-  left
-  flock -w "$left" 9 || fail 75 "another writer held $target for ${left}s; it was left as it was"
-fi
 if [ "$stamp" != - ]; then
+  lock=.$name.credpush-stamp
+  command exec 9<>"$lock" || fail 73 "cannot open the stamp file $dir/$lock"
+  if command -v flock >/dev/null 2>&1; then
+    left
+    flock -w "$left" 9 || fail 75 "another writer held $target for ${left}s; it was left as it was"
+  fi
   have=
   read -r have <&9 || true
   case $have in '' | *[!0-9]*) have=0 ;; esac
@@ -92,6 +92,9 @@ if [ "$stamp" != - ]; then
 else
   left
 fi
+# The answer starts before the rename: when credpush has given up on this host (a timeout, a signal) its end of
+# stdout is closed, this write fails with SIGPIPE, and a late writer never replaces the file.
+begin
 # -T: never move into a directory that appeared at the target since the check above.
 mv -fT -- "$tmp" "$name"
 trap - EXIT HUP INT TERM PIPE

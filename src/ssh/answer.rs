@@ -57,7 +57,8 @@ fn parse_shown(body: &[u8]) -> Result<Shown, String> {
     let path = first.strip_prefix("show ").ok_or_else(|| format!("unexpected reply {first:?}"))?.to_owned();
     let (state, rest) = line(rest);
     let mut words = state.split(' ');
-    let bad = || format!("unexpected reply {state:?} reading {path}");
+    let shown_path = path.clone();
+    let bad = move || format!("unexpected reply {state:?} reading {shown_path}");
     match (words.next(), words.next(), words.next()) {
         (Some("absent"), None, None) => Ok(Shown { path, existing: None, too_large: None }),
         (Some("toolarge"), Some(size), None) => {
