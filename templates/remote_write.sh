@@ -85,16 +85,16 @@ if [ "$stamp" != - ]; then
     end
     exit 0
   fi
-  left
+fi
+left
+# The answer starts before the stamp and the rename: when credpush has given up on this host (a timeout, a
+# signal) its end of stdout is closed, this write fails with SIGPIPE, and a late writer changes nothing.
+begin
+if [ "$stamp" != - ]; then
   # The stamp goes first: a writer killed between the two steps leaves the older document under a newer stamp,
   # which a later rotation replaces, never the other way round.
   printf '%s\n' "$stamp" >|"$lock"
-else
-  left
 fi
-# The answer starts before the rename: when credpush has given up on this host (a timeout, a signal) its end of
-# stdout is closed, this write fails with SIGPIPE, and a late writer never replaces the file.
-begin
 # -T: never move into a directory that appeared at the target since the check above.
 mv -fT -- "$tmp" "$name"
 trap - EXIT HUP INT TERM PIPE
