@@ -209,6 +209,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// A write refused by the directory rule, or that failed on the way (names the directory and the fix).
+    #[error(transparent)]
+    Dir(#[from] crate::host::dirs::DirError),
 }
 
 impl Error {
@@ -231,7 +235,7 @@ impl Error {
             | Error::CallerRejected { .. }
             | Error::Sts { .. }
             | Error::StsEndpoint { .. } => EXIT_AWS,
-            Error::Io { .. } => EXIT_IO,
+            Error::Io { .. } | Error::Dir(_) => EXIT_IO,
         }
     }
 

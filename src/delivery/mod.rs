@@ -2,6 +2,7 @@
 //! it gives back ([`HostOutcome`]), and the run's stop state ([`stop`]). It sits below both, so a transport never
 //! imports the fleet layer and the fleet never looks inside a transport's errors.
 
+pub mod bounded;
 pub mod stop;
 
 use std::sync::Arc;

@@ -1,22 +1,21 @@
 //! Local atomic writes: a reader sees the old file or the new one, never a partial one.
 
-use std::fs::{self, DirBuilder, File, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::host::atomic::{self, WriteOptions};
 
-/// Writes `contents` to `path` atomically with permission `mode`: a temp file in the same directory (created
-/// 0600 so the content is never readable by others, even briefly), fsync, rename over the target, fsync the
-/// directory. A missing parent directory is created 0700. On failure the old file is untouched and the temp file
-/// is removed.
+/// Writes `contents` to `path` atomically with permission `mode`, under the directory rule
+/// ([`crate::host::dirs`]): a temp file in the same directory (created 0600 so the content is never readable by
+/// others, even briefly), fsync, rename over the target, fsync the directory, read back. A missing parent
+/// directory is created 0700. On failure the old file is untouched and the temp file is removed.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_atomic_owned(path, contents, mode, None, None)
 }
 
-/// [`write_atomic`], with the file (and a parent directory it creates) given to `owner`/`group` before the
-/// rename, so the file never appears under the wrong owner. Changing the owner needs root.
+/// [`write_atomic`], with the file given to `owner`/`group` before the rename, so the file never appears under
+/// the wrong owner. Changing the owner needs root.
 pub fn write_atomic_owned(
     path: &Path,
     contents: &[u8],
@@ -24,40 +23,8 @@ pub fn write_atomic_owned(
     owner: Option<u32>,
     group: Option<u32>,
 ) -> Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| Error::io("create directory", parent, e))?;
-        if owner.is_some() || group.is_some() {
-            std::os::unix::fs::chown(parent, owner, group).map_err(|e| Error::io("change the owner of", parent, e))?;
-        }
-    }
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
-        .permissions(Permissions::from_mode(0o600))
-        .tempfile_in(parent)
-        .map_err(|e| Error::io("create a temporary file in", parent, e))?;
-    tmp.write_all(contents).map_err(|e| Error::io("write", tmp.path().to_owned(), e))?;
-    if mode != 0o600 {
-        fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
-            .map_err(|e| Error::io("set permissions on", path, e))?;
-    }
-    if owner.is_some() || group.is_some() {
-        std::os::unix::fs::chown(tmp.path(), owner, group).map_err(|e| Error::io("change the owner of", path, e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io("fsync", tmp.path().to_owned(), e))?;
-    tmp.persist(path).map_err(|e| Error::io("rename into place", path, e.error))?;
-    // The rename is durable only once the directory entry is.
-    File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io("fsync directory", parent, e))?;
-    Ok(())
+    let opts = WriteOptions { mode, owner, group, stamp: None, lock_wait: Duration::from_secs(10) };
+    atomic::write_file(path, contents, &opts).map(|_| ()).map_err(Error::from)
 }
 
 /// Checks, before anything is fetched, that [`write_atomic`] could write `path`: it is not a directory, and its
@@ -127,7 +94,7 @@ mod tests {
         fs::create_dir(&blocked).unwrap();
         fs::write(blocked.join("x"), b"").unwrap();
         let err = write_atomic(&blocked, b"new", 0o600).unwrap_err();
-        assert!(err.to_string().starts_with("could not rename into place"), "{err}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
         assert_eq!(fs::read(&target).unwrap(), b"old");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "temp file left behind: {names:?}");

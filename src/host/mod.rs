@@ -3,6 +3,8 @@
 //! `read` and `doctor`. The Ansible module links this layer without the `cli` feature, so the first four stay
 //! free of the AWS SDK, tokio and the ssh stack.
 
+pub mod atomic;
+pub mod dirs;
 pub mod document;
 pub mod fsutil;
 pub mod profile;

@@ -2,10 +2,12 @@
 //! and one host's connection, push and probe ([`push`]). The fleet hands it deliveries and gets one
 //! [`crate::delivery::HostOutcome`] per host back; nothing here imports the fleet layer.
 
+pub mod answer;
 pub mod args;
 pub mod connect;
 pub mod deliver;
 pub mod error;
+pub mod exec;
 pub mod host;
 pub mod master;
 pub mod push;
