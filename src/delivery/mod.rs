@@ -22,6 +22,8 @@ pub enum Status {
     Unreachable,
     /// Not started: the run was interrupted.
     Skipped,
+    /// Left alone: a later rotation had already written the host's document (not a failure).
+    Superseded,
 }
 
 impl Status {
@@ -32,6 +34,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Unreachable => "unreachable",
             Status::Skipped => "skipped",
+            Status::Superseded => "superseded",
         }
     }
 }
@@ -68,12 +71,29 @@ pub struct Payload {
     pub json: Secret,
     /// Its expiration, for the report.
     pub expiration: String,
+    /// When its rotation assumed the role, in nanoseconds since the epoch: a host's writer leaves a document
+    /// whose kept stamp is later (no roll-back).
+    pub stamp: u64,
+}
+
+impl Payload {
+    /// The payload of a document whose role was assumed at `stamp` (see [`now_stamp`]).
+    pub fn assumed_at(doc: &CredentialDocument, stamp: u64) -> Self {
+        Self { json: doc.to_json(), expiration: doc.expiration_rfc3339(), stamp }
+    }
 }
 
 impl From<&CredentialDocument> for Payload {
+    /// A payload stamped now; prefer [`Payload::assumed_at`] with the time taken before the AssumeRole call.
     fn from(doc: &CredentialDocument) -> Self {
-        Self { json: doc.to_json(), expiration: doc.expiration_rfc3339() }
+        Self::assumed_at(doc, now_stamp())
     }
+}
+
+/// This machine's clock in nanoseconds since the epoch: the stamp of a rotation that assumes its role now.
+pub fn now_stamp() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// One host's delivery, as the fleet hands it to a transport: where the document goes and what it is. The

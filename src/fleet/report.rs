@@ -16,6 +16,8 @@ pub struct Summary {
     pub unreachable: usize,
     /// Not started.
     pub skipped: usize,
+    /// Left alone: a later rotation had already written them (not a failure).
+    pub superseded: usize,
 }
 
 impl Summary {
@@ -28,14 +30,15 @@ impl Summary {
                 Status::Failed => s.failed += 1,
                 Status::Unreachable => s.unreachable += 1,
                 Status::Skipped => s.skipped += 1,
+                Status::Superseded => s.superseded += 1,
             }
         }
         s
     }
 
-    /// True when every host is ok.
+    /// True when every host is ok (or holds a later rotation's document, which is as good).
     pub fn all_ok(&self) -> bool {
-        self.ok == self.hosts
+        self.ok + self.superseded == self.hosts
     }
 }
 
@@ -68,8 +71,9 @@ pub fn human(outcomes: &[HostOutcome], seconds: f64) -> String {
     let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     let mut out = crate::term::table(&["HOST", "STATUS", "TIME", "PATH", "EXPIRES", "DETAIL"], &rows);
     let s = Summary::of(outcomes);
+    let superseded = if s.superseded > 0 { format!(", {} superseded", s.superseded) } else { String::new() };
     out.push_str(&format!(
-        "{} ok, {} failed, {} unreachable, {} skipped of {} hosts in {seconds:.2}s\n",
+        "{} ok, {} failed, {} unreachable, {} skipped{superseded} of {} hosts in {seconds:.2}s\n",
         s.ok, s.failed, s.unreachable, s.skipped, s.hosts
     ));
     out

@@ -253,7 +253,9 @@ async fn assume_all(
         let (sts, caller, params, sem) = (sts.clone(), caller.clone(), s.params.clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            (i, sts.assume_role(&caller, &params).await)
+            // The stamp is taken before the call: a rotation that starts its call later is the later one.
+            let stamp = crate::delivery::now_stamp();
+            (i, sts.assume_role(&caller, &params).await.map(|doc| (doc, stamp)))
         });
     }
     let mut outcomes = Vec::new();
@@ -279,8 +281,8 @@ async fn assume_all(
         }
         let hosts = sessions[i].hosts.iter().copied().filter(|&h| targets[h].unsupported.is_none());
         match result {
-            Ok(doc) => {
-                let payload = Arc::new(Payload::from(&doc));
+            Ok((doc, stamp)) => {
+                let payload = Arc::new(Payload::assumed_at(&doc, stamp));
                 for h in hosts {
                     // A closed queue means the fan-out stopped at a signal: the host never starts.
                     if let Err(mpsc::error::SendError((target, _))) = jobs.send((targets[h].clone(), payload.clone())) {

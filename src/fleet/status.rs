@@ -19,8 +19,6 @@ use crate::ssh::settings::SshSettings;
 
 const PROBE: &str =
     concat!(include_str!("../../templates/remote_common.sh"), include_str!("../../templates/remote_status.sh"));
-/// The probe's answer is a few hundred bytes; a compromised host gets no more than this.
-const PROBE_LIMIT: usize = 64 * 1024;
 
 /// A host's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -208,7 +206,7 @@ pub async fn probe_all(
                         return Err(PushError::Local("status cannot probe this host's route".into()));
                     };
                     let conn = connect(peer, &ssh).await?;
-                    let out = conn.probe(PROBE, &[&t.path, &config], PROBE_LIMIT).await;
+                    let out = conn.probe(PROBE, &[&t.path, &config]).await;
                     if let Err(e) = conn.close().await {
                         tracing::debug!(error = %e, "closing the connection");
                     }

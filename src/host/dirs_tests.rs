@@ -1,6 +1,7 @@
 //! The writer contract's table, for the Rust writer: hostile parents, foreign owners, symlinks, stamps.
 
 use super::*;
+use crate::host::atomic::{WriteOptions, Written, write_file};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 fn opts(stamp: Option<u64>) -> WriteOptions {

@@ -83,6 +83,10 @@ pub async fn deliver(
     };
     let seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     match result {
+        Ok(Pushed { path, superseded: Some(kept), .. }) => {
+            tracing::info!(%path, kept, "replaced by a newer rotation");
+            delivery.outcome(Status::Superseded, seconds, attempts, None, Some(superseded(kept)))
+        }
         Ok(pushed) => {
             tracing::info!(path = %pushed.path, "verified");
             let written = (pushed.path, pushed.profile.map(InstallOutcome::as_str));
@@ -94,6 +98,14 @@ pub async fn deliver(
             delivery.outcome(status, seconds, attempts, None, Some(error))
         }
     }
+}
+
+/// The report text of a host a later rotation had already written (`kept` is its stamp).
+fn superseded(kept: u64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(kept))
+        .map(crate::host::document::format_expiration)
+        .unwrap_or_else(|_| kept.to_string());
+    format!("replaced by a newer rotation (one that assumed its role at {at}); this run's document was left unwritten")
 }
 
 /// A failure's status and report text.
@@ -144,14 +156,16 @@ async fn attempt(
     };
     let work = async {
         let show = delivery.profile.as_ref().map(|_| PROFILE_CONFIG);
-        let written = conn.write_file(&delivery.path, &delivery.payload.json, 0o600, show).await?;
+        let (payload, at) = (&delivery.payload, deadline.into_std());
+        let written = conn.write_file(&delivery.path, &payload.json, 0o600, show, Some(payload.stamp), at).await?;
+        // A later rotation's document stays, and so does the profile it ensured.
         let profile = match (&delivery.profile, written.shown) {
             (Some((name, region)), Some(shown)) => {
-                Some(conn.install_profile(name, &written.path, region.as_deref(), shown).await?)
+                Some(conn.install_profile(name, &written.path, region.as_deref(), shown, at).await?)
             }
             _ => None,
         };
-        Ok(Pushed { path: written.path, profile })
+        Ok(Pushed { path: written.path, profile, superseded: written.superseded })
     };
     let result = tokio::select! {
         done = tokio::time::timeout_at(deadline, work) => match done {
