@@ -10,8 +10,8 @@ use crate::host::document::CredentialDocument;
 pub const MODULE: &str = "credpush";
 
 /// Every option the module accepts, sorted as Ansible lists them.
-pub const SUPPORTED: [&str; 9] =
-    ["config_file", "content", "group", "mode", "owner", "path", "profile", "region", "state"];
+pub const SUPPORTED: [&str; 10] =
+    ["config_file", "content", "group", "mode", "owner", "path", "profile", "region", "stamp", "state"];
 
 /// The largest args file read: a document is under 4 KiB, so anything far bigger is not ours.
 pub const MAX_ARGS_BYTES: u64 = 1 << 20;
@@ -46,6 +46,9 @@ pub struct ModuleArgs {
     pub config_file: Option<String>,
     /// `region` written into the profile.
     pub region: Option<String>,
+    /// `stamp`: when the rotation assumed its role (nanoseconds since the epoch), set by the action; a document a
+    /// later rotation wrote is left alone.
+    pub stamp: Option<u64>,
     /// `_ansible_check_mode`.
     pub check_mode: bool,
     /// `_ansible_diff`.
@@ -81,6 +84,7 @@ struct Raw {
     profile: Option<String>,
     config_file: Option<String>,
     region: Option<String>,
+    stamp: Option<Scalar>,
 }
 
 impl Scalar {
@@ -117,7 +121,7 @@ pub fn parse(text: &[u8], now: time::OffsetDateTime) -> Result<ModuleArgs, Strin
     for (key, value) in &given {
         let ok = match key.as_str() {
             "content" => value.is_string() || value.is_object(),
-            "mode" | "owner" | "group" => value.is_string() || value.is_u64(),
+            "mode" | "owner" | "group" | "stamp" => value.is_string() || value.is_u64(),
             _ => value.is_string(),
         };
         if !ok {
@@ -152,6 +156,13 @@ pub fn parse(text: &[u8], now: time::OffsetDateTime) -> Result<ModuleArgs, Strin
         return Err("parameters are mutually exclusive: profile|state=absent".into());
     }
     let mode = raw.mode.map(parse_mode).transpose()?.unwrap_or(0o600);
+    let stamp = raw
+        .stamp
+        .map(|s| {
+            let text = s.text();
+            text.parse::<u64>().map_err(|_| format!("stamp {text:?} is not a number of nanoseconds since the epoch"))
+        })
+        .transpose()?;
     Ok(ModuleArgs {
         path: raw.path,
         document,
@@ -162,19 +173,15 @@ pub fn parse(text: &[u8], now: time::OffsetDateTime) -> Result<ModuleArgs, Strin
         profile: raw.profile,
         config_file: raw.config_file,
         region: raw.region,
+        stamp,
         check_mode: internal.check_mode,
         diff: internal.diff,
     })
 }
 
+/// The CLI's own path check ([`crate::host::path::check`]), in Ansible's words.
 fn check_path(name: &str, path: &str) -> Result<(), String> {
-    if !(path.starts_with('/') || path.starts_with("~/")) {
-        return Err(format!("{name} {path:?} must be absolute or start with ~/ (e.g. ~/.aws/temp.json)"));
-    }
-    if path.ends_with('/') || path.contains('\0') || path.chars().any(char::is_control) {
-        return Err(format!("{name} {path:?} must name a file: no trailing / and no control characters"));
-    }
-    Ok(())
+    crate::host::path::check(path).map_err(|why| format!("{name} {path:?} is not usable: {why}"))
 }
 
 /// The document, checked as `credpush` checks what it pushes. Ansible's templating may hand over the JSON text
@@ -202,8 +209,10 @@ fn parse_mode(mode: Scalar) -> Result<u32, String> {
     let value = match &mode {
         Scalar::Number(n) => u32::try_from(*n).ok(),
         Scalar::Text(s) => {
+            // Octal digits only: from_str_radix alone would also take a sign (`+600`).
             let digits = s.strip_prefix("0o").unwrap_or(s);
-            u32::from_str_radix(digits, 8).ok().filter(|_| !digits.is_empty())
+            let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+            octal.then(|| u32::from_str_radix(digits, 8).ok()).flatten()
         }
     };
     let shown = match &mode {
@@ -260,7 +269,7 @@ mod tests {
         let err = |v: Value| parse_json(v).unwrap_err();
         assert_eq!(
             err(json!({"path": "/x", "content": doc_text("S"), "bogus": 1, "also": 2})),
-            "Unsupported parameters for (credpush) module: also, bogus. Supported parameters include: config_file, content, group, mode, owner, path, profile, region, state."
+            "Unsupported parameters for (credpush) module: also, bogus. Supported parameters include: config_file, content, group, mode, owner, path, profile, region, stamp, state."
         );
         assert_eq!(err(json!({"content": doc_text("S")})), "missing required arguments: path");
         assert_eq!(err(json!({"path": "/x"})), "state is present but all of the following are missing: content");
@@ -268,9 +277,15 @@ mod tests {
             err(json!({"path": "/x", "state": "gone"})),
             "value of state must be one of: present, absent, got: gone"
         );
-        assert!(err(json!({"path": "rel/x", "content": doc_text("S")})).contains("must be absolute or start with ~/"));
+        for bad in ["rel/x", "/a/../etc/x", "/a/$HOME/x", "~/x/", "/a/\u{7}b"] {
+            let msg = err(json!({"path": bad, "content": doc_text("S")}));
+            assert!(msg.starts_with("path ") && msg.contains("is not usable: expected"), "{bad}: {msg}");
+        }
+        let big = doc_text(&"S".repeat(900 * 1024));
+        assert!(err(json!({"path": "/x", "content": big})).contains("over the 65536 a credential document can be"));
+        assert!(err(json!({"path": "/x", "content": doc_text("S"), "stamp": "soon"})).starts_with("stamp "));
         assert!(err(json!({"path": ["/x"]})).contains("argument 'path' is of type list"));
-        for bad in [json!("0640"), json!("0604"), json!(0o644), json!("u=rw"), json!("0200"), json!("4600"), json!("")]
+        for bad in [json!("0640"), json!("0604"), json!(0o644), json!("u=rw"), json!("0200"), json!("4600"), json!(""), json!("+600"), json!("-0600")]
         {
             assert!(err(json!({"path": "/x", "content": doc_text("S"), "mode": bad})).starts_with("mode "), "{bad}");
         }

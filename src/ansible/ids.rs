@@ -53,8 +53,8 @@ pub fn user_by_uid(uid: u32) -> Option<User> {
 
 /// A user id from a name or a number.
 pub fn resolve_user(spec: &str) -> Result<u32, String> {
-    if let Ok(id) = spec.parse() {
-        return Ok(id);
+    if let Ok(id) = spec.parse::<u32>() {
+        return not_unchanged("owner", spec, id);
     }
     parse_passwd(&read_small("/etc/passwd")).into_iter().find(|u| u.name == spec).map(|u| u.uid).ok_or_else(|| {
         format!("owner {spec:?} is not a user on this host (fix: create the user first, or give a numeric uid)")
@@ -63,12 +63,21 @@ pub fn resolve_user(spec: &str) -> Result<u32, String> {
 
 /// A group id from a name or a number.
 pub fn resolve_group(spec: &str) -> Result<u32, String> {
-    if let Ok(id) = spec.parse() {
-        return Ok(id);
+    if let Ok(id) = spec.parse::<u32>() {
+        return not_unchanged("group", spec, id);
     }
     parse_group(&read_small("/etc/group")).into_iter().find(|(n, _)| n == spec).map(|(_, g)| g).ok_or_else(|| {
         format!("group {spec:?} is not a group on this host (fix: create the group first, or give a numeric gid)")
     })
+}
+
+/// An id of 4294967295 is chown's "leave unchanged", not an owner: the file would keep its owner while the
+/// module reported a change on every run.
+fn not_unchanged(what: &str, spec: &str, id: u32) -> Result<u32, String> {
+    if id == u32::MAX {
+        return Err(format!("{what} {spec} is not an id (to chown it means \"unchanged\"; fix: give a real user or group)"));
+    }
+    Ok(id)
 }
 
 /// The effective user id of this process (the become user under `become`), from `/proc/self/status`, since the

@@ -11,12 +11,13 @@ pub mod args;
 pub mod ids;
 
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::host::atomic::{self, WriteOptions, Written};
+use crate::host::dirs;
 use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use args::{ModuleArgs, State};
@@ -24,6 +25,9 @@ use args::{ModuleArgs, State};
 /// The largest existing file read back for comparison or diff: a document is far smaller, so a bigger file just
 /// differs.
 const MAX_EXISTING: u64 = 1 << 20;
+
+/// How long the module waits for another writer of the same document.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the module on the args file at `args_path`; returns the result object. `failed` is set on any failure.
 pub fn run(args_path: &Path) -> Value {
@@ -63,30 +67,24 @@ struct Existing {
     gid: u32,
 }
 
-fn existing(path: &Path) -> Result<Option<Existing>, String> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
-    };
-    if meta.is_dir() {
-        return Err(format!(
+/// What is at `path`, read through its directory once that passed the directory rule ([`dirs`]); `owner` is the
+/// user a root module hands the file to, who may own that directory. A missing directory means a missing file. A
+/// symlink at `path` is replaced by the rename, as the SSH writer's `mv` does; its target is never read.
+fn existing(path: &Path, owner: Option<u32>) -> Result<Option<Existing>, String> {
+    let (dir, name) = dirs::split(path).ok_or_else(|| format!("{} names no file", path.display()))?;
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let found = dirs::open_dir(dir, false, owner).and_then(|d| d.existing(name, MAX_EXISTING));
+    match found.map_err(|e| e.to_string())? {
+        None => Ok(None),
+        Some(e) if e.is_dir => Err(format!(
             "{} is a directory (fix: point path at a file, e.g. {}/temp.json)",
             path.display(),
             path.display()
-        ));
+        )),
+        Some(e) => Ok(Some(Existing { bytes: e.bytes, mode: e.mode, uid: e.uid, gid: e.gid })),
     }
-    // A symlink is replaced by the rename, as the SSH writer's `mv` does; its target is never read.
-    let bytes = if meta.is_file() && meta.len() <= MAX_EXISTING {
-        let mut buf = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_EXISTING).read_to_end(&mut buf))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Some(buf)
-    } else {
-        None
-    };
-    Ok(Some(Existing { bytes, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() }))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -116,14 +114,17 @@ fn masked(bytes: Option<&[u8]>, mode: Option<u32>) -> String {
 fn apply(a: &ModuleArgs) -> Result<Value, String> {
     let path = absolute(&a.path)?;
     let shown = path.display().to_string();
-    let current = existing(&path)?;
+    let uid = a.owner.as_deref().map(ids::resolve_user).transpose()?;
+    let gid = a.group.as_deref().map(ids::resolve_group).transpose()?;
+    let current = existing(&path, uid)?;
     let mut result = Map::new();
     result.insert("path".into(), json!(shown));
     let Some(doc) = &a.document else {
         // state: absent
         let changed = current.is_some();
         if changed && !a.check_mode {
-            std::fs::remove_file(&path).map_err(|e| format!("cannot remove {shown}: {e}"))?;
+            let (dir, name) = dirs::split(&path).ok_or_else(|| format!("{shown} names no file"))?;
+            dirs::open_dir(dir, false, uid).and_then(|d| d.remove(name)).map_err(|e| e.to_string())?;
         }
         if a.diff {
             let before = current.as_ref().map(|c| masked(c.bytes.as_deref(), Some(c.mode))).unwrap_or_default();
@@ -142,8 +143,6 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
         return Ok(Value::Object(result));
     };
     debug_assert_eq!(a.state, State::Present);
-    let uid = a.owner.as_deref().map(ids::resolve_user).transpose()?;
-    let gid = a.group.as_deref().map(ids::resolve_group).transpose()?;
     let json = doc.to_json();
     let want = json.expose().as_bytes();
     let sha = hex(&Sha256::digest(want));
@@ -152,18 +151,25 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
         .as_ref()
         .is_some_and(|c| c.mode == a.mode && uid.is_none_or(|u| u == c.uid) && gid.is_none_or(|g| g == c.gid));
     let doc_changed = !(same_content && same_attrs);
+    let mut superseded = None;
     if doc_changed && !a.check_mode {
         if same_content {
             // Only the mode or owner differ: fix them in place rather than rewrite the file.
-            std::os::unix::fs::chown(&path, uid, gid)
-                .map_err(|e| format!("cannot change the owner of {shown}: {e}"))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(a.mode))
-                .map_err(|e| format!("cannot set the mode of {shown}: {e}"))?;
+            let (dir, name) = dirs::split(&path).ok_or_else(|| format!("{shown} names no file"))?;
+            dirs::open_dir(dir, false, uid)
+                .and_then(|d| d.set_attrs(name, a.mode, uid, gid))
+                .map_err(|e| e.to_string())?;
         } else {
-            crate::host::fsutil::write_atomic_owned(&path, want, a.mode, uid, gid).map_err(|e| e.to_string())?;
-            verify(&path, &sha)?;
+            // No stamp (content given by hand): the write is stamped now, so only a later rotation replaces it.
+            let stamp = Some(a.stamp.unwrap_or_else(atomic::now_stamp));
+            let opts = WriteOptions { mode: a.mode, owner: uid, group: gid, stamp, lock_wait: LOCK_WAIT };
+            // The write reads the renamed file back and compares it, as the SSH writer does.
+            if let Written::Newer(kept) = atomic::write_file(&path, want, &opts).map_err(|e| e.to_string())? {
+                superseded = Some(kept);
+            }
         }
     }
+    let doc_changed = doc_changed && superseded.is_none();
     let mut diffs = Vec::new();
     if a.diff {
         let before = current.as_ref().map(|c| masked(c.bytes.as_deref(), Some(c.mode))).unwrap_or_default();
@@ -181,6 +187,10 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
     }
     let expiration = doc.expiration_rfc3339();
     let msg = match (doc_changed, a.check_mode) {
+        _ if superseded.is_some() => {
+            result.insert("superseded".into(), json!(true));
+            format!("replaced by a newer rotation: {shown} holds the document of a rotation that assumed its role later; left as it was")
+        }
         (false, _) => format!("{shown} is up to date (expires {expiration})"),
         (true, true) => format!("{shown} would be written (expires {expiration})"),
         (true, false) => format!("{shown} written and verified (expires {expiration})"),
@@ -192,21 +202,12 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
     Ok(Value::Object(result))
 }
 
-/// Reads the file back and compares it with what was meant, as the SSH writer does.
-fn verify(path: &Path, sha: &str) -> Result<(), String> {
-    let back = std::fs::read(path).map_err(|e| format!("cannot read {} back: {e}", path.display()))?;
-    if hex(&Sha256::digest(&back)) != sha {
-        return Err(format!("verification failed for {}: the file does not match what was written", path.display()));
-    }
-    Ok(())
-}
-
 /// Ensures the managed profile block as `credpush profile --install` does (the same merge, the file's mode kept,
 /// a new file 0600), writing nothing in check mode. The config file is not secret, so its diff is shown whole.
 fn ensure_profile(a: &ModuleArgs, name: &str, doc_path: &str) -> Result<(InstallOutcome, Option<Value>), String> {
     let spec = ProfileSpec::new(name, doc_path, a.region.as_deref()).map_err(|e| e.to_string())?;
     let config = absolute(a.config_file.as_deref().unwrap_or("~/.aws/config"))?;
-    let current = existing(&config)?;
+    let current = existing(&config, a.owner.as_deref().map(ids::resolve_user).transpose()?)?;
     let (text, outcome) = match &current {
         Some(c) => {
             let bytes = c

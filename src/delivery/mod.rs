@@ -90,11 +90,7 @@ impl From<&CredentialDocument> for Payload {
     }
 }
 
-/// This machine's clock in nanoseconds since the epoch: the stamp of a rotation that assumes its role now.
-pub fn now_stamp() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-}
+pub use crate::host::atomic::now_stamp;
 
 /// One host's delivery, as the fleet hands it to a transport: where the document goes and what it is. The
 /// transport adds how the host is reached (its route's own settings).

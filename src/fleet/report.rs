@@ -143,7 +143,14 @@ mod tests {
     fn json_report_has_summary_and_hosts() {
         let o = vec![outcome("web01", Status::Ok, None), outcome("web02", Status::Failed, Some("x"))];
         let v: serde_json::Value = serde_json::from_str(&json(&o, 2.0)).unwrap();
-        assert_eq!(v["summary"], serde_json::json!({"hosts": 2, "ok": 1, "failed": 1, "unreachable": 0, "skipped": 0}));
+        assert_eq!(
+            v["summary"],
+            serde_json::json!({"hosts": 2, "ok": 1, "failed": 1, "unreachable": 0, "skipped": 0, "superseded": 0})
+        );
+        // A host a later rotation had already written is not a failure.
+        let s = Summary::of(&[outcome("web01", Status::Ok, None), outcome("web03", Status::Superseded, Some("newer"))]);
+        assert!(s.all_ok() && s.superseded == 1);
+        assert!(human(&[outcome("web03", Status::Superseded, Some("newer"))], 1.0).contains("0 skipped, 1 superseded"));
         assert_eq!(v["hosts"][1]["status"], "failed");
         assert_eq!(v["hosts"][0]["expiration"], "2026-11-28T04:00:00Z");
     }

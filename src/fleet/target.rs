@@ -258,20 +258,8 @@ fn connection_vars(host: &str, vars: &Map<String, Value>) -> Result<(bool, Optio
     Ok((local, Some(Become { user, flags }), unsupported))
 }
 
-/// Checks a target path before anything is sent: absolute or `~/…`, and no characters a shell line cannot carry.
-/// Returns why not; callers name the input (`credpush_path` of a host, or `--path`).
-pub fn check_remote_path(path: &str) -> std::result::Result<(), &'static str> {
-    if !(path.starts_with('/') || path.starts_with("~/")) {
-        return Err("expected an absolute path or one under ~/ (e.g. ~/.aws/temp.json)");
-    }
-    if path.ends_with('/') || path.chars().any(|c| c.is_control()) || path.contains('$') {
-        return Err("expected a file path without $, control characters or a trailing /");
-    }
-    if path.split('/').any(|part| part == "..") {
-        return Err("expected a path without .. components (write the directory it means)");
-    }
-    Ok(())
-}
+/// The target path check (shared with the module: [`crate::host::path::check`]).
+pub use crate::host::path::check as check_remote_path;
 
 fn expand_local_home(p: &str) -> PathBuf {
     match (p.strip_prefix("~/"), std::env::var_os("HOME")) {

@@ -205,3 +205,9 @@ pub fn write_file(path: &Path, contents: &[u8], opts: &WriteOptions) -> Result<W
     let (dir, name) = split(path).ok_or_else(|| DirError::IsDir(path.to_owned()))?;
     open_dir(dir, true, opts.owner)?.write(name, contents, opts)
 }
+
+/// This machine's clock in nanoseconds since the epoch: the stamp of a rotation that assumes its role now.
+pub fn now_stamp() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -3,6 +3,7 @@
 use super::*;
 use crate::host::atomic::{WriteOptions, Written, write_file};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
 
 fn opts(stamp: Option<u64>) -> WriteOptions {
     WriteOptions { mode: 0o600, stamp, lock_wait: Duration::from_secs(2), ..WriteOptions::default() }

@@ -42,7 +42,14 @@ pub enum DocumentError {
     /// `Expiration` is not RFC 3339.
     #[error("Expiration {0:?} is not an RFC 3339 timestamp")]
     Expiration(String),
+    /// Larger than any credential document (see [`MAX_DOCUMENT_BYTES`]).
+    #[error("it is {0} bytes, over the {MAX_DOCUMENT_BYTES} a credential document can be")]
+    TooLarge(usize),
 }
+
+/// A credential document is a few hundred bytes to a few KiB (long session tokens); anything larger is not one.
+/// Every reader and writer (`read`, `doctor`, the module, the writers) holds documents to this.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -73,6 +80,9 @@ impl CredentialDocument {
 
     /// Parses and validates a stored document.
     pub fn parse(bytes: &[u8]) -> Result<Self, DocumentError> {
+        if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+            return Err(DocumentError::TooLarge(bytes.len()));
+        }
         // serde_json's own messages can quote input; keep only its position, never the text.
         let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|e| {
             DocumentError::Malformed(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))

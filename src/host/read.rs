@@ -13,8 +13,7 @@ use time::OffsetDateTime;
 
 use crate::host::document::CredentialDocument;
 
-/// A credential document is a few hundred bytes to a few KiB (long session tokens); anything larger is not one.
-pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024;
+pub use crate::host::document::MAX_DOCUMENT_BYTES;
 
 /// Why `read` printed nothing. The message names the file and never quotes its content.
 #[derive(Debug, thiserror::Error)]
