@@ -15,3 +15,4 @@ mod host;
 mod inventory;
 mod procs;
 mod sshd;
+mod trust;

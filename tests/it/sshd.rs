@@ -120,18 +120,24 @@ impl Fleet {
         // A ForceCommand hook lets a test break a session mid-transfer: while the file `cut` exists, sshd's session
         // process is killed after 100 bytes of stdin, as when a network drops during the write; while `stall`
         // exists, the transfer stops after 100 bytes and the session hangs for 6 s, as on a stuck link; `hang` is
-        // `stall` for 30 s, longer than any test waits.
+        // `stall` for 30 s, longer than any test waits. `late` (holding seconds) holds the next session's stdin
+        // back that long while the writer already runs, as a slow link with the document already in the pipe.
+        // With `bash`, the command runs under bash (which reads ~/.bashrc for ssh commands), not sh.
         let hook = dir.join("session.sh");
         std::fs::write(
             &hook,
             format!(
-                "if [ -e {cut} ]; then {{ head -c 100; kill -KILL $PPID; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
-                 elif [ -e {stall} ]; then {{ head -c 100; sleep 6; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
-                 elif [ -e {hang} ]; then {{ head -c 100; sleep 30; }} | sh -c \"$SSH_ORIGINAL_COMMAND\"; \
-                 else exec sh -c \"$SSH_ORIGINAL_COMMAND\"; fi\n",
+                "sh=sh; [ ! -e {bash} ] || sh=bash\n\
+                 if [ -e {cut} ]; then {{ head -c 100; kill -KILL $PPID; }} | \"$sh\" -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 elif [ -e {stall} ]; then {{ head -c 100; sleep 6; }} | \"$sh\" -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 elif [ -e {hang} ]; then {{ head -c 100; sleep 30; }} | \"$sh\" -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 elif mv {late} {late}.taken 2>/dev/null; then {{ sleep \"$(cat {late}.taken)\"; cat; }} | \"$sh\" -c \"$SSH_ORIGINAL_COMMAND\"; \
+                 else exec \"$sh\" -c \"$SSH_ORIGINAL_COMMAND\"; fi\n",
                 cut = dir.join("cut").display(),
                 stall = dir.join("stall").display(),
-                hang = dir.join("hang").display()
+                hang = dir.join("hang").display(),
+                late = dir.join("late").display(),
+                bash = dir.join("bash").display()
             ),
         )
         .expect("hook");
@@ -292,4 +298,24 @@ impl BlackHole {
         });
         Self { port, _listener: listener }
     }
+}
+
+/// What `~/.ssh/rc` prints on a host, as sshd runs it before every session command: `noise`, from a file in the
+/// host's home. sshd reads `.ssh/rc` from the test user's real home, shared by every host, so the rc there only
+/// prints what a host's own home asks for (and nothing for every other host and test).
+pub fn set_rc_noise(home: &Path, noise: &[u8]) {
+    let pw = String::from_utf8(Command::new("getent").args(["passwd", TEST_USER]).output().expect("getent").stdout)
+        .expect("utf8");
+    let ssh = PathBuf::from(pw.trim().split(':').nth(5).expect("home")).join(".ssh");
+    std::fs::create_dir_all(&ssh).expect("mkdir");
+    let rc = ssh.join("rc");
+    let text = "[ ! -f \"$HOME/.credpush-rc-noise\" ] || cat \"$HOME/.credpush-rc-noise\"\n";
+    if std::fs::read_to_string(&rc).ok().as_deref() != Some(text) {
+        let tmp = ssh.join(format!("rc.{}", std::process::id()));
+        std::fs::write(&tmp, text).expect("rc");
+        give_to_test_user(&tmp);
+        std::fs::rename(&tmp, &rc).expect("rc");
+    }
+    give_to_test_user(&ssh);
+    std::fs::write(home.join(".credpush-rc-noise"), noise).expect("noise");
 }

@@ -13,7 +13,7 @@ use crate::harness::{Env, Moto, Run, run, tool};
 use crate::sshd::Fleet;
 
 /// The repository root.
-pub(super) fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -32,7 +32,7 @@ pub(super) fn module_binary() -> PathBuf {
 
 /// ansible-playbook for one test: the repo's ansible.cfg, Ansible's own state under the test's HOME, the CI
 /// user's AWS keys for moto, and the fleet's ssh settings through the inventory.
-pub(super) struct Ansible<'a> {
+pub(crate) struct Ansible<'a> {
     pub env: &'a Env,
     pub moto: &'a Moto,
     pub fleet: &'a Fleet,

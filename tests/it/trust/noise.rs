@@ -3,7 +3,7 @@
 
 use crate::sshd::{Fleet, set_rc_noise};
 use crate::harness::{Env, Moto, run};
-use crate::rotate::{host_status, json_of, read_doc, rotate};
+use crate::fleet::rotate::{host_status, json_of, read_doc, rotate};
 
 #[test]
 fn login_noise_before_and_after_the_answer_is_ignored_by_rotate_and_status() {

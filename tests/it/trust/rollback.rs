@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Env, Moto, run};
-use crate::rotate::{host_status, json_of, read_doc, rotate};
+use crate::fleet::rotate::{host_status, json_of, read_doc, rotate};
 use crate::sshd::Fleet;
 
 fn temp_files(home: &std::path::Path) -> usize {

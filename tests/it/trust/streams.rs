@@ -3,7 +3,7 @@
 //! in `rotate` and in `status`; the other host is not held back.
 
 use crate::harness::{Env, Moto, Run, run};
-use crate::rotate::{host_status, json_of};
+use crate::fleet::rotate::{host_status, json_of};
 use crate::sshd::Fleet;
 
 const FLOOD: &str = "head -c 200000000 /dev/zero | tr '\\0' e >&2 &\nhead -c 200000000 /dev/zero | tr '\\0' o\nwait\n";
