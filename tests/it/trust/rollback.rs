@@ -38,6 +38,7 @@ fn a_stalled_writer_gives_up_at_its_deadline() {
 /// Delays the next session's stdin on `host` by `secs` (the sshd hook buffers it meanwhile): the document is
 /// already in the pipe when credpush gives up, as in the pass.
 fn delay_next(fleet: &Fleet, host: &str, secs: f64) {
+    let _ = std::fs::remove_file(fleet.host(host).dir.join("late.taken"));
     std::fs::write(fleet.host(host).dir.join("late"), format!("{secs}")).expect("late");
 }
 
@@ -68,7 +69,8 @@ fn input_that_arrives_after_a_timeout_or_a_sigterm_cut_is_never_renamed() {
     let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(st.success());
     let out = child.wait_with_output().expect("wait");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no report ({e}, {:?}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
     assert_eq!(host_status(&report, "host1").0, "failed", "{report}");
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(std::fs::read(host.document()).expect("doc"), before, "a late writer renamed after a SIGTERM cut");
