@@ -61,8 +61,11 @@ trap 'rm -f -- "$tmp"; exit 129' HUP INT TERM PIPE
 [ ! -e "$tmp" ] && [ ! -h "$tmp" ] || rm -f -- "$tmp"
 # noclobber: the temp file is created with O_EXCL, which never follows a symlink.
 set -C
+if ! err=$({ true >"$tmp"; } 2>&1); then
+  fail 73 "cannot create a temporary file in $dir (${err##*: }); $target was left as it was"
+fi
 left
-timeout "$left" head -c "$len" >"$tmp" || fail 65 "the input stopped before its end (cut or stalled for ${secs}s); $target was left as it was"
+timeout "$left" head -c "$len" >>"$tmp" || fail 65 "the input stopped before its end (cut or stalled for ${secs}s); $target was left as it was"
 IFS= read -r endline || endline=
 [ "$endline" = credpush-end ] || fail 65 "the input ended before credpush's end marker; $target was left as it was"
 got=$(sha256sum <"$tmp")

@@ -285,8 +285,17 @@ mod tests {
         assert!(err(json!({"path": "/x", "content": big})).contains("over the 65536 a credential document can be"));
         assert!(err(json!({"path": "/x", "content": doc_text("S"), "stamp": "soon"})).starts_with("stamp "));
         assert!(err(json!({"path": ["/x"]})).contains("argument 'path' is of type list"));
-        for bad in [json!("0640"), json!("0604"), json!(0o644), json!("u=rw"), json!("0200"), json!("4600"), json!(""), json!("+600"), json!("-0600")]
-        {
+        for bad in [
+            json!("0640"),
+            json!("0604"),
+            json!(0o644),
+            json!("u=rw"),
+            json!("0200"),
+            json!("4600"),
+            json!(""),
+            json!("+600"),
+            json!("-0600"),
+        ] {
             assert!(err(json!({"path": "/x", "content": doc_text("S"), "mode": bad})).starts_with("mode "), "{bad}");
         }
         let broken = doc_text("S3CR3T").replace("\"Version\":1", "\"Version\":2");

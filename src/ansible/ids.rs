@@ -75,7 +75,9 @@ pub fn resolve_group(spec: &str) -> Result<u32, String> {
 /// module reported a change on every run.
 fn not_unchanged(what: &str, spec: &str, id: u32) -> Result<u32, String> {
     if id == u32::MAX {
-        return Err(format!("{what} {spec} is not an id (to chown it means \"unchanged\"; fix: give a real user or group)"));
+        return Err(format!(
+            "{what} {spec} is not an id (to chown it means \"unchanged\"; fix: give a real user or group)"
+        ));
     }
     Ok(id)
 }

@@ -189,7 +189,9 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
     let msg = match (doc_changed, a.check_mode) {
         _ if superseded.is_some() => {
             result.insert("superseded".into(), json!(true));
-            format!("replaced by a newer rotation: {shown} holds the document of a rotation that assumed its role later; left as it was")
+            format!(
+                "replaced by a newer rotation: {shown} holds the document of a rotation that assumed its role later; left as it was"
+            )
         }
         (false, _) => format!("{shown} is up to date (expires {expiration})"),
         (true, true) => format!("{shown} would be written (expires {expiration})"),

@@ -16,8 +16,13 @@ pub struct Summary {
     pub unreachable: usize,
     /// Not started.
     pub skipped: usize,
-    /// Left alone: a later rotation had already written them (not a failure).
+    /// Left alone: a later rotation had already written them (not a failure). Only in the JSON when some were.
+    #[serde(skip_serializing_if = "is_zero")]
     pub superseded: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -143,10 +148,7 @@ mod tests {
     fn json_report_has_summary_and_hosts() {
         let o = vec![outcome("web01", Status::Ok, None), outcome("web02", Status::Failed, Some("x"))];
         let v: serde_json::Value = serde_json::from_str(&json(&o, 2.0)).unwrap();
-        assert_eq!(
-            v["summary"],
-            serde_json::json!({"hosts": 2, "ok": 1, "failed": 1, "unreachable": 0, "skipped": 0, "superseded": 0})
-        );
+        assert_eq!(v["summary"], serde_json::json!({"hosts": 2, "ok": 1, "failed": 1, "unreachable": 0, "skipped": 0}));
         // A host a later rotation had already written is not a failure.
         let s = Summary::of(&[outcome("web01", Status::Ok, None), outcome("web03", Status::Superseded, Some("newer"))]);
         assert!(s.all_ok() && s.superseded == 1);

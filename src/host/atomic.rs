@@ -75,8 +75,11 @@ impl TrustedDir {
                     .and_then(|()| lock.rewind())
                     .and_then(|()| lock.write_all(format!("{stamp}\n").as_bytes()))
                     .and_then(|()| lock.sync_all());
-                stamped
-                    .map_err(|e| DirError::Io { action: "write the stamp beside", path: shown.clone(), source: e })?;
+                stamped.map_err(|e| DirError::Io {
+                    action: "write the stamp beside",
+                    path: shown.clone(),
+                    source: e,
+                })?;
                 Some(lock)
             }
             None => None,
@@ -159,10 +162,11 @@ impl TrustedDir {
             )));
         }
         let mut back = Vec::new();
-        File::from(fd)
-            .take(contents.len() as u64 + 1)
-            .read_to_end(&mut back)
-            .map_err(|e| DirError::Io { action: "read back", path: shown.to_owned(), source: e })?;
+        File::from(fd).take(contents.len() as u64 + 1).read_to_end(&mut back).map_err(|e| DirError::Io {
+            action: "read back",
+            path: shown.to_owned(),
+            source: e,
+        })?;
         if back != contents {
             return Err(bad("the file does not match what was written".into()));
         }
@@ -197,7 +201,6 @@ impl Drop for TempGuard<'_> {
         }
     }
 }
-
 
 /// Writes `path` under the rule: its directory opened (created 0700 where missing) and checked, then
 /// [`TrustedDir::write`].

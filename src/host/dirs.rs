@@ -164,8 +164,11 @@ pub fn open_dir(dir: &Path, create: bool, file_owner: Option<u32>) -> Result<Tru
         existing = existing.parent().unwrap_or(Path::new("/"));
     }
     // Symlinks are resolved once, here; the walk below then refuses any that appear.
-    let real = std::fs::canonicalize(existing)
-        .map_err(|e| DirError::Io { action: "resolve", path: existing.to_owned(), source: e })?;
+    let real = std::fs::canonicalize(existing).map_err(|e| DirError::Io {
+        action: "resolve",
+        path: existing.to_owned(),
+        source: e,
+    })?;
     let rest = dir.strip_prefix(existing).unwrap_or(Path::new("")).to_owned();
     let root = Path::new("/");
     let mut fd = rustix::fs::open(root, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
@@ -185,7 +188,7 @@ pub fn open_dir(dir: &Path, create: bool, file_owner: Option<u32>) -> Result<Tru
             match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => {
-                    return Err(DirError::Io { action: "create the directory", path: shown, source: e.into() });
+                    return Err(DirError::Io { action: "create directory", path: shown, source: e.into() });
                 }
             }
         }
@@ -250,10 +253,11 @@ impl TrustedDir {
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
             let fd = rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(io("open", &shown))?;
             let mut buf = Vec::new();
-            File::from(fd)
-                .take(max)
-                .read_to_end(&mut buf)
-                .map_err(|e| DirError::Io { action: "read", path: shown.clone(), source: e })?;
+            File::from(fd).take(max).read_to_end(&mut buf).map_err(|e| DirError::Io {
+                action: "read",
+                path: shown.clone(),
+                source: e,
+            })?;
             found.bytes = Some(buf);
         }
         Ok(Some(found))

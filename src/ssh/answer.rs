@@ -84,7 +84,10 @@ mod tests {
 
     #[test]
     fn every_reply_parses() {
-        assert_eq!(parse(b"error 77 directory /x is owned by evil\n"), Ok(Reply::Error("directory /x is owned by evil".into())));
+        assert_eq!(
+            parse(b"error 77 directory /x is owned by evil\n"),
+            Ok(Reply::Error("directory /x is owned by evil".into()))
+        );
         assert_eq!(parse(b"newer 1700000000000000001\n"), Ok(Reply::Newer(1_700_000_000_000_000_001)));
         let ok = parse(b"ok ab /h/t.json\nshow /h/config\npresent 640 5\n[a]\nx\n").expect("ok");
         let shown = Shown { path: "/h/config".into(), existing: Some((0o640, "[a]\nx".into())), too_large: None };

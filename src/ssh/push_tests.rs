@@ -50,13 +50,16 @@ fn remote_writer_is_atomic_and_rejects_short_or_unterminated_input() {
     assert_eq!(std::fs::read(&abs).expect("doc"), doc);
 
     let full = input(b"{\"Version\":2}\n");
-    for (cut, why) in [(full.len() - 13, "end marker"), (90, "end marker"), (60, "no input received"), (0, "no input received")] {
+    for (cut, why) in
+        [(full.len() - 13, "end marker"), (90, "end marker"), (60, "no input received"), (0, "no input received")]
+    {
         let (code, body) = write(home.path(), "~/.aws/temp.json", "6", &full[..cut], &[]);
         assert_eq!(code, Some(65), "{body}");
         assert!(body.starts_with("error 65 ") && body.contains(why), "{body}");
         assert_eq!(std::fs::read(&abs).expect("doc"), doc, "the previous document must survive");
     }
-    let names: Vec<_> = std::fs::read_dir(home.path().join(".aws")).expect("ls").flatten().map(|e| e.file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(home.path().join(".aws")).expect("ls").flatten().map(|e| e.file_name()).collect();
     assert_eq!(names.len(), 2, "only the document and its stamp: {names:?}");
 
     let (code, _) = write(home.path(), "aws/temp.json", "7", &input(doc), &[]);

@@ -69,7 +69,7 @@ impl Env {
 
     /// `credpush` with the isolated environment.
     pub fn credpush(&self) -> Command {
-        self.cmd(env!("CARGO_BIN_EXE_credpush"))
+        self.cmd(credpush_bin())
     }
 }
 
@@ -317,4 +317,10 @@ fn b64decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The credpush binary under test: this build's, or `CREDPUSH_BIN_UNDER_TEST` (how the trust tests measure an
+/// older build for before/after figures; its assertions are about this build).
+pub fn credpush_bin() -> std::ffi::OsString {
+    std::env::var_os("CREDPUSH_BIN_UNDER_TEST").unwrap_or_else(|| env!("CARGO_BIN_EXE_credpush").into())
 }

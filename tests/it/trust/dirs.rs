@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::{assert_nothing_stolen, evil_dir, race, stop};
-use crate::harness::{Env, Moto, run};
 use crate::fleet::rotate::{host_status, json_of, read_doc, rotate};
+use crate::harness::{Env, Moto, run};
 use crate::sshd::{Fleet, TEST_USER, give_to_test_user};
 
 const RUNS: usize = 20;

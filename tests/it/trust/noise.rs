@@ -1,9 +1,9 @@
 //! What login scripts print around credpush's answer never fails a good write: a `.bashrc` echo, a
 //! `~/.ssh/rc` echo, a 1 MiB MOTD-like script, and (our own) noise after the answer and a fake marker line.
 
-use crate::sshd::{Fleet, set_rc_noise};
-use crate::harness::{Env, Moto, run};
 use crate::fleet::rotate::{host_status, json_of, read_doc, rotate};
+use crate::harness::{Env, Moto, run};
+use crate::sshd::{Fleet, set_rc_noise};
 
 #[test]
 fn login_noise_before_and_after_the_answer_is_ignored_by_rotate_and_status() {
@@ -33,7 +33,9 @@ fn login_noise_before_and_after_the_answer_is_ignored_by_rotate_and_status() {
     )
     .expect("bashrc");
     // The noise is real: a plain ssh command on each host gets it around its own output.
-    for (host, noise) in [("host1", "Welcome to host1\n"), ("host2", "Welcome from rc"), ("host3", "motd line"), ("host4", "bye\n")] {
+    for (host, noise) in
+        [("host1", "Welcome to host1\n"), ("host2", "Welcome from rc"), ("host3", "motd line"), ("host4", "bye\n")]
+    {
         let fleet = if host == "host1" || host == "host4" { &bash } else { &plain };
         let name = if host == "host1" || host == "host2" { "host1" } else { "host2" };
         let out = fleet.ssh(name, "echo cmd", b"");

@@ -2,8 +2,8 @@
 //! through one bounded reader, so its peak memory stays under 64 MB and the host's report entry under 8 KiB,
 //! in `rotate` and in `status`; the other host is not held back.
 
-use crate::harness::{Env, Moto, Run, run};
 use crate::fleet::rotate::{host_status, json_of};
+use crate::harness::{Env, Moto, Run, run};
 use crate::sshd::Fleet;
 
 const FLOOD: &str = "head -c 200000000 /dev/zero | tr '\\0' e >&2 &\nhead -c 200000000 /dev/zero | tr '\\0' o\nwait\n";
@@ -12,7 +12,7 @@ const FLOOD: &str = "head -c 200000000 /dev/zero | tr '\\0' e >&2 &\nhead -c 200
 fn measured(env: &Env, moto: &Moto, args: &[&str]) -> (Run, u64) {
     let rss = env.path("rss");
     let mut cmd = env.cmd("/usr/bin/time");
-    cmd.args(["-f", "%M", "-o"]).arg(&rss).arg(env!("CARGO_BIN_EXE_credpush")).args(args);
+    cmd.args(["-f", "%M", "-o"]).arg(&rss).arg(crate::harness::credpush_bin()).args(args);
     let r = run(moto.as_user(&mut cmd, &moto.user("ci")));
     let kib = std::fs::read_to_string(&rss).expect("rss").trim().lines().last().unwrap_or("").parse().expect("kib");
     (r, kib)
@@ -40,8 +40,12 @@ fn a_host_that_floods_stdout_and_stderr_costs_bounded_memory_and_report_space() 
         &["rotate", "-i", &inv_s, "--role-arn", &role, "--ssh-config", &config, "--json", "--timeout", "60"],
     );
     let took = started.elapsed();
-    let r = r.expect_code(1);
     let report = json_of(&r);
+    eprintln!(
+        "rotate against a 200 MB flood: peak RSS {kib} KiB, {took:?}, report entry {} bytes",
+        entry_len(&report, "host1")
+    );
+    r.expect_code(1);
     let (status, error) = host_status(&report, "host1");
     assert_eq!(status, "failed", "{report}");
     assert!(error.contains("sent more than 4 MiB"), "{error}");
@@ -49,13 +53,14 @@ fn a_host_that_floods_stdout_and_stderr_costs_bounded_memory_and_report_space() 
     assert_eq!(host_status(&report, "host2").0, "ok");
     assert!(kib < 64 << 10, "rotate peaked at {kib} KiB");
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
-    eprintln!("rotate against a 200 MB flood: peak RSS {kib} KiB, {took:?}, report entry {} bytes", entry_len(&report, "host1"));
 
-    let (r, kib) = measured(&env, &moto, &["status", "-i", &inv_s, "--ssh-config", &config, "--json", "--timeout", "60"]);
+    let (r, kib) =
+        measured(&env, &moto, &["status", "-i", &inv_s, "--ssh-config", &config, "--json", "--timeout", "60"]);
+    let report = json_of(&r);
+    eprintln!("status against a 200 MB flood: peak RSS {kib} KiB, report entry {} bytes", entry_len(&report, "host1"));
     let report = json_of(&r.expect_code(1));
     let h = report["hosts"].as_array().expect("hosts").iter().find(|x| x["host"] == "host1").cloned().expect("host1");
     assert_ne!(h["state"], "ok", "{h}");
     assert!(entry_len(&report, "host1") < 8 << 10, "status entry of {} bytes", entry_len(&report, "host1"));
     assert!(kib < 64 << 10, "status peaked at {kib} KiB");
-    eprintln!("status against a 200 MB flood: peak RSS {kib} KiB");
 }

@@ -163,9 +163,14 @@ fn a_failed_push_leaves_the_previous_file_intact() {
         let now = std::fs::read_to_string(h.document()).expect("doc");
         assert_eq!(&now, old, "{} changed after a failed push", h.name);
         loop {
-            let leftovers: Vec<_> =
-                std::fs::read_dir(h.home.join(".aws")).expect("dir").flatten().map(|e| e.file_name()).collect();
-            if leftovers.len() == 1 {
+            // The document and its stamp stay; no writer's temp file may.
+            let leftovers: Vec<_> = std::fs::read_dir(h.home.join(".aws"))
+                .expect("dir")
+                .flatten()
+                .map(|e| e.file_name())
+                .filter(|n| n.to_string_lossy().starts_with(".credpush."))
+                .collect();
+            if leftovers.is_empty() {
                 break;
             }
             assert!(Instant::now() < deadline, "{}: temp file left behind: {leftovers:?}", h.name);
