@@ -153,3 +153,31 @@ fn home_paths_use_home() {
     assert_eq!(absolute("~/.aws/temp.json").unwrap(), home.join(".aws/temp.json"));
     assert_eq!(absolute("/srv/x").unwrap(), PathBuf::from("/srv/x"));
 }
+
+#[test]
+fn an_earlier_rotation_never_replaces_a_later_ones_document_and_hostile_dirs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("aws/temp.json");
+    let write =
+        |key: &str, stamp: u64| module(dir.path(), json!({"path": target, "content": doc(key), "stamp": stamp}));
+    assert_eq!(write("ASIALATERKEY0002", 200)["changed"], json!(true));
+    let r = write("ASIAEARLIERKEY01", 100);
+    assert_eq!((r["changed"].clone(), r["superseded"].clone()), (json!(false), json!(true)), "{r}");
+    assert!(r["msg"].as_str().unwrap().starts_with("replaced by a newer rotation"), "{r}");
+    assert!(std::fs::read_to_string(&target).unwrap().contains("ASIALATERKEY0002"));
+    assert_eq!(write("ASIANEWESTKEY003", 300)["changed"], json!(true));
+    assert_eq!(std::fs::read_to_string(dir.path().join("aws/.temp.json.credpush-stamp")).unwrap(), "300\n");
+
+    // The directory rule: a directory anyone may write fails the task, naming it, its mode and the fix.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = module(dir.path(), json!({"path": open.join("temp.json"), "content": doc("ASIAKEY")}));
+    assert_eq!(r["failed"], json!(true), "{r}");
+    let msg = r["msg"].as_str().unwrap();
+    assert!(msg.contains("mode 0777) is writable by group or others") && msg.contains("fix: chmod go-w"), "{msg}");
+    assert!(!open.join("temp.json").exists());
+    // chown's "unchanged" id is not an owner (it made every run report a change).
+    let r = module(dir.path(), json!({"path": target, "content": doc("ASIAKEY"), "owner": 4294967295u64}));
+    assert!(r["msg"].as_str().unwrap().starts_with("owner 4294967295 is not an id"), "{r}");
+}
