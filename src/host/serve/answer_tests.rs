@@ -113,7 +113,7 @@ fn refuses_before_reading_the_document() {
 #[test]
 fn answers_503_for_expired_nearly_expired_or_bad_documents() {
     for (exp, want) in [
-        ("2026-11-28T05:00:00Z", "expired at 2026-11-28T05:00:00Z (1h ago)"),
+        ("2026-11-28T05:00:00Z", "expired at 2026-11-28T05:00:00Z (1h 0m ago)"),
         ("2026-11-28T06:00:59Z", "expires at 2026-11-28T06:00:59Z, in 59s, under the 60s an SDK needs"),
     ] {
         let w = world(exp);

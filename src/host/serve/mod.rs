@@ -15,6 +15,8 @@
 //! bytes is dropped like a silent one), one answer per connection, and no body ever read.
 
 pub mod answer;
+pub mod check;
+pub mod probe;
 pub mod request;
 pub mod token;
 

@@ -94,12 +94,25 @@ fn cli_boto3_and_js_get_credentials_across_two_rotations() {
         let out: Value = serde_json::from_str(&run(&mut cli).expect_code(0).stdout).expect("cli json");
         assert_eq!(out["Arn"], want_arn.as_str(), "aws cli after rotation {n}");
         for c in consumers.iter_mut() {
-            for _ in 0..2 {
+            // botocore refreshes before the call that needs it; the JS SDK refreshes in the background while
+            // the old, still valid key signs one more call. Either way every call succeeds, the new key arrives
+            // within a few calls, and no call goes back to the old one after it.
+            let mut seen_new = 0;
+            for attempt in 0..6 {
                 let got = c.call();
-                assert_eq!(got["ok"], true, "{} after rotation {n}: {got}", c.name);
-                assert_eq!(got["arn"], want_arn.as_str(), "{} after rotation {n}", c.name);
-                assert_eq!(got["key"], key.as_str(), "{} after rotation {n}", c.name);
+                assert_eq!(got["ok"], true, "{} call {attempt} after rotation {n}: {got}", c.name);
+                if got["arn"] == want_arn.as_str() {
+                    assert_eq!(got["key"], key.as_str(), "{} after rotation {n}", c.name);
+                    seen_new += 1;
+                } else {
+                    assert_eq!(seen_new, 0, "{} went back to an older key after rotation {n}: {got}", c.name);
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                if seen_new == 2 {
+                    break;
+                }
             }
+            assert_eq!(seen_new, 2, "{} did not pick up rotation {n} within 6 calls", c.name);
         }
         keys.push(key);
     }
@@ -136,12 +149,14 @@ fn an_expired_document_is_a_503_whose_cause_the_sdks_report() {
     assert!(r.stderr.contains("Received non 200 response 503"), "{}", r.stderr);
     assert!(r.stderr.contains("expired at") && r.stderr.contains("no rotation has reached this host"), "{}", r.stderr);
 
-    // The JS SDK reports the status only (it reads the body of 4xx answers, not 5xx): the README says so.
+    // The JS SDK's chain ends in "Could not load credentials from any providers" without the cause: the README
+    // points its users at `credpush doctor`.
     let mut js = env.cmd("node");
     js.arg(support("js/serve_client.js")).env("NODE_PATH", node_modules()).env("AWS_REGION", "us-east-1");
     serve.consumer(&mut js).env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9");
     let mut c = Consumer::start("js", js);
     let got = c.call();
     assert_eq!(got["ok"], false, "{got}");
-    assert!(got["error"].as_str().expect("error").contains("503"), "{got}");
+    assert!(got["error"].as_str().expect("error").contains("Could not load credentials from any providers"), "{got}");
+    assert!(!got.to_string().contains("ASIAOLD"), "{got}");
 }

@@ -1,0 +1,67 @@
+//! `credpush serve`: flags -> checked [`ServeOptions`] -> [`crate::host::serve::run`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::host::serve::{self, DEFAULT_LISTEN, DEFAULT_TOKEN_NAME, Limits, ServeOptions};
+
+/// Exit codes of `credpush serve`.
+pub const SERVE_EXIT_CODES: &str = "\
+Once it listens it prints AWS_CONTAINER_CREDENTIALS_FULL_URI=... and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=...
+on stdout (never the token) and answers until SIGTERM, SIGHUP or SIGINT.
+
+Exit codes:
+  0  stopped by a signal
+  2  bad flags: a --listen that is not a loopback IP:PORT, an unusable --token-file, an unknown --owner
+  4  the address could not be bound, or the token file could not be written";
+
+/// `credpush serve`.
+#[derive(Debug, Args)]
+pub struct ServeCmd {
+    /// The credential document to serve, kept fresh by rotate, the Ansible module or fetch.
+    #[arg(long, value_name = "DOC")]
+    pub path: PathBuf,
+
+    /// Loopback address to listen on (127.0.0.0/8 or [::1]); port 0 picks a free one.
+    #[arg(long, value_name = "IP:PORT", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+
+    /// Token file consumers send as Authorization; created (32 random bytes, hex, 0600) when missing
+    /// [default: credpush-serve.token next to DOC].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// The consumer user who owns a token file serve creates (name or uid; changing the owner needs root).
+    #[arg(long, value_name = "USER")]
+    pub owner: Option<String>,
+}
+
+impl ServeCmd {
+    /// Validates the flags once, before anything is created or bound.
+    pub fn options(&self) -> Result<ServeOptions> {
+        let listen = serve::parse_listen(&self.listen)?;
+        let document = serve::absolute(&self.path)?;
+        let token_file = match &self.token_file {
+            Some(t) => serve::absolute(t)?,
+            None => document.with_file_name(DEFAULT_TOKEN_NAME),
+        };
+        let owner = match &self.owner {
+            None => None,
+            Some(spec) => {
+                let uid = crate::ansible::ids::resolve_user(spec).map_err(|e| Error::invalid("--owner", spec, e))?;
+                let gid = crate::ansible::ids::user_by_uid(uid).map(|u| u.gid).ok_or_else(|| {
+                    Error::invalid("--owner", spec, "has no /etc/passwd entry, so its group is unknown (fix: create the user first)")
+                })?;
+                Some((uid, gid))
+            }
+        };
+        Ok(ServeOptions { document, listen, token_file, owner, limits: Limits::default() })
+    }
+}
+
+/// Runs `credpush serve` until a signal.
+pub async fn run(cmd: ServeCmd) -> Result<i32> {
+    serve::run(cmd.options()?).await
+}
