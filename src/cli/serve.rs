@@ -52,7 +52,11 @@ impl ServeCmd {
             Some(spec) => {
                 let uid = crate::ansible::ids::resolve_user(spec).map_err(|e| Error::invalid("--owner", spec, e))?;
                 let gid = crate::ansible::ids::user_by_uid(uid).map(|u| u.gid).ok_or_else(|| {
-                    Error::invalid("--owner", spec, "has no /etc/passwd entry, so its group is unknown (fix: create the user first)")
+                    Error::invalid(
+                        "--owner",
+                        spec,
+                        "has no /etc/passwd entry, so its group is unknown (fix: create the user first)",
+                    )
                 })?;
                 Some((uid, gid))
             }

@@ -142,7 +142,10 @@ pub fn answer(head: &Head, peer: SocketAddr, files: &Files, now: OffsetDateTime)
         return Answer::forbidden(&format!("method {} is refused: the endpoint answers GET only", quote(&head.method)));
     }
     if head.target != SERVE_PATH {
-        return Answer::forbidden(&format!("path {} is not served (the endpoint serves {SERVE_PATH})", quote(&head.target)));
+        return Answer::forbidden(&format!(
+            "path {} is not served (the endpoint serves {SERVE_PATH})",
+            quote(&head.target)
+        ));
     }
     let expected = match token::read(&files.token_file) {
         Ok(t) => t,

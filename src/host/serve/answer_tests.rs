@@ -81,7 +81,11 @@ fn refuses_before_reading_the_document() {
             local(),
             "more than one Host header",
         ),
-        (Head { method: "POST".into(), ..good_head() }, local(), "method \"POST\" is refused: the endpoint answers GET only"),
+        (
+            Head { method: "POST".into(), ..good_head() },
+            local(),
+            "method \"POST\" is refused: the endpoint answers GET only",
+        ),
         (Head { target: "/".into(), ..good_head() }, local(), "path \"/\" is not served"),
         (Head { target: format!("{SERVE_PATH}?x=1"), ..good_head() }, local(), "is not served"),
         (Head { authorizations: vec![], ..good_head() }, local(), "no Authorization header"),

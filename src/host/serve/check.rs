@@ -46,7 +46,11 @@ fn finding(severity: Severity, message: String, fix: Option<&str>) -> Finding {
 }
 
 /// The findings for `vars`, given `AWS_PROFILE` and the endpoint's answer (`None` when it was not asked).
-pub fn findings(vars: &ContainerVars, aws_profile: Option<&str>, probe: Option<&Result<Probe, String>>) -> Vec<Finding> {
+pub fn findings(
+    vars: &ContainerVars,
+    aws_profile: Option<&str>,
+    probe: Option<&Result<Probe, String>>,
+) -> Vec<Finding> {
     use Severity::{Error, Ok as Good, Warning};
     let mut f = Vec::new();
     if vars.relative_uri.is_some() {
@@ -82,7 +86,8 @@ pub fn findings(vars: &ContainerVars, aws_profile: Option<&str>, probe: Option<&
     if vars.token_file.is_none() && !vars.token_in_env {
         f.push(finding(
             Warning,
-            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is not set: credpush serve refuses requests without the token".into(),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE is not set: credpush serve refuses requests without the token"
+                .into(),
             Some("set it to the token file credpush serve printed (credpush profile --container --user USER)"),
         ));
     }
@@ -146,8 +151,15 @@ mod tests {
         let f = findings(&v, None, Some(&ok));
         assert_eq!(f[1].severity, Severity::Ok);
         assert!(f[1].message.ends_with("answers with credentials valid until 2026-11-28T07:00:00Z"), "{f:?}");
-        let no = Ok(Probe { status: 403, code: Some("AccessDenied".into()), message: Some("no Authorization header".into()), expiration: None });
-        assert!(findings(&v, None, Some(&no))[1].message.ends_with("answered 403 AccessDenied: no Authorization header"));
+        let no = Ok(Probe {
+            status: 403,
+            code: Some("AccessDenied".into()),
+            message: Some("no Authorization header".into()),
+            expiration: None,
+        });
+        assert!(
+            findings(&v, None, Some(&no))[1].message.ends_with("answered 403 AccessDenied: no Authorization header")
+        );
         let down: Result<Probe, String> = Err("nothing answers at 127.0.0.1:9911 (Connection refused)".into());
         let f = findings(&v, None, Some(&down));
         assert_eq!(f[1].severity, Severity::Error);

@@ -77,7 +77,11 @@ pub struct ServeOptions {
 /// resolve anywhere.
 pub fn parse_listen(value: &str) -> Result<SocketAddr> {
     let addr: SocketAddr = value.parse().map_err(|_| {
-        Error::invalid("--listen", value, "is not IP:PORT (fix: use 127.0.0.1:PORT or [::1]:PORT; port 0 picks a free one)")
+        Error::invalid(
+            "--listen",
+            value,
+            "is not IP:PORT (fix: use 127.0.0.1:PORT or [::1]:PORT; port 0 picks a free one)",
+        )
     })?;
     if !answer::is_loopback(addr.ip()) {
         return Err(Error::invalid(
@@ -113,7 +117,9 @@ pub async fn run(opts: ServeOptions) -> Result<i32> {
         tracing::info!(file = %opts.token_file.display(), "serve: created a new token file");
     }
     raise_fd_limit(opts.limits.max_connections);
-    let listener = TcpListener::bind(opts.listen).await.map_err(|source| Error::Listen { addr: opts.listen.to_string(), source })?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| Error::Listen { addr: opts.listen.to_string(), source })?;
     let bound = listener.local_addr().map_err(|source| Error::Listen { addr: opts.listen.to_string(), source })?;
     crate::term::print(&variables(bound, &opts.token_file))?;
     tracing::info!(listen = %bound, document = %opts.document.display(), "serve: listening");
@@ -149,10 +155,8 @@ pub async fn run(opts: ServeOptions) -> Result<i32> {
     drop(listener);
     // Idle connections end now; answers being written get a moment to finish.
     let _ = quit_tx.send(true);
-    let drained = tokio::time::timeout(Duration::from_secs(2), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(Duration::from_secs(2), async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tasks.shutdown().await;
     }
@@ -214,9 +218,11 @@ struct Signals(Vec<(&'static str, tokio::signal::unix::Signal)>);
 impl Signals {
     fn install() -> Result<Self> {
         let mut streams = Vec::new();
-        for (name, kind) in
-            [("SIGTERM", SignalKind::terminate()), ("SIGHUP", SignalKind::hangup()), ("SIGINT", SignalKind::interrupt())]
-        {
+        for (name, kind) in [
+            ("SIGTERM", SignalKind::terminate()),
+            ("SIGHUP", SignalKind::hangup()),
+            ("SIGINT", SignalKind::interrupt()),
+        ] {
             let s = signal(kind).map_err(|e| Error::io("listen for signals on", name, e))?;
             streams.push((name, s));
         }

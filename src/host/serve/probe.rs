@@ -107,7 +107,10 @@ mod tests {
 
     #[test]
     fn splits_loopback_uris() {
-        assert_eq!(split_uri("http://127.0.0.1:9911/credpush/v1/credentials"), Some(("127.0.0.1".into(), 9911, "/credpush/v1/credentials".into())));
+        assert_eq!(
+            split_uri("http://127.0.0.1:9911/credpush/v1/credentials"),
+            Some(("127.0.0.1".into(), 9911, "/credpush/v1/credentials".into()))
+        );
         assert_eq!(split_uri("http://[::1]:80/x"), Some(("::1".into(), 80, "/x".into())));
         assert_eq!(split_uri("http://localhost"), Some(("localhost".into(), 80, "/".into())));
         assert_eq!(split_uri("https://127.0.0.1/x"), None);
@@ -122,7 +125,10 @@ mod tests {
         assert!(!format!("{p:?}").contains("\"S\""));
         let no = b"HTTP/1.1 403 Forbidden\r\n\r\n{\"Code\":\"AccessDenied\",\"Message\":\"no Authorization header\"}";
         let p = summarise(no).unwrap();
-        assert_eq!((p.status, p.code.as_deref(), p.message.as_deref()), (403, Some("AccessDenied"), Some("no Authorization header")));
+        assert_eq!(
+            (p.status, p.code.as_deref(), p.message.as_deref()),
+            (403, Some("AccessDenied"), Some("no Authorization header"))
+        );
         assert_eq!(summarise(b"SSH-2.0-OpenSSH\r\n").unwrap_err(), "the answer is not HTTP");
     }
 }

@@ -39,8 +39,9 @@ pub enum TokenError {
 /// blocks), mode without group or other bits, at most [`MAX_TOKEN_FILE`] bytes, printable ASCII, at least
 /// [`MIN_TOKEN_LEN`] long.
 pub fn read(path: &Path) -> std::result::Result<Secret, TokenError> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| TokenError::Unreadable(std::io::Error::from(e).to_string()))?;
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| TokenError::Unreadable(std::io::Error::from(e).to_string()))?;
     let file = File::from(fd);
     let meta = file.metadata().map_err(|e| TokenError::Unreadable(e.to_string()))?;
     if !meta.file_type().is_file() {
