@@ -69,3 +69,38 @@ impl ServeCmd {
 pub async fn run(cmd: ServeCmd) -> Result<i32> {
     serve::run(cmd.options()?).await
 }
+
+/// `credpush profile --container`: the variables for a user's `credpush serve`, instead of a profile block.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    /// Print AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE for USER's credpush
+    /// serve (deploy/credpush-serve@.service) instead of a profile block.
+    #[arg(long, conflicts_with_all = ["name", "path", "install", "region", "reader_bin"])]
+    pub container: bool,
+
+    /// With --container: the consumer user [default: this user].
+    #[arg(long, value_name = "USER", requires = "container")]
+    pub user: Option<String>,
+
+    /// With --container: the address serve listens on [default: CREDPUSH_LISTEN in /etc/credpush/serve/USER.env,
+    /// else 127.0.0.1:9911].
+    #[arg(long, value_name = "IP:PORT", requires = "container")]
+    pub listen: Option<String>,
+
+    /// With --container: the token file [default: /var/lib/credpush-serve/USER/token].
+    #[arg(long, value_name = "FILE", requires = "container")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl ContainerArgs {
+    /// The two `NAME=value` lines.
+    pub fn variables(&self) -> Result<String> {
+        let user = match &self.user {
+            Some(u) => u.clone(),
+            None => crate::ansible::ids::user_by_uid(rustix::process::geteuid().as_raw())
+                .map(|u| u.name)
+                .ok_or_else(|| Error::invalid("--user", "", "is needed: this user has no /etc/passwd entry"))?,
+        };
+        serve::unit::container_variables(&user, self.listen.as_deref(), self.token_file.as_deref())
+    }
+}

@@ -19,6 +19,7 @@ pub mod check;
 pub mod probe;
 pub mod request;
 pub mod token;
+pub mod unit;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

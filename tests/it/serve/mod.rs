@@ -2,6 +2,7 @@
 //! refusals, a second local user, and the bounds (idle connections, slowloris, signals).
 
 mod consumers;
+mod doctor;
 mod limits;
 mod refusals;
 
@@ -133,7 +134,8 @@ pub fn get(serve: &Serve, headers: &[&str]) -> (u16, String) {
 
 /// A document for the tests that need no AWS call: keys of the given names, expiring `in_secs` from now.
 pub fn write_document(path: &Path, key: &str, in_secs: i64) {
-    let exp = credpush::host::document::format_expiration(time::OffsetDateTime::now_utc() + time::Duration::seconds(in_secs));
+    let exp =
+        credpush::host::document::format_expiration(time::OffsetDateTime::now_utc() + time::Duration::seconds(in_secs));
     let text = format!(
         r#"{{"Version":1,"AccessKeyId":"{key}","SecretAccessKey":"secret-{key}","SessionToken":"token-{key}","Expiration":"{exp}"}}"#
     );

@@ -36,12 +36,17 @@ fn each_refusal_has_its_status_and_reason() {
 
     let cases: Vec<(String, &str)> = vec![
         (
-            format!("GET /credpush/v1/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {}", "f".repeat(64)),
+            format!(
+                "GET /credpush/v1/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {}",
+                "f".repeat(64)
+            ),
             "the Authorization header does not match the token",
         ),
         (format!("GET /credpush/v1/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}"), "no Authorization header"),
         (
-            format!("GET /credpush/v1/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\nX-Forwarded-For: 10.0.0.8"),
+            format!(
+                "GET /credpush/v1/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\nX-Forwarded-For: 10.0.0.8"
+            ),
             "a request relayed by a proxy (X-Forwarded-For header) is refused",
         ),
         (
@@ -157,9 +162,18 @@ fn refuses_to_start_on_a_public_address_or_a_loose_token_file() {
     let loose = env.path("loose.token");
     std::fs::write(&loose, "a".repeat(64)).expect("write");
     std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let r = run(env.credpush().args(["serve", "--listen", "127.0.0.1:0", "--token-file"]).arg(&loose).arg("--path").arg(&doc))
-        .expect_code(2);
-    assert!(r.stderr.contains("has mode 0644, so other users may read or replace it (fix: chmod 600 it)"), "{}", r.stderr);
+    let r = run(env
+        .credpush()
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&loose)
+        .arg("--path")
+        .arg(&doc))
+    .expect_code(2);
+    assert!(
+        r.stderr.contains("has mode 0644, so other users may read or replace it (fix: chmod 600 it)"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains(&"a".repeat(64)));
     // A port that is taken is a local I/O failure, exit 4, naming the address.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
