@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -19,6 +20,9 @@ pub const SERVE_PATH: &str = "/credpush/v1/credentials";
 /// A document with less time left than this is not served: an SDK could sign a request with it that expires in
 /// flight, and would not fetch again before it did.
 pub const MIN_TIME_LEFT: time::Duration = time::Duration::seconds(60);
+
+/// Whether the unusable token file has been reported since it was last usable.
+static TOKEN_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// One answer: status and JSON body (secret when it is 200).
 #[derive(Debug)]
@@ -148,10 +152,16 @@ pub fn answer(head: &Head, peer: SocketAddr, files: &Files, now: OffsetDateTime)
         ));
     }
     let expected = match token::read(&files.token_file) {
-        Ok(t) => t,
+        Ok(t) => {
+            TOKEN_WARNED.store(false, Ordering::Relaxed);
+            t
+        }
         Err(e) => {
-            // Deleting the token file is how an operator revokes every client at once.
-            tracing::warn!(file = %files.token_file.display(), error = %e, "serve: the token file is unusable; refusing every request");
+            // Deleting the token file is how an operator revokes every client at once. Warned once per outage,
+            // so that clients retrying cannot flood the journal.
+            if !TOKEN_WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(file = %files.token_file.display(), error = %e, "serve: the token file is unusable; refusing every request");
+            }
             return Answer::forbidden(
                 "the server's token file is missing or unusable, so every request is refused (fix on the host: run `credpush doctor`, or restart credpush serve to create a new token)",
             );

@@ -73,7 +73,8 @@ fn cli_boto3_and_js_get_credentials_across_two_rotations() {
         serde_json::from_str(&std::fs::read_to_string(&doc).expect("doc")).expect("doc json")
     };
     let first = rotate(1);
-    let serve = Serve::start(&env, &doc, &[]);
+    let serve = Serve::start(&env, &doc, &["-vvv"]);
+    let token = serve.token();
 
     let mut py = env.cmd(tool("python"));
     py.arg(support("serve_client.py"));
@@ -83,7 +84,7 @@ fn cli_boto3_and_js_get_credentials_across_two_rotations() {
     consumer_env(&mut js, &serve, &moto);
     let mut consumers = [Consumer::start("boto3", py), Consumer::start("js", js)];
 
-    let mut keys = Vec::new();
+    let (mut keys, mut secrets) = (Vec::new(), vec![token]);
     for n in 1..=3 {
         let current = if n == 1 { first.clone() } else { rotate(n) };
         let key = current["AccessKeyId"].as_str().expect("key").to_owned();
@@ -114,6 +115,8 @@ fn cli_boto3_and_js_get_credentials_across_two_rotations() {
             }
             assert_eq!(seen_new, 2, "{} did not pick up rotation {n} within 6 calls", c.name);
         }
+        secrets.push(current["SecretAccessKey"].as_str().expect("secret").to_owned());
+        secrets.push(current["SessionToken"].as_str().expect("token").to_owned());
         keys.push(key);
     }
     keys.dedup();
@@ -121,8 +124,9 @@ fn cli_boto3_and_js_get_credentials_across_two_rotations() {
     let (code, out, err) = serve.stop("TERM");
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "", "nothing more on stdout");
-    for k in &keys {
-        assert!(!err.contains(k.as_str()), "serve logged no credential: {err}");
+    assert!(err.contains("serve: answered"), "-vvv logged the requests: {err}");
+    for s in &secrets {
+        assert!(!err.contains(s.as_str()), "serve logged no secret: {err}");
     }
 }
 

@@ -21,7 +21,8 @@ fn each_refusal_has_its_status_and_reason() {
     let doc = env.path("aws/temp.json");
     std::fs::create_dir_all(doc.parent().expect("parent")).expect("mkdir");
     write_document(&doc, "ASIAGOOD", 3600);
-    let serve = Serve::start(&env, &doc, &[]);
+    // At the most verbose level, so that the check at the end covers every log line.
+    let serve = Serve::start(&env, &doc, &["-vvv"]);
     let token = serve.token();
     assert_eq!(token.len(), 64, "32 random bytes as hex, no newline");
     assert_eq!(std::fs::metadata(&serve.token_file).expect("token").mode() & 0o777, 0o600);
@@ -85,7 +86,9 @@ fn each_refusal_has_its_status_and_reason() {
     assert!(message.contains("the server's token file is missing or unusable"), "{message}");
     let (code, _, err) = serve.stop("TERM");
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("serve: answered"), "the requests were logged: {err}");
     assert!(!err.contains(&token) && !err.contains(&new) && !err.contains("secret-ASIAGOOD"), "{err}");
+    assert!(!err.contains("token-ASIAGOOD"), "{err}");
 }
 
 fn uid_of(user: &str) -> u32 {
