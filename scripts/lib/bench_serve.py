@@ -91,7 +91,7 @@ def main():
         for n in [int(c) for c in a.clients.split(",")]:
             rows.append(measure("serve", n, a.seconds, (port, token)))
             rows.append(measure("read", n, a.seconds, (a.credpush, doc)))
-        print(f"| method | clients | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|")
+        print("| method | clients | requests/s | p50 ms | p99 ms |\n|---|---|---|---|---|")
         for r in rows:
             name = "`credpush serve` (GET)" if r["method"] == "serve" else "`credpush read` (spawned)"
             print(f"| {name} | {r['clients']} | {r['per_second']} | {r['p50_ms']} | {r['p99_ms']} |")

@@ -47,6 +47,14 @@ impl ServeCmd {
             Some(t) => serve::absolute(t)?,
             None => document.with_file_name(DEFAULT_TOKEN_NAME),
         };
+        // The path is printed as a NAME=value line that consumers copy into a variable: it must survive that.
+        if token_file.to_str().is_none_or(|t| t.chars().any(char::is_control)) {
+            return Err(Error::invalid(
+                "--token-file",
+                token_file.to_string_lossy(),
+                "has control characters or is not UTF-8, so it cannot be passed on in a variable (fix: use a plain path)",
+            ));
+        }
         let owner = match &self.owner {
             None => None,
             Some(spec) => {

@@ -178,6 +178,15 @@ fn refuses_to_start_on_a_public_address_or_a_loose_token_file() {
         r.stderr
     );
     assert!(!r.stderr.contains(&"a".repeat(64)));
+    let odd = env.path("odd\ndir/token");
+    let r = run(env
+        .credpush()
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&odd)
+        .arg("--path")
+        .arg(&doc))
+    .expect_code(2);
+    assert!(r.stderr.contains("has control characters or is not UTF-8"), "{}", r.stderr);
     // A port that is taken is a local I/O failure, exit 4, naming the address.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = holder.local_addr().expect("addr").to_string();
