@@ -68,6 +68,22 @@ fn a_thousand_idle_connections_stay_under_the_memory_bound_and_are_dropped() {
     first.set_read_timeout(Some(Duration::from_secs(1))).expect("timeout");
     let mut buf = [0u8; 16];
     assert_eq!(first.read(&mut buf).expect("closed by serve"), 0, "idle connection closed without an answer");
+    drop(idle);
+
+    // Past the cap of 1,024, a new connection is closed as it arrives.
+    let over: Vec<TcpStream> =
+        (0..1100).map(|_| TcpStream::connect(("127.0.0.1", serve.port)).expect("connect")).collect();
+    assert!(wait_until(Duration::from_secs(10), || open_fds(pid) >= base_fds + 1024));
+    let closed = over
+        .iter()
+        .filter(|s| {
+            s.set_read_timeout(Some(Duration::from_millis(20))).expect("timeout");
+            let mut reader: &TcpStream = s;
+            matches!(reader.read(&mut [0u8; 16]), Ok(0))
+        })
+        .count();
+    assert!(closed >= 76, "only {closed} of 1100 connections were closed at the cap");
+    assert!(open_fds(pid) <= base_fds + 1024, "serve holds {} connections", open_fds(pid) - base_fds);
     let (code, _, err) = serve.stop("TERM");
     assert_eq!(code, 0, "{err}");
 }
