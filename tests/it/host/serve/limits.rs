@@ -1,7 +1,7 @@
 //! What a peer can cost serve: 1,000 idle connections stay under a stated memory bound and do not lock out a
 //! client with the token, and past the cap of 1,024 a new connection is closed on arrival; a client that trickles
-//! its request is dropped after the idle timeout; SIGTERM and
-//! SIGHUP with clients connected end the run with exit 0 and leave no process.
+//! its request is dropped after the idle timeout; SIGTERM and SIGHUP with clients connected end the run with exit 0
+//! and leave no process.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
