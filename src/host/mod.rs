@@ -1,6 +1,6 @@
 //! What runs on a host, or writes for one: the credential document ([`document`]) and its secret type
 //! ([`secret`]), the atomic writer ([`fsutil`]), the AWS profile block ([`profile`]), and the on-host commands
-//! `read` and `doctor`. The Ansible module links this layer without the `cli` feature, so the first four stay
+//! `read`, `doctor` and `serve` (the container credentials endpoint). The Ansible module links this layer without the `cli` feature, so the first four stay
 //! free of the AWS SDK, tokio and the ssh stack.
 
 pub mod document;
@@ -13,3 +13,6 @@ pub mod secret;
 pub mod doctor;
 #[cfg(feature = "cli")]
 pub mod read;
+// A loopback HTTP server on tokio: CLI only.
+#[cfg(feature = "cli")]
+pub mod serve;
