@@ -44,7 +44,14 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// Runs one build with `vars` (`NAME=VALUE`) on top of the project's; returns the run and the report artifact.
-pub(super) fn build(env: &Env, moto: &Moto, world: &Value, src: &Path, vars: &[&str], shard: Option<&str>) -> (Run, Value) {
+pub(super) fn build(
+    env: &Env,
+    moto: &Moto,
+    world: &Value,
+    src: &Path,
+    vars: &[&str],
+    shard: Option<&str>,
+) -> (Run, Value) {
     let artifacts = env.path("artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     let tmp = env.path("tmp");
@@ -85,7 +92,12 @@ pub(super) fn build(env: &Env, moto: &Moto, world: &Value, src: &Path, vars: &[&
 }
 
 fn row<'a>(report: &'a Value, host: &str) -> &'a Value {
-    report["hosts"].as_array().expect("hosts").iter().find(|r| r["host"] == host).unwrap_or_else(|| panic!("{host}: {report}"))
+    report["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .find(|r| r["host"] == host)
+        .unwrap_or_else(|| panic!("{host}: {report}"))
 }
 
 /// Every secret a log must not hold: the SSH key's body, the build session's, and the documents the hosts got.
@@ -124,7 +136,10 @@ fn a_playbook_build_writes_every_host_and_a_down_or_unverified_host_fails_it_by_
     let (ok, report) = build(&env, &moto, &world, &src, &["CREDPUSH_VIA=playbook"], None);
     let log = format!("{}\n{}", ok.stdout, ok.stderr);
     assert_eq!(ok.code, 0, "{log}");
-    assert!(log.contains("credpush: ansible-core from the cached venv") && log.contains("credpush: ansible-core 2.19."), "{log}");
+    assert!(
+        log.contains("credpush: ansible-core from the cached venv") && log.contains("credpush: ansible-core 2.19."),
+        "{log}"
+    );
     assert!(log.contains("PLAY RECAP") && log.contains("Phase complete: BUILD State: SUCCEEDED"), "{log}");
     assert!(log.contains("credpush: every host got fresh credentials"), "{log}");
     assert_eq!(report["summary"]["ok"], 2, "{report}");
@@ -146,7 +161,11 @@ fn a_playbook_build_writes_every_host_and_a_down_or_unverified_host_fails_it_by_
     assert!(ours[0].iter().any(|(k, v)| k == "DurationSeconds" && v == "3600"), "{:?}", ours[0]);
     // Nothing of Ansible's or the build's is left: not in the build's temp dir, not in HOME, not on the hosts.
     assert_eq!(files_under(&env.path("tmp")), Vec::<PathBuf>::new());
-    assert!(!env.path(".ansible").exists(), "Ansible wrote outside the build's private temp dir: {:?}", String::from_utf8_lossy(&Command::new("find").arg(env.path(".ansible")).output().expect("find").stdout));
+    assert!(
+        !env.path(".ansible").exists(),
+        "Ansible wrote outside the build's private temp dir: {:?}",
+        String::from_utf8_lossy(&Command::new("find").arg(env.path(".ansible")).output().expect("find").stdout)
+    );
     for h in &fleet.hosts {
         assert!(files_under(&h.home.join(".ansible/tmp")).is_empty(), "{}", h.name);
     }
@@ -227,7 +246,11 @@ fn sharded_playbook_and_rotate_builds_select_the_same_hosts() {
     let vars = ["CREDPUSH_VIA=playbook", "CREDPUSH_ARGS=-v --limit host1"];
     let (refused, report) = build(&env, &moto, &world, &src, &vars, Some(ids[0]));
     assert_eq!(refused.code, 1);
-    assert!(refused.stdout.contains("CREDPUSH_ARGS has --limit, which would replace the shard's hosts"), "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("CREDPUSH_ARGS has --limit, which would replace the shard's hosts"),
+        "{}",
+        refused.stdout
+    );
     assert!(report.is_null() && !refused.stdout.contains("PLAY ["), "{}", refused.stdout);
     // So is a CREDPUSH_VIA that is neither path, in the install phase.
     let (bad, _) = build(&env, &moto, &world, &src, &["CREDPUSH_VIA=ansible"], None);
