@@ -37,4 +37,6 @@ pub struct FleetOptions {
     pub known_hosts: HostKeyPolicy,
     /// An ssh config file to use instead of `~/.ssh/config`.
     pub ssh_config: Option<PathBuf>,
+    /// Refuse hosts whose inventory ssh args would run a command here (`--no-inventory-commands`).
+    pub no_inventory_commands: bool,
 }

@@ -88,6 +88,9 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
         cmd.path.as_deref(),
         default_role.as_ref(),
     )?;
+    if cmd.fleet.no_inventory_commands {
+        crate::fleet::target::refuse_inventory_commands(&targets)?;
+    }
     if let Some(shard) = cmd.shard
         && targets.is_empty()
     {

@@ -75,6 +75,23 @@ pub fn load_targets(
         .collect()
 }
 
+/// `--no-inventory-commands`: refuses the run when any host's inventory ssh args would make ssh run a command or
+/// load code of the inventory's choosing on this machine (see [`crate::ssh::commands`]), naming the first host
+/// by name. Called before anything runs ssh, `ssh -G` included.
+pub fn refuse_inventory_commands(targets: &[HostTarget]) -> Result<()> {
+    for (name, host) in targets.iter().filter_map(|t| Some((&t.name, t.ssh()?))) {
+        if let Some(reason) = crate::ssh::commands::inventory_command(&host.ssh_args) {
+            return Err(host_var(
+                name,
+                "ansible_ssh_*_args",
+                &host.ssh_args.join(" "),
+                &format!("{reason}; --no-inventory-commands refuses commands from an inventory"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Route {
     /// How the SSH transport reaches the host, for a route it serves (today, every route).
     pub fn ssh_peer(&self) -> Option<Peer<'_>> {
