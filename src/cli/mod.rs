@@ -128,8 +128,17 @@ pub struct InventoryCmd {
     pub inv: InventoryArgs,
 
     /// Print the whole inventory as JSON (groups, hosts, children, _meta.hostvars).
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "hosts", conflicts_with = "hosts")]
     pub list: bool,
+
+    /// Print the selected hosts' names, one a line, as a file for ansible-playbook --limit @FILE; a name Ansible
+    /// would read as more than that host (a group's name, pattern syntax) is refused (exit 2).
+    #[arg(long)]
+    pub hosts: bool,
+
+    /// With --hosts: only the hosts of shard I of N, exactly as rotate --shard selects them.
+    #[arg(long, value_name = "I/N", requires = "hosts", value_parser = crate::fleet::shard::Shard::parse, allow_hyphen_values = true)]
+    pub shard: Option<crate::fleet::shard::Shard>,
 }
 
 const PLAN_HELP: &str = "\
