@@ -152,7 +152,7 @@ fn the_service_role_trusts_only_this_project_and_writes_only_reports_over_tls() 
 }
 
 #[test]
-fn rotate_via_reaches_the_build_and_the_buildspec_quotes_credpush_args() {
+fn rotate_via_reaches_the_build_and_the_buildspec_quotes_credpush_args_and_refuses_inventory_commands() {
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
     let world = codebuild_world(&moto, &fleet, env.home.path());
     let res = &world["resources"];
@@ -180,6 +180,9 @@ fn rotate_via_reaches_the_build_and_the_buildspec_quotes_credpush_args() {
     // Every use of CREDPUSH_ARGS in buildspec.yml is quoted: an unquoted one would also be globbed.
     let spec = std::fs::read_to_string(repo_file("buildspec.yml")).expect("buildspec");
     let commands: String = spec.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    // The shipped rotate path refuses inventory commands.
+    let rotate = commands.find("set -- rotate ").expect("the rotate command");
+    assert!(commands[rotate..rotate + 200].contains("--no-inventory-commands"), "{}", &commands[rotate..rotate + 200]);
     let uses: Vec<usize> = commands.match_indices("$CREDPUSH_ARGS").map(|(i, _)| i).collect();
     assert!(!uses.is_empty());
     for i in uses {
