@@ -10,7 +10,8 @@ an instance that never polls) cannot be seen through it alone.
 
 What it does:
 - Every request is forwarded to moto unchanged (signature and Host included), so moto authenticates and
-  authorizes every call, these included.
+  authorizes every call, these included. moto answers an SSM auth failure in XML; it is turned into SSM's JSON
+  error (`AccessDeniedException` and its message), the form SSM itself uses.
 - SendCommand: the instance IDs and Targets (`InstanceIds`, `tag:KEY`, `tag-key`) are resolved against the
   managed instances in --config. An unknown instance ID fails the whole call with InvalidInstanceId, as in SSM.
   The document is read from moto (GetDocument), and the parameters are checked against it: unknown names,
@@ -386,7 +387,7 @@ def handler_for(agent):
             target = self.headers.get("X-Amz-Target", "")
             op = target.split(".", 1)[1] if target.startswith("AmazonSSM.") else ""
             if op not in ("SendCommand", "GetCommandInvocation", "ListCommandInvocations"):
-                return self.forward_and_reply(body)
+                return self.reply(*self.forward(body, json_errors=bool(op)))
             try:
                 request = json.loads(body or b"{}")
                 if op == "SendCommand":
@@ -421,7 +422,7 @@ def handler_for(agent):
                 agent.start(command, doc, params, instances)
             self.reply(status, headers, reply)
 
-        def forward(self, body):
+        def forward(self, body, json_errors=True):
             conn = http.client.HTTPConnection(agent.moto.hostname, agent.moto.port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
             conn.request(self.command, self.path, body=body, headers=headers)
@@ -429,7 +430,20 @@ def handler_for(agent):
             data = resp.read()
             out = [(k, v) for k, v in resp.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")]
             conn.close()
+            if json_errors and resp.status >= 400 and data.lstrip().startswith(b"<"):
+                return self.json_error(resp.status, data)
             return resp.status, out, data
+
+        @staticmethod
+        def json_error(status, xml):
+            """moto answers an auth failure in XML even for SSM's JSON protocol; SSM itself answers in JSON."""
+            text = xml.decode("utf-8", "replace")
+            code = re.search(r"<Code>([^<]*)</Code>", text)
+            message = re.search(r"<Message>([^<]*)</Message>", text)
+            code = code.group(1) if code else "InternalServerError"
+            code = "AccessDeniedException" if code == "AccessDenied" else code
+            data = json.dumps({"__type": code, "message": message.group(1) if message else ""}).encode()
+            return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", str(uuid.uuid4()))], data
 
         def forward_and_reply(self, body):
             self.reply(*self.forward(body))
