@@ -113,20 +113,32 @@ impl FetchOptions {
         if !parameter.starts_with('/') || parameter.len() > 1011 || parameter.chars().any(|c| c.is_control()) {
             return Err(Error::invalid("--parameter", parameter, "expected a parameter name such as /credpush/deploy"));
         }
-        if !path.starts_with('/') || path.contains('~') || path.contains('$') || path.ends_with('/') {
+        let literal = path.starts_with('/') || path.starts_with("~/");
+        if !literal
+            || path[1..].contains('~')
+            || path.contains('$')
+            || path.ends_with('/')
+            || path.split('/').any(|p| p == "..")
+            || path.chars().any(char::is_control)
+        {
             return Err(Error::invalid(
                 "--path",
                 path,
-                "expected the absolute path of the document file, e.g. /home/deploy/.aws/temp.json",
+                "expected the document's file path, absolute or under the owner's ~/, e.g. ~/.aws/temp.json",
             ));
         }
         let owner = resolve_owner(owner.unwrap_or("root"))?;
+        // `~/` is the owner's home, as on the SSH path under become.
+        let path = match path.strip_prefix("~/") {
+            Some(rest) => owner.home.join(rest),
+            None => PathBuf::from(path),
+        };
         if let Some(name) = profile {
-            ProfileSpec::new(name, path, region)?;
+            ProfileSpec::new(name, &path.to_string_lossy(), region)?;
         }
         Ok(Self {
             parameter: parameter.to_owned(),
-            path: PathBuf::from(path),
+            path,
             owner,
             profile: profile.map(str::to_owned),
             region: region.map(str::to_owned),
@@ -412,8 +424,13 @@ mod tests {
 
     #[test]
     fn flags_are_checked_first() {
-        let e = FetchOptions::new("/credpush/x", "~/.aws/temp.json", None, None, None).unwrap_err().to_string();
-        assert!(e.starts_with("--path \"~/.aws/temp.json\" is invalid"), "{e}");
+        let e = FetchOptions::new("/credpush/x", "aws/temp.json", None, None, None).unwrap_err().to_string();
+        assert!(e.starts_with("--path \"aws/temp.json\" is invalid"), "{e}");
+        let e = FetchOptions::new("/credpush/x", "/a/../b", None, None, None).unwrap_err().to_string();
+        assert!(e.starts_with("--path \"/a/../b\" is invalid"), "{e}");
+        let root = FetchOptions::new("/credpush/x", "~/.aws/temp.json", Some("root"), None, None).unwrap();
+        let home = crate::ansible::ids::user_by_uid(0).map(|u| PathBuf::from(u.home)).unwrap();
+        assert_eq!(root.path, home.join(".aws/temp.json"));
         let e = FetchOptions::new("credpush", "/x/temp.json", None, None, None).unwrap_err().to_string();
         assert!(e.starts_with("--parameter \"credpush\" is invalid"), "{e}");
         let e = FetchOptions::new("/credpush/x", "/x/temp.json", Some("no-such-user-x"), None, None)
