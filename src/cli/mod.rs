@@ -4,6 +4,7 @@
 pub mod args;
 mod assume;
 mod doctor;
+mod fetch;
 mod inventory;
 mod plan;
 mod profile;
@@ -110,6 +111,9 @@ pub enum Command {
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),
+    /// On an SSM managed instance: read the document from its SecureString parameter and write it atomically.
+    #[command(after_help = fetch::FETCH_EXIT_CODES)]
+    Fetch(fetch::FetchCmd),
     /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
     #[command(after_help = PLAN_HELP)]
     Plan(PlanCmd),
@@ -224,5 +228,6 @@ pub async fn run(cli: Cli) -> crate::error::Result<i32> {
         Command::Doctor(cmd) => doctor::run(cmd).await,
         Command::Inventory(cmd) => inventory::run(cmd),
         Command::Plan(cmd) => plan::run(cmd),
+        Command::Fetch(cmd) => fetch::run(cmd).await,
     }
 }

@@ -104,9 +104,47 @@ pub struct SsmJob {
     pub groups: Vec<Group>,
 }
 
+/// The SSM groups of each session (`roles`: its role and hosts), empty for a session without SSM hosts. The
+/// `--ssm-targets` go with the first session of `flag_role`. `defaults` are `--path`, `--install-profile` and
+/// `--region`. Everything is checked here, before any call.
+pub fn plan(
+    roles: &[(&RoleArn, &[usize])],
+    targets: &[HostTarget],
+    flag_role: Option<&RoleArn>,
+    opts: &SsmOptions,
+    defaults: (Option<&str>, Option<&str>, Option<&str>),
+) -> Result<Vec<Vec<Group>>> {
+    let flags = (defaults.0.unwrap_or(crate::fleet::target::DEFAULT_PATH), defaults.1, defaults.2);
+    let mut placed = false;
+    let mut out = Vec::new();
+    for (role, hosts) in roles {
+        let with_flags = !placed && flag_role == Some(*role);
+        placed |= with_flags;
+        out.push(groups(targets, hosts, with_flags, role, opts, flags)?);
+    }
+    Ok(out)
+}
+
+/// Report lines for the `--ssm-targets` of `groups` when their role's AssumeRole failed (inventory hosts get
+/// theirs from the rotation).
+pub fn flag_targets_failed(groups: &[Group], role_arn: &str, why: &str) -> Vec<HostOutcome> {
+    let mut out = Vec::new();
+    for g in groups {
+        // Inventory instances carry their inventory name; the flags' carry their ID as name.
+        for i in g.instances.iter().filter(|i| i.name == i.id) {
+            out.push(outcome(crate::ssm::deliver::not_sent(g, &i.name, &i.id, why), role_arn));
+        }
+        for (k, v) in &g.targets {
+            let label = format!("{k}={}", v.join(","));
+            out.push(outcome(crate::ssm::deliver::not_sent(g, &label, &label, why), role_arn));
+        }
+    }
+    out
+}
+
 /// The groups of one session: its SSM hosts (indexes into `targets`) and, with `flags`, the `--ssm-targets`.
 /// Checks what the document will be given: paths, profiles and owners that its allowedPatterns admit.
-pub fn groups(
+fn groups(
     targets: &[HostTarget],
     hosts: &[usize],
     with_flags: bool,
@@ -117,20 +155,7 @@ pub fn groups(
     let (default_path, install_profile, region) = flags;
     let parameter = opts.parameter.clone().unwrap_or_else(|| default_parameter(role));
     check_parameter(&parameter)?;
-    type Key = (String, String, Option<String>, Option<String>);
-    let mut by_key: BTreeMap<Key, Group> = BTreeMap::new();
-    let mut entry = |path: &str, owner: &str, profile: Option<&str>, region: Option<&str>| {
-        let key = (path.to_owned(), owner.to_owned(), profile.map(str::to_owned), region.map(str::to_owned));
-        by_key.entry(key).or_insert_with(|| Group {
-            parameter: parameter.clone(),
-            path: path.to_owned(),
-            owner: owner.to_owned(),
-            profile: profile.map(str::to_owned),
-            region: region.map(str::to_owned),
-            instances: Vec::new(),
-            targets: Vec::new(),
-        })
-    };
+    let mut by_key: BTreeMap<GroupKey, Group> = BTreeMap::new();
     for &i in hosts {
         let t = &targets[i];
         let Route::Ssm(host) = &t.route else { continue };
@@ -144,7 +169,7 @@ pub fn groups(
         }
         let owner = host.owner.as_deref().or(opts.owner.as_deref()).unwrap_or("root");
         let profile = t.profile.as_deref().or(install_profile);
-        let g = entry(&t.path, owner, profile, t.profile_region.as_deref().or(region));
+        let g = entry(&mut by_key, &parameter, (&t.path, owner, profile, t.profile_region.as_deref().or(region)));
         g.instances.push(Instance { name: t.name.clone(), id: host.instance_id.clone() });
     }
     if with_flags && !opts.targets.is_empty() {
@@ -152,7 +177,7 @@ pub fn groups(
             return Err(Error::invalid("--path", default_path, "an SSM path may hold only A-Z a-z 0-9 _ . - /"));
         }
         let owner = opts.owner.as_deref().unwrap_or("root");
-        let g = entry(default_path, owner, install_profile, region);
+        let g = entry(&mut by_key, &parameter, (default_path, owner, install_profile, region));
         for t in &opts.targets {
             match t {
                 SsmTarget::InstanceIds(ids) => {
@@ -163,6 +188,26 @@ pub fn groups(
         }
     }
     Ok(by_key.into_values().collect())
+}
+
+type GroupKey = (String, String, Option<String>, Option<String>);
+
+/// The group for (path, owner, profile, region), created empty the first time.
+fn entry<'a>(
+    by_key: &'a mut BTreeMap<GroupKey, Group>,
+    parameter: &str,
+    (path, owner, profile, region): (&str, &str, Option<&str>, Option<&str>),
+) -> &'a mut Group {
+    let key = (path.to_owned(), owner.to_owned(), profile.map(str::to_owned), region.map(str::to_owned));
+    by_key.entry(key).or_insert_with(|| Group {
+        parameter: parameter.to_owned(),
+        path: path.to_owned(),
+        owner: owner.to_owned(),
+        profile: profile.map(str::to_owned),
+        region: region.map(str::to_owned),
+        instances: Vec::new(),
+        targets: Vec::new(),
+    })
 }
 
 /// Runs each role's SSM delivery as its credentials arrive, until the sender is dropped. Returns one outcome per

@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::document::CredentialDocument;
+use crate::host::document::CredentialDocument;
 use crate::error::{Error, Result};
-use crate::profile::{InstallOutcome, ProfileSpec};
-use crate::secret::Secret;
+use crate::host::profile::{InstallOutcome, ProfileSpec};
+use crate::host::secret::Secret;
 
 /// The largest AWS config file fetch reads before merging a profile into it.
 const MAX_CONFIG: u64 = 1 << 20;
@@ -184,7 +184,7 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
     let written = held != Some(fetched.version) || !opts.path.is_file();
     if written {
         let bytes = doc.to_json();
-        crate::fsutil::write_atomic_owned(
+        crate::host::fsutil::write_atomic_owned(
             &opts.path,
             bytes.expose().as_bytes(),
             0o600,
@@ -192,7 +192,7 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             Some(opts.owner.gid),
         )?;
         let line = format!("{} {}\n", opts.parameter, fetched.version);
-        crate::fsutil::write_atomic_owned(&version_file, line.as_bytes(), 0o600, Some(opts.owner.uid), Some(opts.owner.gid))?;
+        crate::host::fsutil::write_atomic_owned(&version_file, line.as_bytes(), 0o600, Some(opts.owner.uid), Some(opts.owner.gid))?;
     }
     let profile = match &opts.profile {
         Some(name) => Some(install_profile(opts, name)?),
@@ -331,7 +331,7 @@ fn install_profile(opts: &FetchOptions, name: &str) -> Result<InstallOutcome> {
         Some((_, mode, uid, gid)) => (InstallOutcome::Updated, *mode, *uid, *gid),
         None => (InstallOutcome::Created, 0o600, opts.owner.uid, opts.owner.gid),
     };
-    crate::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, Some(uid), Some(gid))?;
+    crate::host::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, Some(uid), Some(gid))?;
     Ok(outcome)
 }
 

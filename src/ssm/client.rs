@@ -8,7 +8,7 @@ use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ssm::types::{CommandInvocationStatus, ParameterTier, ParameterType, Target};
 
 use crate::error::Error;
-use crate::secret::Secret;
+use crate::host::secret::Secret;
 
 /// Standard-tier parameters hold at most 4 KB; a credential document is about 1.5 KB with a long session token.
 pub const STANDARD_TIER_MAX: usize = 4096;

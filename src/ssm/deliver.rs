@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::client::{CommandSpec, InvocationState, Recipients, Ssm};
 use super::targets::MAX_IDS_PER_COMMAND;
-use crate::document::CredentialDocument;
+use crate::host::document::CredentialDocument;
 use crate::error::Error;
 
 /// Longest reason taken from an instance's output.
@@ -372,6 +372,11 @@ fn report(g: &Group, inst: &Instance, ending: Ending, seconds: f64, error: Optio
 fn target_report(g: &Group, label: &str, ending: Ending, why: String) -> InstanceReport {
     let inst = Instance { name: label.to_owned(), id: label.to_owned() };
     report(g, &inst, ending, 0.0, Some(why))
+}
+
+/// The report of an instance (or target) whose command was never sent, e.g. its role's AssumeRole failed.
+pub fn not_sent(g: &Group, name: &str, id: &str, why: &str) -> InstanceReport {
+    report(g, &Instance { name: name.to_owned(), id: id.to_owned() }, Ending::Failed, 0.0, Some(why.to_owned()))
 }
 
 fn unsent(g: &Group, why: &str) -> Vec<InstanceReport> {
