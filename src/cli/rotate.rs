@@ -5,11 +5,11 @@ use clap::Args;
 use std::path::PathBuf;
 
 use crate::cli::args::{FleetArgs, StsArgs};
-use crate::fleet::Selection;
-use crate::fleet::ssm::SsmOptions;
 use crate::error::Result;
+use crate::fleet::Selection;
 use crate::fleet::rotate::RotateOptions;
 use crate::fleet::shard::Shard;
+use crate::fleet::ssm::SsmOptions;
 
 /// `credpush rotate`.
 #[derive(Debug, Args)]

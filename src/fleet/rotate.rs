@@ -20,10 +20,10 @@ use crate::fleet::shard::Shard;
 use crate::fleet::signals;
 use crate::fleet::ssm::{SsmJob, SsmOptions};
 use crate::fleet::target::{HostTarget, Route};
-use crate::ssm::deliver::Group;
 use crate::fleet::{FleetOptions, Selection, limits, report};
 use crate::ssh::deliver::DeliverOptions;
 use crate::ssh::settings::SshSettings;
+use crate::ssm::deliver::Group;
 use crate::term;
 
 /// What `credpush rotate` was asked to do, as the command line gave it.
@@ -89,7 +89,13 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     let ssm_role = match (&default_role, cmd.ssm.targets.is_empty()) {
         (_, true) => None,
         (Some(role), false) => Some(role.clone()),
-        (None, false) => return Err(Error::invalid("--ssm-targets", "", "needs --role-arn: the role whose credentials the targets receive")),
+        (None, false) => {
+            return Err(Error::invalid(
+                "--ssm-targets",
+                "",
+                "needs --role-arn: the role whose credentials the targets receive",
+            ));
+        }
     };
     // --ssm-targets alone needs no inventory.
     let targets = if cmd.inv.inventory.is_empty() && ssm_role.is_some() {
@@ -265,8 +271,9 @@ fn plan_sessions(targets: &[HostTarget], sts: &StsFlags, per_host: bool) -> Resu
 }
 
 /// Assumes every session, a few at a time, and sends each host to `jobs` as soon as its session's credentials
-/// are in (SSH and local hosts to the fan-out, each session's SSM groups to the SSM transport). Returns an outcome for every host that was not sent (its session failed, or the run was interrupted
-/// first), and whether any call failed. At the first signal no new call starts and calls in flight are dropped.
+/// are in: SSH and local hosts to the fan-out, each session's SSM groups to the SSM transport. Returns an outcome
+/// for every host that was not sent (its session failed, or the run was interrupted first), and whether any call
+/// failed. At the first signal no new call starts and calls in flight are dropped.
 async fn assume_all(
     sts: &Sts,
     caller: &crate::aws::sts::CallerIdentity,

@@ -63,13 +63,25 @@ impl SsmOptions {
         let name_ok = (3..=128).contains(&self.document.len())
             && self.document.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !name_ok {
-            return Err(Error::invalid("--ssm-document", &self.document, "expected a document name (3 to 128 of A-Z a-z 0-9 _ . -)"));
+            return Err(Error::invalid(
+                "--ssm-document",
+                &self.document,
+                "expected a document name (3 to 128 of A-Z a-z 0-9 _ . -)",
+            ));
         }
         if !self.credpush_path.starts_with('/') || !safe_chars(&self.credpush_path) {
-            return Err(Error::invalid("--ssm-credpush-path", &self.credpush_path, "expected the absolute path of credpush on the instances"));
+            return Err(Error::invalid(
+                "--ssm-credpush-path",
+                &self.credpush_path,
+                "expected the absolute path of credpush on the instances",
+            ));
         }
         if !self.kms_key_id.is_empty() && self.kms_key_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid("--kms-key-id", &self.kms_key_id, "expected a key ID, key ARN, alias name or alias ARN"));
+            return Err(Error::invalid(
+                "--kms-key-id",
+                &self.kms_key_id,
+                "expected a key ID, key ARN, alias name or alias ARN",
+            ));
         }
         Ok(())
     }
@@ -82,7 +94,11 @@ fn safe_chars(s: &str) -> bool {
 
 fn check_parameter(p: &str) -> Result<()> {
     if !p.starts_with('/') || p.len() > 1011 || !safe_chars(p) || p.contains("//") || p.ends_with('/') {
-        return Err(Error::invalid("--parameter", p, "expected a parameter name such as /credpush/deploy (A-Z a-z 0-9 _ . - /)"));
+        return Err(Error::invalid(
+            "--parameter",
+            p,
+            "expected a parameter name such as /credpush/deploy (A-Z a-z 0-9 _ . - /)",
+        ));
     }
     Ok(())
 }
@@ -116,11 +132,28 @@ pub fn plan(
 ) -> Result<Vec<Vec<Group>>> {
     let flags = (defaults.0.unwrap_or(crate::fleet::target::DEFAULT_PATH), defaults.1, defaults.2);
     let mut placed = false;
-    let mut out = Vec::new();
+    let mut out: Vec<Vec<Group>> = Vec::new();
+    let mut carried: BTreeMap<String, &RoleArn> = BTreeMap::new();
     for (role, hosts) in roles {
         let with_flags = !placed && flag_role == Some(*role);
         placed |= with_flags;
-        out.push(groups(targets, hosts, with_flags, role, opts, flags)?);
+        let gs = groups(targets, hosts, with_flags, role, opts, flags)?;
+        // One parameter holds one session's document: a second session would overwrite the first.
+        let mine: std::collections::BTreeSet<&str> = gs.iter().map(|g| g.parameter.as_str()).collect();
+        for p in mine {
+            if let Some(first) = carried.insert(p.to_owned(), role) {
+                let why =
+                    if first == *role { "--session-per-host gives each host its own session" } else { "two roles" };
+                return Err(Error::invalid(
+                    "--parameter",
+                    p,
+                    format!(
+                        "would carry the credentials of two sessions ({why}); give each role its own --parameter, and do not combine --session-per-host with SSM hosts"
+                    ),
+                ));
+            }
+        }
+        out.push(gs);
     }
     Ok(out)
 }

@@ -149,7 +149,15 @@ impl HostTarget {
         if connection.as_deref().is_some_and(|c| crate::ssm::host::CONNECTIONS.contains(&c)) {
             let host = SsmHost::from_vars(name, vars).map_err(|(var, value, why)| host_var(name, var, &value, &why))?;
             let route = Route::Ssm(host);
-            return Ok(Self { name: name.to_owned(), path, role_arn, profile, profile_region, route, unsupported: None });
+            return Ok(Self {
+                name: name.to_owned(),
+                path,
+                role_arn,
+                profile,
+                profile_region,
+                route,
+                unsupported: None,
+            });
         }
         let (local, become_user, unsupported) = connection_vars(name, vars)?;
         let route = if local {

@@ -217,9 +217,10 @@ where
             (s.err().code().unwrap_or("Unknown").to_owned(), s.err().message().unwrap_or_default().to_owned())
         }
         SdkError::TimeoutError(_) => ("Timeout".to_owned(), "no answer in time".to_owned()),
-        SdkError::DispatchFailure(d) => {
-            ("DispatchFailure".to_owned(), if d.is_timeout() { "connect timed out".into() } else { "could not connect".into() })
-        }
+        SdkError::DispatchFailure(d) => (
+            "DispatchFailure".to_owned(),
+            if d.is_timeout() { "connect timed out".into() } else { "could not connect".into() },
+        ),
         other => ("Unknown".to_owned(), aws_sdk_ssm::error::DisplayErrorContext(other).to_string()),
     };
     let fix = match code.as_str() {
@@ -248,6 +249,6 @@ where
         }
         _ => "see SSM's message",
     };
-    let message = crate::term::escape(&message.chars().take(300).collect::<String>());
+    let message = crate::term::escape(&message.chars().take(300).collect::<String>()).into_owned();
     Error::Ssm { operation, object: object.to_owned(), message: format!("{code}: {message}"), fix }
 }

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 
 use super::client::{CommandSpec, InvocationState, Recipients, Ssm};
 use super::targets::MAX_IDS_PER_COMMAND;
-use crate::host::document::CredentialDocument;
 use crate::error::Error;
+use crate::host::document::CredentialDocument;
 
 /// Longest reason taken from an instance's output.
 const MAX_REASON: usize = 400;
@@ -177,7 +177,9 @@ pub async fn deliver(
                     aws_failed |= matches!(e, Error::Ssm { .. });
                     let why = e.to_string();
                     match ids {
-                        Some(ids) => reports.extend(ids.iter().map(|i| report(g, i, Ending::Failed, 0.0, Some(why.clone())))),
+                        Some(ids) => {
+                            reports.extend(ids.iter().map(|i| report(g, i, Ending::Failed, 0.0, Some(why.clone()))))
+                        }
                         None => reports.push(target_report(g, &label, Ending::Failed, why)),
                     }
                 }
@@ -250,12 +252,10 @@ async fn poll_all(
                             s.seen.insert(id, (st, secs));
                         }
                     }
-                    let all_final = |ids: &mut dyn Iterator<Item = &String>| {
-                        ids.all(|id| s.seen.get(id).is_some_and(|(st, _)| st.is_final()))
-                    };
+                    let is_final = |id: &String| s.seen.get(id).is_some_and(|(st, _)| st.is_final());
                     s.done = match &s.ids {
-                        Some(ids) => all_final(&mut ids.iter().map(|i| &i.id)),
-                        None => !s.seen.is_empty() && all_final(&mut s.seen.keys()),
+                        Some(ids) => ids.iter().all(|i| is_final(&i.id)),
+                        None => !s.seen.is_empty() && s.seen.keys().all(is_final),
                     };
                 }
                 // A failed poll is retried at the next round; the deadline bounds it.
@@ -289,7 +289,13 @@ async fn judge(
         }
         "Failed" | "TimedOut" | "Cancelled" => {
             if matches!(state.details.as_str(), "DeliveryTimedOut" | "Undeliverable" | "Terminated") {
-                return report(g, inst, Ending::Unreachable, secs, Some(format!("the command was not delivered: {status}")));
+                return report(
+                    g,
+                    inst,
+                    Ending::Unreachable,
+                    secs,
+                    Some(format!("the command was not delivered: {status}")),
+                );
             }
             let stderr = ssm.fetch_stderr(&s.command_id, &inst.id).await.ok();
             let from_output = state.fetch_output.as_deref().and_then(|o| o.split("----------ERROR-------").nth(1));
@@ -324,7 +330,7 @@ fn interrupted_reason() -> String {
 fn last_line(text: &str) -> Option<String> {
     let line = text.lines().map(str::trim).rev().find(|l| !l.is_empty())?;
     let line = line.strip_prefix("credpush: error: ").unwrap_or(line);
-    Some(crate::term::escape(&line.chars().take(MAX_REASON).collect::<String>()))
+    Some(crate::term::escape(&line.chars().take(MAX_REASON).collect::<String>()).into_owned())
 }
 
 /// The profile word of fetch's summary line (`…, profile created`).
@@ -389,21 +395,4 @@ fn unsent(g: &Group, why: &str) -> Vec<InstanceReport> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_come_from_fetch_last_line_escaped() {
-        let err = "warning: x\ncredpush: error: --owner \"nobody-x\" is invalid: is not a user\n\n";
-        assert_eq!(last_line(err).as_deref(), Some("--owner \"nobody-x\" is invalid: is not a user"));
-        assert_eq!(last_line("\n \n"), None);
-        let hostile = last_line("credpush: error: \u{1b}[31mred").unwrap_or_default();
-        assert!(!hostile.contains('\u{1b}'), "{hostile}");
-    }
-
-    #[test]
-    fn the_profile_word_is_read_from_the_summary() {
-        assert_eq!(profile_word("/p written: parameter version 3, expires X, key id ...ABCD, profile created\n"), Some("created"));
-        assert_eq!(profile_word("/p unchanged: parameter version 3, expires X, key id ...ABCD\n"), None);
-    }
-}
+mod tests;

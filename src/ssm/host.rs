@@ -72,9 +72,11 @@ mod tests {
         assert_eq!(h.unwrap(), SsmHost { instance_id: "i-0123abcd".into(), owner: Some("ci".into()) });
         let (var, value, _) = SsmHost::from_vars("web", &Map::new()).unwrap_err();
         assert_eq!((var, value.as_str()), ("inventory_hostname", "web"));
-        let (var, _, _) =
-            SsmHost::from_vars("web", &vars(json!({"ansible_host": "mi-0123456789abcdef0", "ansible_become_user": "a b"})))
-                .unwrap_err();
+        let (var, _, _) = SsmHost::from_vars(
+            "web",
+            &vars(json!({"ansible_host": "mi-0123456789abcdef0", "ansible_become_user": "a b"})),
+        )
+        .unwrap_err();
         assert_eq!(var, "ansible_become_user");
     }
 }

@@ -20,14 +20,17 @@ fn targets_and_inventory_hosts_each_get_their_users_file_and_the_cli_reads_it() 
     // By tag: SSM resolves the three instances; they share one path and owner (and, here, one filesystem).
     let shared = &w.instances[2];
     let path = shared.document();
-    let r = run(&mut w.rotate(&env, &[
-        "--ssm-targets",
-        "Key=tag:credpush,Values=g1",
-        "--path",
-        path.to_str().expect("utf-8"),
-        "--owner",
-        shared.user,
-    ]))
+    let r = run(&mut w.rotate(
+        &env,
+        &[
+            "--ssm-targets",
+            "Key=tag:credpush,Values=g1",
+            "--path",
+            path.to_str().expect("utf-8"),
+            "--owner",
+            shared.user,
+        ],
+    ))
     .expect_code(0);
     let report: Value = serde_json::from_str(&r.stdout).expect("json");
     for i in &w.instances {
@@ -112,8 +115,10 @@ fn no_part_of_the_secret_outside_the_parameter() {
     w.make_dirs();
     let i = &w.instances[0];
     let ids = format!("Key=InstanceIds,Values={}", i.id);
-    let r = run(w.rotate(&env, &["--ssm-targets", &ids, "--path", i.document().to_str().expect("utf-8"), "--owner", i.user]).arg("-vvv"))
-        .expect_code(0);
+    let r = run(w
+        .rotate(&env, &["--ssm-targets", &ids, "--path", i.document().to_str().expect("utf-8"), "--owner", i.user])
+        .arg("-vvv"))
+    .expect_code(0);
     let doc = doc_of(&i.document());
     let mut needles = Vec::new();
     for field in ["SecretAccessKey", "SessionToken"] {
@@ -127,12 +132,21 @@ fn no_part_of_the_secret_outside_the_parameter() {
     ];
     let cid = commands["Commands"][0]["CommandId"].as_str().expect("command id");
     let mut cmd = env.cmd(tool("aws"));
-    w.as_user(&mut cmd, &w.user("rotator"))
-        .args(["ssm", "list-command-invocations", "--details", "--command-id", cid, "--output", "json"]);
+    w.as_user(&mut cmd, &w.user("rotator")).args([
+        "ssm",
+        "list-command-invocations",
+        "--details",
+        "--command-id",
+        cid,
+        "--output",
+        "json",
+    ]);
     haystacks.push(("ListCommandInvocations".to_owned(), run(&mut cmd).expect_code(0).stdout));
     let files = w.agent_files();
     assert!(files.iter().any(|(p, _)| p.ends_with("fetch/_script.sh")), "no step script kept: {files:?}");
-    haystacks.extend(files.into_iter().filter(|(p, _)| !p.ends_with("credentials")).map(|(p, t)| (p.display().to_string(), t)));
+    haystacks.extend(
+        files.into_iter().filter(|(p, _)| !p.ends_with("credentials")).map(|(p, t)| (p.display().to_string(), t)),
+    );
     for (name, text) in &haystacks {
         for n in &needles {
             assert!(!text.contains(n.as_str()), "a piece of the secret is in {name}");
@@ -153,16 +167,19 @@ fn sixty_instance_ids_go_out_as_two_commands() {
     let second = format!("Key=InstanceIds,Values={}", ids[30..].join(","));
     // One path and owner for all: sixty fetches of one version into one file, one at a time under fetch's lock.
     let i = &w.instances[0];
-    let r = run(&mut w.rotate(&env, &[
-        "--ssm-targets",
-        &first,
-        "--ssm-targets",
-        &second,
-        "--path",
-        i.document().to_str().expect("utf-8"),
-        "--owner",
-        i.user,
-    ]))
+    let r = run(&mut w.rotate(
+        &env,
+        &[
+            "--ssm-targets",
+            &first,
+            "--ssm-targets",
+            &second,
+            "--path",
+            i.document().to_str().expect("utf-8"),
+            "--owner",
+            i.user,
+        ],
+    ))
     .expect_code(0);
     let report: Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(report["hosts"].as_array().expect("hosts").len(), 60, "{report}");

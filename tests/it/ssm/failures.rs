@@ -75,8 +75,9 @@ fn fetch_refuses_an_expired_document_and_keeps_the_old_file() {
     let i = &w.instances[0];
     // A real document in the parameter first, through a rotation; then its Expiration moved into the past.
     let ids = format!("Key=InstanceIds,Values={}", i.id);
-    run(&mut w.rotate(&env, &["--ssm-targets", &ids, "--path", i.document().to_str().expect("utf-8"), "--owner", i.user]))
-        .expect_code(0);
+    run(&mut w
+        .rotate(&env, &["--ssm-targets", &ids, "--path", i.document().to_str().expect("utf-8"), "--owner", i.user]))
+    .expect_code(0);
     let before = std::fs::read(i.document()).expect("written");
     let stale = env.path("stale.json");
     std::fs::copy(i.document(), &stale).expect("copy");

@@ -57,37 +57,103 @@ fn the_templates_policies_scope_each_group_to_its_own_parameter_key_context_and_
     let table = [
         // The host role reads its own parameter, and no other, even with AmazonSSMManagedInstanceCore's
         // ssm:GetParameter(s) on "*" beside it.
-        (json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-a")}), "allow"),
-        (json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-b"),
-                "extra_allow": ["ssm:GetParameter", "ssm:GetParameters"]}), "deny"),
-        (json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParametersByPath", "resource": param("/credpush"),
-                "extra_allow": ["ssm:GetParametersByPath"]}), "deny"),
-        (json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-a"),
-                "extra_allow": ["ssm:GetParameter"]}), "allow"),
+        (
+            json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-a")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-b"),
+                "extra_allow": ["ssm:GetParameter", "ssm:GetParameters"]}),
+            "deny",
+        ),
+        (
+            json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParametersByPath", "resource": param("/credpush"),
+                "extra_allow": ["ssm:GetParametersByPath"]}),
+            "deny",
+        ),
+        (
+            json!({"policy": "host-a", "principal": host_a, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-a"),
+                "extra_allow": ["ssm:GetParameter"]}),
+            "allow",
+        ),
         // The key decrypts for the host role only with its own parameter's encryption context, through SSM.
-        (json!({"policy": "key-a", "principal": host_a, "action": "kms:Decrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}), "allow"),
-        (json!({"policy": "key-a", "principal": host_a, "action": "kms:Decrypt", "resource": "*", "context": context_for("/credpush/credpush-b")}), "implicit"),
-        (json!({"policy": "key-a", "principal": host_a, "action": "kms:Decrypt", "resource": "*",
-                "context": {"kms:EncryptionContext:PARAMETER_ARN": param("/credpush/credpush-a")}}), "implicit"),
-        (json!({"policy": "key-a", "principal": host_a, "action": "kms:Encrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}), "implicit"),
-        (json!({"policy": "key-a", "principal": rotator, "action": "kms:Encrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}), "allow"),
-        (json!({"policy": "key-a", "principal": rotator, "action": "kms:Decrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}), "implicit"),
+        (
+            json!({"policy": "key-a", "principal": host_a, "action": "kms:Decrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "key-a", "principal": host_a, "action": "kms:Decrypt", "resource": "*", "context": context_for("/credpush/credpush-b")}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "key-a", "principal": host_a, "action": "kms:Decrypt", "resource": "*",
+                "context": {"kms:EncryptionContext:PARAMETER_ARN": param("/credpush/credpush-a")}}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "key-a", "principal": host_a, "action": "kms:Encrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "key-a", "principal": rotator, "action": "kms:Encrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "key-a", "principal": rotator, "action": "kms:Decrypt", "resource": "*", "context": context_for("/credpush/credpush-a")}),
+            "implicit",
+        ),
         // The rotator: assume the target role, write the prefix, encrypt with the key, send the document to
         // tagged instances only, and read invocations.
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "sts:AssumeRole", "resource": role("credpush-a")}), "allow"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "sts:AssumeRole", "resource": role("credpush-b")}), "implicit"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:PutParameter", "resource": param("/credpush/credpush-a")}), "allow"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:PutParameter", "resource": param("/app/db-password")}), "implicit"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "kms:Encrypt", "resource": format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/key-a")}), "allow"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:document/credpush-fetch")}), "allow"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:document/AWS-RunShellScript")}), "implicit"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:managed-instance/mi-00000000000000001"),
-                "context": {"ssm:resourceTag/credpush": "a"}}), "allow"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:managed-instance/mi-00000000000000002"),
-                "context": {"ssm:resourceTag/credpush": "b"}}), "implicit"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:managed-instance/mi-00000000000000003")}), "implicit"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:ListCommandInvocations", "resource": "*"}), "allow"),
-        (json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-a")}), "implicit"),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "sts:AssumeRole", "resource": role("credpush-a")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "sts:AssumeRole", "resource": role("credpush-b")}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:PutParameter", "resource": param("/credpush/credpush-a")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:PutParameter", "resource": param("/app/db-password")}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "kms:Encrypt", "resource": format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/key-a")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:document/credpush-fetch")}),
+            "allow",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:document/AWS-RunShellScript")}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:managed-instance/mi-00000000000000001"),
+                "context": {"ssm:resourceTag/credpush": "a"}}),
+            "allow",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:managed-instance/mi-00000000000000002"),
+                "context": {"ssm:resourceTag/credpush": "b"}}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:SendCommand", "resource": format!("arn:aws:ssm:us-east-1:{ACCOUNT}:managed-instance/mi-00000000000000003")}),
+            "implicit",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:ListCommandInvocations", "resource": "*"}),
+            "allow",
+        ),
+        (
+            json!({"policy": "rotator-a", "principal": rotator, "action": "ssm:GetParameter", "resource": param("/credpush/credpush-a")}),
+            "implicit",
+        ),
     ];
     let cases: Vec<Value> = table.iter().map(|(c, _)| c.clone()).collect();
     let out = evaluate(&moto, &Value::Array(cases));
@@ -96,7 +162,12 @@ fn the_templates_policies_scope_each_group_to_its_own_parameter_key_context_and_
         assert_eq!(got, want, "{case}");
     }
     // moto stored every resolved document as written.
-    for p in out["moto"]["role_policies"].as_array().expect("policies").iter().chain(out["moto"]["keys"].as_array().expect("keys")) {
+    for p in out["moto"]["role_policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .chain(out["moto"]["keys"].as_array().expect("keys"))
+    {
         assert_eq!(p["same"], true, "{p}");
     }
     // No wildcard resource in the rotator's policy beyond the two invocation reads, which allow no other.
