@@ -26,7 +26,7 @@ What it does:
   Failed. Steps run in order. A failed step stops the rest only with `onFailure: exit`.
 - The environment holds PATH, HOME (a private directory per instance, never root's), AWS_SSM_INSTANCE_ID and
   AWS_SSM_REGION_NAME. It also holds the agent's credentials: a shared credentials file (profile `default`)
-  named by AWS_SHARED_CREDENTIALS_FILE, with AWS_CONFIG_FILE set to a file that does not exist. Last,
+  named by AWS_SHARED_CREDENTIALS_FILE, with AWS_CONFIG_FILE set to an empty file (never root's). Last,
   AWS_ENDPOINT_URL points at this proxy: the tests' stand-in for SSM's regional endpoint.
 - GetCommandInvocation and ListCommandInvocations are forwarded first, so that moto checks auth. An auth error is
   returned as is. Otherwise the answer comes from what really ran: Status, StatusDetails, ResponseCode, and the
@@ -221,7 +221,7 @@ class Agent:
             "AWS_SSM_INSTANCE_ID": inv.instance["id"],
             "AWS_SSM_REGION_NAME": self.config.get("region", "us-east-1"),
             "AWS_SHARED_CREDENTIALS_FILE": self.credentials_file(inv.instance),
-            "AWS_CONFIG_FILE": os.path.join(home, "no-config"),
+            "AWS_CONFIG_FILE": self.empty_config(home),
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ENDPOINT_URL": self.endpoint,
         }
@@ -257,6 +257,13 @@ class Agent:
             "Stdout": stdout,
             "Stderr": stderr,
         }
+
+    @staticmethod
+    def empty_config(home):
+        path = os.path.join(home, "config")
+        if not os.path.exists(path):
+            open(path, "w").close()
+        return path
 
     def credentials_file(self, inst):
         path = os.path.join(self.state, inst["id"], "credentials")

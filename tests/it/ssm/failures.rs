@@ -104,7 +104,7 @@ fn fetch_refuses_an_expired_document_and_keeps_the_old_file() {
     let creds = agent_credentials(&w, &i.id);
     fetch
         .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
-        .env("AWS_CONFIG_FILE", env.path("none"))
+        .env("AWS_CONFIG_FILE", w.state.path().join("instances").join(&i.id).join("config"))
         .env("AWS_ENDPOINT_URL", &w.endpoint)
         .env("AWS_REGION", "us-east-1")
         .args(["fetch", "--parameter", "/credpush/credpush-onprem", "--path"])

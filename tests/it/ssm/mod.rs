@@ -150,7 +150,8 @@ impl SsmWorld {
 
     /// Points `cmd` at moto (STS) and the emulator (SSM) as `user`.
     pub fn as_user<'a>(&self, cmd: &'a mut Command, user: &User) -> &'a mut Command {
-        self.moto.as_user(cmd, user).env("AWS_ENDPOINT_URL_SSM", &self.endpoint)
+        // The AWS CLI v1 reads AWS_DEFAULT_REGION, not AWS_REGION.
+        self.moto.as_user(cmd, user).env("AWS_ENDPOINT_URL_SSM", &self.endpoint).env("AWS_DEFAULT_REGION", "us-east-1")
     }
 
     /// `credpush rotate` as the rotator, through SSM, with `extra` flags.
@@ -159,7 +160,7 @@ impl SsmWorld {
         self.as_user(&mut cmd, &self.user("rotator"))
             .args(["rotate", "--role-arn", &self.target_role(), "--ssm-credpush-path"])
             .arg(env!("CARGO_BIN_EXE_credpush"))
-            .args(["--json", "--timeout", "30s"])
+            .arg("--json")
             .args(extra);
         cmd
     }
