@@ -85,18 +85,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     if let Some(every) = &cmd.every {
         warn_schedule(every, &cmd.sts)?;
     }
-    cmd.ssm.check()?;
-    let ssm_role = match (&default_role, cmd.ssm.targets.is_empty()) {
-        (_, true) => None,
-        (Some(role), false) => Some(role.clone()),
-        (None, false) => {
-            return Err(Error::invalid(
-                "--ssm-targets",
-                "",
-                "needs --role-arn: the role whose credentials the targets receive",
-            ));
-        }
-    };
+    let ssm_role = cmd.ssm.check(default_role.as_ref())?;
     // --ssm-targets alone needs no inventory.
     let targets = if cmd.inv.inventory.is_empty() && ssm_role.is_some() {
         Vec::new()

@@ -42,9 +42,18 @@ pub struct SsmOptions {
 }
 
 impl SsmOptions {
-    /// Checks every flag against what SendCommand and the document accept, before any call.
-    pub fn check(&self) -> Result<()> {
+    /// Checks every flag against what SendCommand and the document accept, before any call. Returns the role
+    /// of `--ssm-targets` (`--role-arn`, required with them).
+    pub fn check(&self, role_arn: Option<&RoleArn>) -> Result<Option<RoleArn>> {
         check_count(&self.targets)?;
+        let flag_role = match (role_arn, self.targets.is_empty()) {
+            (_, true) => None,
+            (Some(role), false) => Some(role.clone()),
+            (None, false) => {
+                let why = "needs --role-arn: the role whose credentials the targets receive";
+                return Err(Error::invalid("--ssm-targets", "", why));
+            }
+        };
         if let Some(p) = &self.parameter {
             check_parameter(p)?;
         }
@@ -83,7 +92,7 @@ impl SsmOptions {
                 "expected a key ID, key ARN, alias name or alias ARN",
             ));
         }
-        Ok(())
+        Ok(flag_role)
     }
 }
 
