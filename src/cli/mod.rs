@@ -96,7 +96,8 @@ pub enum Command {
     /// Render the on-prem AWS profile block, or merge it into a config file.
     #[command(after_help = EXIT_CODES)]
     Profile(ProfileCmd),
-    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
+    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified, or
+    /// deliver it through SSM Run Command (--ssm-targets, and hosts with ansible_connection aws_ssm).
     #[command(after_help = EXIT_CODES)]
     Rotate(Box<RotateCmd>),
     /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).

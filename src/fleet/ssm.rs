@@ -316,3 +316,69 @@ pub fn settings(opts: &SsmOptions, timeout: Duration) -> Settings {
         poll: Duration::from_secs(1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> SsmOptions {
+        SsmOptions {
+            targets: vec![SsmTarget::InstanceIds(vec!["mi-0123456789abcdef0".into()])],
+            parameter: None,
+            kms_key_id: crate::ssm::DEFAULT_KMS_KEY.into(),
+            document: crate::ssm::DEFAULT_DOCUMENT.into(),
+            credpush_path: crate::ssm::DEFAULT_CREDPUSH_PATH.into(),
+            max_concurrency: "50".into(),
+            max_errors: "100%".into(),
+            owner: Some("ci".into()),
+        }
+    }
+
+    #[test]
+    fn flags_are_checked_before_any_call() {
+        let role = RoleArn::parse("arn:aws:iam::123456789012:role/deploy").unwrap();
+        assert_eq!(opts().check(Some(&role)).unwrap(), Some(role.clone()));
+        let e = opts().check(None).unwrap_err().to_string();
+        assert!(e.contains("needs --role-arn"), "{e}");
+        for (o, flag) in [
+            (SsmOptions { max_concurrency: "0".into(), ..opts() }, "--max-concurrency"),
+            (SsmOptions { max_errors: "101%".into(), ..opts() }, "--max-errors"),
+            (SsmOptions { owner: Some("a;b".into()), ..opts() }, "--owner"),
+            (SsmOptions { parameter: Some("/credpush/a b".into()), ..opts() }, "--parameter"),
+            (SsmOptions { credpush_path: "credpush".into(), ..opts() }, "--ssm-credpush-path"),
+            (SsmOptions { document: "x".into(), ..opts() }, "--ssm-document"),
+        ] {
+            let e = o.check(Some(&role)).unwrap_err().to_string();
+            assert!(e.starts_with(flag), "{e}");
+        }
+        assert_eq!(default_parameter(&role), "/credpush/deploy");
+    }
+
+    #[test]
+    fn one_parameter_never_carries_two_sessions() {
+        let a = RoleArn::parse("arn:aws:iam::123456789012:role/a").unwrap();
+        let b = RoleArn::parse("arn:aws:iam::123456789012:role/b").unwrap();
+        let shared = SsmOptions { parameter: Some("/credpush/shared".into()), ..opts() };
+        let defaults = (Some("/home/ci/.aws/temp.json"), None, None);
+        // One role: one group, the flag targets in it.
+        let groups = plan(&[(&a, &[])], &[], Some(&a), &shared, defaults).unwrap();
+        assert_eq!(groups[0][0].instances.len(), 1);
+        assert_eq!(groups[0][0].owner, "ci");
+        // The flag targets go with the first session of their role only.
+        let e = plan(&[(&a, &[]), (&a, &[])], &[], Some(&a), &shared, defaults);
+        assert!(e.is_ok_and(|g| g[1].is_empty()));
+        // Two sessions on one parameter: refused, for two roles and for --session-per-host alike.
+        let host = |name: &str, role: &str| {
+            let vars = serde_json::json!({"ansible_connection": "aws_ssm", "ansible_host": "mi-0123456789abcdef0",
+                "credpush_role_arn": role});
+            HostTarget::from_vars(name, vars.as_object().unwrap(), None, None).unwrap()
+        };
+        let targets = [host("h1", a.as_str()), host("h2", b.as_str()), host("h3", a.as_str())];
+        let e = plan(&[(&a, &[0]), (&b, &[1])], &targets, None, &shared, defaults).unwrap_err().to_string();
+        assert!(e.contains("(two roles)"), "{e}");
+        let e = plan(&[(&a, &[0]), (&a, &[2])], &targets, None, &shared, defaults).unwrap_err().to_string();
+        assert!(e.contains("--session-per-host"), "{e}");
+        // Without --parameter each role has its own: no conflict.
+        assert!(plan(&[(&a, &[0]), (&b, &[1])], &targets, None, &opts(), defaults).is_ok());
+    }
+}
