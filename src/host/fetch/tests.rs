@@ -19,9 +19,14 @@ fn doc(key: &str, expires: OffsetDateTime) -> Secret {
     .to_json()
 }
 
-/// A directory tree this user owns, 0700 all the way from a 0755 temp root.
+/// A private directory whose chain from `/` passes the directory rules: under HOME (the system temp directory is
+/// writable by everyone, and so is refused, as it should be), else under the repository.
 fn private_dir() -> tempfile::TempDir {
-    let t = tempfile::Builder::new().prefix("credpush-fetch-").tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute() && check_directory_chain(h, me().uid).is_ok())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let t = tempfile::Builder::new().prefix(".credpush-fetch-test-").tempdir_in(base).unwrap();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o700)).unwrap();
     t
 }
