@@ -20,9 +20,11 @@ CASES (JSON on stdin): [{"policy": "host-a"|"rotator-a"|"key-a"|..., "principal"
 """
 import fnmatch
 import json
+import os
 import sys
 
 import boto3
+import yaml
 
 from codebuild_world import ACCOUNT, REGION, Resolver, load_template
 
@@ -117,7 +119,11 @@ def main():
         for action in case.get("extra_allow", []):
             statements.append({"Effect": "Allow", "Action": action, "Resource": "*"})
         decisions.append(decide(statements, case))
-    json.dump({"moto": moto, "decisions": decisions, "policies": policies}, sys.stdout)
+    # The stack's document resource and deploy/credpush-fetch.yml must be the same document.
+    with open(os.path.join(os.path.dirname(template_path), "credpush-fetch.yml")) as f:
+        same_document = res["FetchDocument"]["Properties"]["Content"] == yaml.safe_load(f)
+    out = {"moto": moto, "decisions": decisions, "policies": policies, "same_document": same_document}
+    json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":

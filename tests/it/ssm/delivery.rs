@@ -192,4 +192,9 @@ fn sixty_instance_ids_go_out_as_two_commands() {
         .collect();
     sizes.sort_unstable();
     assert_eq!(sizes, [10, 50], "{commands}");
+    // The fan-out limits pass through as SSM's own (defaults: 50 at once, and every instance runs).
+    for c in commands["Commands"].as_array().expect("commands") {
+        assert_eq!((c["MaxConcurrency"].as_str(), c["MaxErrors"].as_str()), (Some("50"), Some("100%")), "{c}");
+        assert_eq!(c["DocumentName"], "credpush-fetch");
+    }
 }

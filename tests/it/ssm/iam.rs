@@ -161,6 +161,10 @@ fn the_templates_policies_scope_each_group_to_its_own_parameter_key_context_and_
     for ((case, want), got) in table.iter().zip(decisions) {
         assert_eq!(got, want, "{case}");
     }
+    assert_eq!(
+        out["same_document"], true,
+        "deploy/credpush-ssm.yml's FetchDocument differs from deploy/credpush-fetch.yml"
+    );
     // moto stored every resolved document as written.
     for p in out["moto"]["role_policies"]
         .as_array()
