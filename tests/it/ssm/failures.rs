@@ -124,3 +124,28 @@ fn agent_credentials(w: &SsmWorld, id: &str) -> std::path::PathBuf {
     assert!(p.exists(), "the emulator has not run a command on {id} yet");
     p
 }
+
+#[test]
+fn ctrl_c_while_ssm_runs_the_command_still_reports_every_instance() {
+    let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 1, offline: 1 }));
+    w.make_dirs();
+    let [on, off] = [&w.instances[0], &w.instances[1]];
+    let ids = format!("Key=InstanceIds,Values={},{}", on.id, off.id);
+    let mut cmd =
+        w.rotate(&env, &["--ssm-targets", &ids, "--path", on.document().to_str().expect("utf-8"), "--owner", on.user]);
+    cmd.args(["--timeout", "60s"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let started = Instant::now();
+    let child = cmd.spawn().expect("rotate");
+    // Long enough for the online instance to finish, while the other is still Pending.
+    std::thread::sleep(Duration::from_secs(4));
+    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status_of(&report, &on.id).0, "ok", "{report}");
+    let (s, e) = status_of(&report, &off.id);
+    assert_eq!(s, "skipped", "{report}");
+    assert!(e.contains("interrupted"), "{e}");
+}
