@@ -11,8 +11,8 @@ use crate::term;
 pub const FETCH_EXIT_CODES: &str = "\
 Exit codes:
   0  the document is in place (written, or this version was already there)
-  2  bad input: flags, an unknown owner, an unsafe directory, or a document refused (invalid, expired, or older
-     than the version already written); the old file is kept
+  2  bad input: flags, an unknown owner, an unsafe directory; or the document was refused
+     (invalid, expired, or older than the version written): the old file is kept
   3  AWS: no credentials, or GetParameter failed (access denied, not found, the key)
   4  a local file could not be read or written";
 
