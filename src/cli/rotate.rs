@@ -68,7 +68,7 @@ pub struct RotateCmd {
 
     /// SSM managed instances to deliver to with --role-arn, as aws ssm send-command --targets:
     /// Key=tag:NAME,Values=V1,V2 or Key=InstanceIds,Values=mi-1,mi-2 (repeatable, at most 5).
-    #[arg(long, value_name = "Key=K,Values=V", value_parser = crate::ssm::targets::parse)]
+    #[arg(long, value_name = "Key=K,Values=V", value_parser = crate::ssm::targets::parse, requires = "role_arn")]
     pub ssm_targets: Vec<crate::ssm::targets::SsmTarget>,
 
     /// SSM: the SecureString parameter that carries the document [default: /credpush/<role name>].
