@@ -8,7 +8,7 @@
 //! | 1 | `rotate` ran, and at least one host failed, was unreachable, or was skipped by a signal |
 //! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; or a refused request such as role chaining past 1 hour |
 //! | 3 | AWS: no caller credentials, STS unreachable or silent past `--sts-deadline`, access denied, any other STS error |
-//! | 4 | a local file could not be read or written |
+//! | 4 | a local file could not be read or written, or `serve` could not listen on its address |
 //!
 //! Messages are lower case, name the input, say what is wrong and how to fix it, and never carry a secret.
 
@@ -229,6 +229,18 @@ pub enum Error {
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
 
+    /// `credpush serve` could not listen on its address.
+    #[error(
+        "could not listen on {addr}: {source} (fix: choose a free port with --listen 127.0.0.1:PORT, or stop what holds it)"
+    )]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A local file operation failed.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -265,7 +277,7 @@ impl Error {
             | Error::Sts { .. }
             | Error::StsEndpoint { .. }
             | Error::Ssm { .. } => EXIT_AWS,
-            Error::Io { .. } => EXIT_IO,
+            Error::Io { .. } | Error::Listen { .. } => EXIT_IO,
         }
     }
 

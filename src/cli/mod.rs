@@ -9,6 +9,7 @@ mod inventory;
 mod plan;
 mod profile;
 pub mod rotate;
+pub mod serve;
 pub mod status;
 
 use std::path::PathBuf;
@@ -118,6 +119,10 @@ pub enum Command {
     /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
     #[command(after_help = PLAN_HELP)]
     Plan(PlanCmd),
+    /// Serve the document on loopback as a container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI),
+    /// for containers and consumers that cannot run credential_process.
+    #[command(after_help = serve::SERVE_EXIT_CODES)]
+    Serve(serve::ServeCmd),
 }
 
 /// `credpush inventory`.
@@ -183,12 +188,12 @@ pub struct AssumeCmd {
 #[derive(Debug, Args)]
 pub struct ProfileCmd {
     /// Profile name; `default` renders [default].
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required_unless_present = "container")]
+    pub name: Option<String>,
 
     /// Absolute path of the credential document on the host (no ~ or $VARIABLES).
-    #[arg(long, value_name = "ABS_PATH")]
-    pub path: String,
+    #[arg(long, value_name = "ABS_PATH", required_unless_present = "container")]
+    pub path: Option<String>,
 
     /// Region to set in the profile.
     #[arg(long)]
@@ -206,6 +211,10 @@ pub struct ProfileCmd {
     /// With --reader credpush: the absolute path of credpush on the host [default: this credpush].
     #[arg(long, value_name = "ABS_PATH")]
     pub reader_bin: Option<String>,
+
+    /// --container and its flags.
+    #[command(flatten)]
+    pub container: serve::ContainerArgs,
 }
 
 /// The command a profile's credential_process runs.
@@ -230,5 +239,6 @@ pub async fn run(cli: Cli) -> crate::error::Result<i32> {
         Command::Inventory(cmd) => inventory::run(cmd),
         Command::Plan(cmd) => plan::run(cmd),
         Command::Fetch(cmd) => fetch::run(cmd).await,
+        Command::Serve(cmd) => serve::run(cmd).await,
     }
 }

@@ -1,6 +1,6 @@
 //! What runs on a host, or writes for one: the credential document ([`document`]) and its secret type
 //! ([`secret`]), the atomic writer ([`fsutil`]), the AWS profile block ([`profile`]), and the on-host commands
-//! `read` and `doctor`. The Ansible module links this layer without the `cli` feature, so the first four stay
+//! `read`, `doctor` and `serve` (the container credentials endpoint). The Ansible module links this layer without the `cli` feature, so the first four stay
 //! free of the AWS SDK, tokio and the ssh stack.
 
 pub mod document;
@@ -16,3 +16,6 @@ pub mod doctor;
 pub mod fetch;
 #[cfg(feature = "cli")]
 pub mod read;
+// A loopback HTTP server on tokio: CLI only.
+#[cfg(feature = "cli")]
+pub mod serve;
