@@ -193,6 +193,37 @@ pub enum Error {
         host: String,
     },
 
+    /// `fetch` refused the parameter's document: invalid, expired, or older than the version already written.
+    #[error("parameter {parameter}: {reason}")]
+    FetchRefused {
+        /// The SecureString parameter.
+        parameter: String,
+        /// Why, and that the old file was kept.
+        reason: String,
+    },
+
+    /// A directory on the way to a secret that others could change.
+    #[error("directory {} is not safe for a secret: {reason}", path.display())]
+    UnsafeDirectory {
+        /// The directory the document goes into.
+        path: PathBuf,
+        /// Which directory on the way, and the fix.
+        reason: String,
+    },
+
+    /// An SSM call failed (PutParameter, SendCommand, GetParameter, the invocation reads).
+    #[error("SSM {operation} for {object} failed: {message} (fix: {fix})")]
+    Ssm {
+        /// The operation.
+        operation: &'static str,
+        /// The parameter, instances or command it was about.
+        object: String,
+        /// SSM's code and message.
+        message: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
+
     /// The inventory could not be read.
     #[cfg(feature = "cli")]
     #[error(transparent)]
@@ -233,7 +264,9 @@ impl Error {
             | Error::ProfilePath { .. }
             | Error::ConfigFile { .. }
             | Error::HostVar { .. }
-            | Error::NoRole { .. } => EXIT_INPUT,
+            | Error::NoRole { .. }
+            | Error::FetchRefused { .. }
+            | Error::UnsafeDirectory { .. } => EXIT_INPUT,
             #[cfg(feature = "cli")]
             Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
@@ -242,7 +275,8 @@ impl Error {
             | Error::AccessDenied { .. }
             | Error::CallerRejected { .. }
             | Error::Sts { .. }
-            | Error::StsEndpoint { .. } => EXIT_AWS,
+            | Error::StsEndpoint { .. }
+            | Error::Ssm { .. } => EXIT_AWS,
             Error::Io { .. } | Error::Listen { .. } => EXIT_IO,
         }
     }

@@ -59,4 +59,6 @@ pub mod inventory;
 #[cfg(feature = "cli")]
 pub mod ssh;
 #[cfg(feature = "cli")]
+pub mod ssm;
+#[cfg(feature = "cli")]
 pub mod term;

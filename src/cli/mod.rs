@@ -4,6 +4,7 @@
 pub mod args;
 mod assume;
 mod doctor;
+mod fetch;
 mod inventory;
 mod plan;
 mod profile;
@@ -96,7 +97,8 @@ pub enum Command {
     /// Render the on-prem AWS profile block, or merge it into a config file.
     #[command(after_help = EXIT_CODES)]
     Profile(ProfileCmd),
-    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
+    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified, or
+    /// deliver it through SSM Run Command (--ssm-targets, and hosts with ansible_connection aws_ssm).
     #[command(after_help = EXIT_CODES)]
     Rotate(Box<RotateCmd>),
     /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
@@ -111,6 +113,9 @@ pub enum Command {
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),
+    /// On an SSM managed instance: read the document from its SecureString parameter and write it atomically.
+    #[command(after_help = fetch::FETCH_EXIT_CODES)]
+    Fetch(fetch::FetchCmd),
     /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
     #[command(after_help = PLAN_HELP)]
     Plan(PlanCmd),
@@ -242,6 +247,7 @@ pub async fn run(cli: Cli) -> crate::error::Result<i32> {
         Command::Doctor(cmd) => doctor::run(cmd).await,
         Command::Inventory(cmd) => inventory::run(cmd),
         Command::Plan(cmd) => plan::run(cmd),
+        Command::Fetch(cmd) => fetch::run(cmd).await,
         Command::Serve(cmd) => serve::run(cmd).await,
     }
 }

@@ -9,6 +9,7 @@ pub mod report;
 pub mod rotate;
 pub mod shard;
 pub mod signals;
+pub mod ssm;
 pub mod status;
 pub mod status_report;
 pub mod target;

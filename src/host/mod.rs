@@ -11,6 +11,9 @@ pub mod secret;
 // `read` and `doctor` print through `crate::term`, which is part of the CLI build.
 #[cfg(feature = "cli")]
 pub mod doctor;
+// `fetch` (on an SSM managed instance) is called by the CLI with what the SSM transport read.
+#[cfg(feature = "cli")]
+pub mod fetch;
 #[cfg(feature = "cli")]
 pub mod read;
 // A loopback HTTP server on tokio: CLI only.

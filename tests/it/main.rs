@@ -3,7 +3,8 @@
 
 //!
 //! The folders follow `src/`'s layers: `cli` (bad command lines), `fleet` (rotate, status, faults), `aws`
-//! (assume), `host` (doctor, profile, serve), `inventory`, `ansible` (module and playbook), `codebuild`.
+//! (assume), `host` (doctor, profile, serve), `inventory`, `ansible` (module and playbook), `codebuild`, `ssm` (the
+//! SSM transport against moto and the agent emulator).
 
 mod ansible;
 mod aws;
@@ -15,3 +16,4 @@ mod host;
 mod inventory;
 mod procs;
 mod sshd;
+mod ssm;
