@@ -60,6 +60,12 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         role = args.pop("role_arn", None)
         binary = args.pop("credpush_bin", None) or "credpush"
+        # How to assume: controller-side options, never sent to the module.
+        assume_opts = {}
+        for k in ("external_id", "duration"):
+            v = args.pop(k, None)
+            if v not in (None, ""):
+                assume_opts[k] = str(v)
         try:
             base = remote_base(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
         except ValueError as e:
@@ -71,12 +77,13 @@ class ActionModule(ActionBase):
                 return dict(result, failed=True, msg=(
                     f"host {task_vars.get('inventory_hostname')} has no role to assume (fix: set credpush_role_arn "
                     "for the host or its group, or pass -e credpush_default_role_arn=ARN)"))
-            content, stamp, error = assume_once(str(binary), str(role))
+            content, stamp, error = assume_once(str(binary), str(role), assume_opts)
             if error:
-                return dict(result, failed=True, msg=error)
+                return dict(result, failed=True, msg=error, role_arn=str(role))
             args["content"] = content
             # When the role was assumed: the module refuses to replace a document a later rotation wrote.
             args["stamp"] = stamp
+            result["role_arn"] = str(role)
         return dict(result, **self._run_module(args, task_vars, base))
 
     def _run_module(self, args, task_vars, base):
@@ -121,13 +128,14 @@ def remote_base(remote_tmp):
     raise ValueError(f"remote_tmp {value!r} is neither absolute nor under ~ (fix: set remote_tmp to such a path)")
 
 
-def assume_once(binary, role):
-    """The document for `role`, assumed once per run: the first worker to take the role's lock assumes it, the
-    others read its result. Returns (content, stamp, None) or (None, None, error message); the stamp is the time
-    the role was assumed, in nanoseconds since the epoch."""
+def assume_once(binary, role, opts):
+    """The document for `role` (with `opts`: external_id, duration), assumed once per run and option set: the
+    first worker to take its lock assumes it, the others read its result. Returns (content, stamp, None) or
+    (None, None, error message); the stamp is when the role was assumed, in nanoseconds since the epoch."""
     cache = os.path.join(C.DEFAULT_LOCAL_TMP, "credpush")
     os.makedirs(cache, mode=0o700, exist_ok=True)
-    key = hashlib.sha256(f"{binary}\0{role}".encode()).hexdigest()[:32]
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in sorted(opts.items())]
+    key = hashlib.sha256("\0".join([binary, role, *flags]).encode()).hexdigest()[:32]
     doc, err = os.path.join(cache, key + ".json"), os.path.join(cache, key + ".err")
     stamp_file = os.path.join(cache, key + ".stamp")
     with open(os.path.join(cache, key + ".lock"), "w") as lock:
@@ -137,7 +145,7 @@ def assume_once(binary, role):
                 f.write(str(time.time_ns()))
             try:
                 # `--flag=value`: a value from the inventory that starts with `-` stays a value.
-                proc = subprocess.run([binary, "assume", f"--role-arn={role}", f"--output={doc}"], stdin=subprocess.DEVNULL,
+                proc = subprocess.run([binary, "assume", f"--role-arn={role}", *flags, f"--output={doc}"], stdin=subprocess.DEVNULL,
                                       capture_output=True, text=True, timeout=ASSUME_TIMEOUT, check=False)
                 message = proc.stderr.strip() if proc.returncode != 0 else ""
                 if proc.returncode != 0 and not message:

@@ -2,6 +2,7 @@
 //! one-line failure text for every STS error (`failure`), and the clock check against STS's `Date` ([`clock`]).
 
 pub mod clock;
+pub mod config;
 mod failure;
 pub mod inputs;
 pub mod params;
