@@ -193,9 +193,13 @@ pub fn open_dir(dir: &Path, create: bool, file_owner: Option<u32>) -> Result<Tru
             }
         }
         fd = open_below(&fd, name, &shown)?;
-        // The file's own directory may also be the user's that a root writer hands the file to.
-        let also = if i + 1 == parts.len() { file_owner } else { None };
-        last = check(&fd, &shown, me, also)?;
+        if create && i >= resolved && file_owner.is_some_and(|o| o != me) {
+            // A directory made for the user a root writer hands the file to is that user's, as before.
+            super::atomic::chown(&fd, file_owner, None).map_err(io("change the owner of", &shown))?;
+        }
+        // Directories of the user a root writer hands the file to may be on the way too (their own home): every
+        // step below is by descriptor with O_NOFOLLOW, so that user can move nothing but their own file.
+        last = check(&fd, &shown, me, file_owner)?;
     }
     let (owner, mode) = last;
     if owner != me && Some(owner) != file_owner {
