@@ -78,6 +78,18 @@ pub enum Error {
         expired_at: String,
     },
 
+    /// The caller's credentials hold bytes no AWS key has (a control character or whitespace, often a `\r` from a
+    /// file saved on Windows or a newline from `$(cat FILE)`); the SDK's signer would panic on them.
+    #[error(
+        r"the caller's {field} contains a control character or whitespace{where_}, which no AWS credential has (likely a \r or \n left by the file or command that set it; fix: remove it where the credential is set)"
+    )]
+    CallerCredentialsMalformed {
+        /// Which part: the access key id, secret access key or session token (never its value).
+        field: &'static str,
+        /// Where it was at: the end, or inside.
+        where_: &'static str,
+    },
+
     /// STS could not be reached.
     #[error(
         "could not reach the STS endpoint {endpoint}: {detail} (fix: check AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, the region, and the network or proxy)"
@@ -226,6 +238,7 @@ impl Error {
             Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }
+            | Error::CallerCredentialsMalformed { .. }
             | Error::EndpointUnreachable { .. }
             | Error::AccessDenied { .. }
             | Error::CallerRejected { .. }

@@ -160,7 +160,8 @@ fn compact_json(text: &str) -> String {
 
 /// Reads and checks an inline session policy file; returns it compact, in the file's own key order.
 pub fn read_policy(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
+    // STS takes at most 2048 characters; 64 KiB leaves room for any amount of whitespace a person would write.
+    let text = crate::host::input::read_regular_text(path, 64 * 1024)
         .map_err(|e| Error::PolicyFile { path: path.to_owned(), reason: format!("cannot read it: {e}") })?;
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(_)) => {

@@ -5,6 +5,7 @@
 
 pub mod document;
 pub mod fsutil;
+pub mod input;
 pub mod profile;
 pub mod secret;
 

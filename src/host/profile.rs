@@ -193,7 +193,8 @@ impl ProfileSpec {
 
     /// Ensures the block is in `config_file`, atomically, keeping the file's mode. A missing file is created 0600.
     pub fn install(&self, config_file: &Path) -> Result<InstallOutcome> {
-        let (existing, mode, outcome) = match std::fs::read(config_file) {
+        use crate::host::input::{InputError, MAX_CONFIG_BYTES, read_regular};
+        let (existing, mode, outcome) = match read_regular(config_file, MAX_CONFIG_BYTES) {
             Ok(bytes) => {
                 let text = String::from_utf8(bytes).map_err(|_| Error::ConfigFile {
                     path: config_file.to_owned(),
@@ -202,8 +203,11 @@ impl ProfileSpec {
                 let mode = std::fs::metadata(config_file).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
                 (text, mode, InstallOutcome::Updated)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), 0o600, InstallOutcome::Created),
-            Err(e) => return Err(Error::io("read", config_file, e)),
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                (String::new(), 0o600, InstallOutcome::Created)
+            }
+            Err(InputError::Io(e)) => return Err(Error::io("read", config_file, e)),
+            Err(e) => return Err(Error::ConfigFile { path: config_file.to_owned(), reason: e.to_string() }),
         };
         let merged = self.merge(&existing, config_file)?;
         if outcome == InstallOutcome::Updated && merged == existing {

@@ -6,12 +6,12 @@
 //! It runs before the async runtime and logging are set up, and reads one small file: its whole-process time stays
 //! near `cat`'s (see docs/BENCHMARKS.md).
 
-use std::io::Read;
 use std::path::Path;
 
 use time::OffsetDateTime;
 
 use crate::host::document::CredentialDocument;
+use crate::host::input::{self, InputError};
 
 /// A credential document is a few hundred bytes to a few KiB (long session tokens); anything larger is not one.
 pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024;
@@ -53,15 +53,22 @@ impl ReadError {
 pub fn read_document(path: &Path, now: OffsetDateTime) -> Result<Vec<u8>, ReadError> {
     let shown = path.display().to_string();
     let io = |source| ReadError::Io { path: shown.clone(), source };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::with_capacity(2048);
-    file.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
     let unusable = |reason: String| ReadError::Unusable { path: shown.clone(), reason };
-    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
-        return Err(unusable(format!(
-            "is larger than {MAX_DOCUMENT_BYTES} bytes, so it is not a credential document (fix: point credential_process at the file credpush writes)"
-        )));
-    }
+    // A FIFO or a device would hang the SDK that runs credential_process, or feed it without end.
+    let bytes = match input::read_regular(path, MAX_DOCUMENT_BYTES) {
+        Ok(b) => b,
+        Err(InputError::Io(e)) => return Err(io(e)),
+        Err(InputError::TooLarge { .. }) => {
+            return Err(unusable(format!(
+                "is larger than {MAX_DOCUMENT_BYTES} bytes, so it is not a credential document (fix: point credential_process at the file credpush writes)"
+            )));
+        }
+        Err(e @ InputError::NotRegular(_)) => {
+            return Err(unusable(format!(
+                "{e}: credential_process must read the document credpush writes, a regular file"
+            )));
+        }
+    };
     let doc = CredentialDocument::parse(&bytes).map_err(|e| {
         unusable(format!(
             "is not a valid credential document ({e}); a rotation writes it atomically, so something else wrote this file (fix: rotate again, and check what else writes to it)"

@@ -39,7 +39,11 @@ pub(crate) fn select(graph: &Graph, limit: Option<&str>, mode: Mode) -> Result<V
     for p in split {
         match p.strip_prefix('@') {
             Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|e| InventoryError::BadPattern {
+                let limit_file = crate::host::input::read_regular_text(
+                    std::path::Path::new(file),
+                    crate::host::input::MAX_CONFIG_BYTES,
+                );
+                let text = limit_file.map_err(|e| InventoryError::BadPattern {
                     pattern: p.clone(),
                     reason: format!("cannot read limit file {file}: {e} (give a readable file of patterns)"),
                 })?;

@@ -172,8 +172,8 @@ pub(crate) fn py_splitext(name: &str) -> &str {
 
 /// One vars file: YAML or JSON holding a mapping. An empty file adds nothing.
 pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, InventoryError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8(super::source::read_input(path)?)
+        .map_err(|_| InventoryError::file(path, "not valid UTF-8 text (save the vars file as UTF-8)"))?;
     let node = yaml11::load(&text).map_err(|(line, fault)| fault.at(path, line.max(1)))?;
     match node {
         None => Ok(Map::new()),

@@ -42,12 +42,12 @@ impl SshSettings {
         config_file: Option<PathBuf>,
     ) -> crate::error::Result<Self> {
         use crate::error::Error;
-        if let Some(file) = &config_file {
-            std::fs::File::open(file).map_err(|e| {
+        if let Some(file) = config_file.as_ref().filter(|f| f.as_path() != std::path::Path::new("/dev/null")) {
+            crate::host::input::check_regular(file, crate::host::input::MAX_CONFIG_BYTES).map_err(|e| {
                 Error::invalid(
                     "--ssh-config",
                     file.display().to_string(),
-                    format!("cannot read it ({e}); name a readable ssh config file"),
+                    format!("cannot use it: {e}"),
                 )
             })?;
         }
