@@ -6,7 +6,10 @@ use clap::Parser;
 use credpush::cli::Cli;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     // credential_process runs `read` before every refresh: no runtime, no logging, just the file.
     if let credpush::cli::Command::Read(cmd) = &cli.command {
         std::process::exit(credpush::host::read::run(&cmd.path));
@@ -26,6 +29,17 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `--help` and `--version` print as clap prints them; every bad invocation becomes one `credpush: error:` line
+/// (clap's own text is several lines with usage, which a log or a CI summary shows badly) and exit 2.
+fn usage_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        err.exit();
+    }
+    eprintln!("credpush: error: {}", credpush::term::escape(&credpush::cli::usage_line(&err)));
+    std::process::exit(credpush::error::EXIT_INPUT);
 }
 
 /// Verbosity applies to credpush's own events only. The AWS SDK stays at `warn` at every verbosity, because its

@@ -54,13 +54,7 @@ pub fn check_not_nested() -> Result<()> {
         let Some(p) = pid else { break };
         let raw = p.as_raw_nonzero().get();
         if std::fs::read_link(format!("/proc/{raw}/exe")).is_ok_and(|exe| exe == me) {
-            return Err(Error::NoCredentials {
-                detail: format!(
-                    "credpush was started by credpush (pid {raw}) while it resolved its caller's credentials: the \
-                     caller's profile runs credpush as its credential_process, which would start itself again and \
-                     again; give the caller credentials of its own, not a profile that assumes through credpush"
-                ),
-            });
+            return Err(Error::NestedCaller { pid: raw });
         }
         pid = parent_of(raw);
     }

@@ -81,6 +81,8 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     if let Some(every) = &cmd.every {
         warn_schedule(every, &cmd.sts)?;
     }
+    // Before anything opens files or starts ssh: a limit that fits no host is refused here, by name.
+    let fds = limits::prepare(usize::from(cmd.fleet.forks))?;
     let targets = crate::fleet::target::load_targets(
         &cmd.inv.inventory,
         cmd.inv.limit.as_deref(),
@@ -99,7 +101,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     }
     let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
-    check_trust_all(&targets, &ssh, usize::from(cmd.fleet.forks)).await?;
+    check_trust_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {
         term::print(&dry_run(&targets, &sessions, cmd.json))?;
@@ -108,7 +110,6 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
 
     // From the first network call on, a signal ends the run with a report instead of killing it.
     let mut stop = signals::listen();
-    let fds = limits::prepare(usize::from(cmd.fleet.forks));
     tracing::info!(
         soft = fds.soft,
         raised_from = fds.soft_before,
