@@ -8,6 +8,9 @@ use crate::term;
 
 /// Runs `credpush doctor`; returns the exit code of the worst finding.
 pub async fn run(cmd: DoctorCmd) -> Result<i32> {
+    if let Some(region) = &cmd.region {
+        crate::aws::inputs::check_region(region)?;
+    }
     let inputs = doctor::Inputs::from_env(cmd.profile.clone(), cmd.config.clone());
     let skew =
         if cmd.no_clock { Err("skipped (--no-clock)".to_owned()) } else { clock::skew(cmd.region.as_deref()).await };

@@ -99,7 +99,7 @@ pub fn check(s: &Schedule) -> Verdict {
     // i128: no pair of u64 values wraps, whatever a caller of this pure function passes.
     let margin = i64::try_from(i128::from(fresh_life) - i128::from(worst_age)).unwrap_or(i64::MIN);
     // The safe period must also leave the build its time and be a positive schedule.
-    let safe_for = |d: u64| d.checked_sub(REFRESH_WINDOW_SECS + s.build).filter(|&e| e > 0);
+    let safe_for = |d: u64| d.checked_sub(REFRESH_WINDOW_SECS.saturating_add(s.build)).filter(|&e| e > 0);
     let capped = if s.chained { s.duration.min(u64::from(ROLE_CHAINING_MAX_SECS)) } else { s.duration };
     let safe_every = safe_for(capped);
     let advice = match safe_every {

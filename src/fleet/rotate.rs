@@ -76,7 +76,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
         crate::fleet::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
     if let Some(name) = &cmd.install_profile {
-        crate::host::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
+        crate::host::profile::ProfileSpec::new(name, "/checked/temp.json", cmd.sts.region.as_deref())?;
     }
     if let Some(every) = &cmd.every {
         warn_schedule(every, &cmd.sts)?;

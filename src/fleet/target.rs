@@ -138,7 +138,7 @@ impl HostTarget {
         let profile_region = var_str(name, vars, "credpush_region")?;
         if let Some(p) = &profile {
             // Checked here with a placeholder path: the real one is known only once the host resolved `~`.
-            crate::host::profile::ProfileSpec::new(p, "/", profile_region.as_deref())
+            crate::host::profile::ProfileSpec::new(p, "/checked/temp.json", profile_region.as_deref())
                 .map_err(|e| host_var(name, "credpush_profile", p, &e.to_string()))?;
         }
         let (local, become_user, unsupported) = connection_vars(name, vars)?;

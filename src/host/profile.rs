@@ -42,6 +42,18 @@ impl InstallOutcome {
     }
 }
 
+/// Whether `value` has the shape of an AWS region name: two letters, lower-case words, and a number of one or two
+/// digits, joined by `-` (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`). Shared with the STS flags.
+pub fn is_region_name(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let Some((last, words)) = parts.split_last() else { return false };
+    parts.len() >= 3
+        && words[0].len() == 2
+        && words.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && (1..=2).contains(&last.len())
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl ProfileSpec {
     /// Checks the name, path and region. botocore runs `credential_process` without a shell, so `~` and `$VAR`
     /// are never expanded: the path must be absolute and literal.
@@ -64,10 +76,13 @@ impl ProfileSpec {
         if path.chars().any(|c| c.is_control()) {
             return Err(path_err("it contains a control character, which a config file line cannot hold"));
         }
+        if path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..") {
+            return Err(path_err("it names a directory, not a file (fix: name the document, e.g. /home/deploy/.aws/temp.json)"));
+        }
         if let Some(r) = region
-            && (r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            && !is_region_name(r)
         {
-            return Err(Error::invalid("--region", r, "a region is lower-case letters, digits and - (e.g. eu-west-1)"));
+            return Err(Error::invalid("--region", r, "not a region name (expected e.g. us-east-1, eu-central-1, us-gov-west-1)"));
         }
         Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned), reader: None })
     }
@@ -310,12 +325,19 @@ mod tests {
             ("$HOME/.aws/temp.json", "without a shell"),
             (".aws/temp.json", "it is relative"),
             ("/a\nb", "control character"),
+            ("/x/", "it names a directory"),
+            ("/home/deploy/.aws/..", "it names a directory"),
         ] {
             let msg = ProfileSpec::new("p", path, None).unwrap_err().to_string();
             assert!(msg.starts_with(&format!("profile path {path:?} is not usable: ")) && msg.contains(why), "{msg}");
         }
         let msg = ProfileSpec::new("bad name", "/x", None).unwrap_err().to_string();
         assert!(msg.starts_with("--name \"bad name\" is invalid"), "{msg}");
+        for region in ["x", "us-east", "useast1", "us-east-1a", "US-EAST-1", "eu--1"] {
+            let msg = ProfileSpec::new("p", "/x", Some(region)).unwrap_err().to_string();
+            assert!(msg.contains("not a region name"), "{region}: {msg}");
+        }
+        assert!(ProfileSpec::new("p", "/x", Some("us-gov-west-1")).is_ok());
     }
 
     #[test]
