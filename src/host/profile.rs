@@ -42,6 +42,9 @@ impl InstallOutcome {
     }
 }
 
+/// Config keys whose values are secrets.
+const SECRET_KEYS: [&str; 3] = ["aws_secret_access_key", "aws_session_token", "aws_security_token"];
+
 /// Whether `value` has the shape of an AWS region name: two letters, lower-case words, and a number of one or two
 /// digits, joined by `-` (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`). Shared with the STS flags.
 pub fn is_region_name(value: &str) -> bool {
@@ -112,6 +115,32 @@ impl ProfileSpec {
     /// The config section header: `default` or `profile NAME`.
     pub fn section(&self) -> String {
         if self.name == "default" { "default".into() } else { format!("profile {}", self.name) }
+    }
+
+    /// The managed block of this profile in `text` (markers included, empty when there is none), for a diff: the
+    /// rest of a config file is someone else's and may hold a static secret, so a diff never shows it, and a secret
+    /// key inside the block (only a hand edit could put one there) is masked too.
+    pub fn managed_block(&self, text: &str) -> String {
+        let (begin, end) = (self.begin_marker(), self.end_marker());
+        let mut out = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            inside |= line.trim_end() == begin;
+            if !inside {
+                continue;
+            }
+            let key = line.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+            if line.contains('=') && SECRET_KEYS.contains(&key.as_str()) {
+                out.push_str(&format!("{key} = (masked)\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+            if line.trim_end() == end {
+                break;
+            }
+        }
+        out
     }
 
     fn begin_marker(&self) -> String {
