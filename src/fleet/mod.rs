@@ -11,6 +11,7 @@ pub mod shard;
 pub mod signals;
 pub mod status;
 pub mod status_report;
+pub mod sudo;
 pub mod target;
 
 use std::path::PathBuf;
