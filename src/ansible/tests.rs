@@ -162,8 +162,11 @@ fn the_profile_diff_shows_only_the_managed_block() {
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     // A static key someone left in the file, outside the block: never part of the diff.
     let static_key = "wJalrXUtnFEMIK7MDENGbPxRfiCYSTATICKEY";
-    std::fs::write(&config, format!("[profile legacy]\naws_access_key_id = AKIAOLD\naws_secret_access_key = {static_key}\n"))
-        .unwrap();
+    std::fs::write(
+        &config,
+        format!("[profile legacy]\naws_access_key_id = AKIAOLD\naws_secret_access_key = {static_key}\n"),
+    )
+    .unwrap();
     let args = |check: bool| {
         json!({"path": target, "content": doc("ASIAEXAMPLEKEY9876"), "profile": "onprem", "config_file": config,
             "_ansible_check_mode": check, "_ansible_diff": true})

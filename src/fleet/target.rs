@@ -250,8 +250,8 @@ fn connection_vars(host: &str, vars: &Map<String, Value>) -> Result<(bool, Optio
     let flags = match var_str(host, vars, "ansible_become_flags")? {
         None => Vec::new(),
         Some(raw) => {
-            let words = shlex::split(&raw)
-                .ok_or_else(|| host_var(host, "ansible_become_flags", &raw, "unbalanced quotes"))?;
+            let words =
+                shlex::split(&raw).ok_or_else(|| host_var(host, "ansible_become_flags", &raw, "unbalanced quotes"))?;
             crate::fleet::sudo::become_flags(words).map_err(|why| host_var(host, "ansible_become_flags", &raw, &why))?
         }
     };

@@ -64,8 +64,9 @@ fn kind_name(ft: std::fs::FileType) -> &'static str {
 
 /// Opens `path` for reading without blocking and returns it only when it is a regular file of at most `max` bytes.
 pub fn open_regular(path: &Path, max: u64) -> Result<File, InputError> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(std::io::Error::from)?;
+    let fd =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(std::io::Error::from)?;
     let file = File::from(fd);
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
@@ -96,9 +97,8 @@ pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, InputError> {
 /// [`read_regular`] as UTF-8 text; bytes that are not UTF-8 are an `InvalidData` error.
 pub fn read_regular_text(path: &Path, max: u64) -> Result<String, InputError> {
     let bytes = read_regular(path, max)?;
-    String::from_utf8(bytes).map_err(|_| {
-        InputError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8 text"))
-    })
+    String::from_utf8(bytes)
+        .map_err(|_| InputError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8 text")))
 }
 
 #[cfg(test)]

@@ -80,12 +80,18 @@ impl ProfileSpec {
             return Err(path_err("it contains a control character, which a config file line cannot hold"));
         }
         if path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..") {
-            return Err(path_err("it names a directory, not a file (fix: name the document, e.g. /home/deploy/.aws/temp.json)"));
+            return Err(path_err(
+                "it names a directory, not a file (fix: name the document, e.g. /home/deploy/.aws/temp.json)",
+            ));
         }
         if let Some(r) = region
             && !is_region_name(r)
         {
-            return Err(Error::invalid("--region", r, "not a region name (expected e.g. us-east-1, eu-central-1, us-gov-west-1)"));
+            return Err(Error::invalid(
+                "--region",
+                r,
+                "not a region name (expected e.g. us-east-1, eu-central-1, us-gov-west-1)",
+            ));
         }
         Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned), reader: None })
     }

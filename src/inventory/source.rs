@@ -6,10 +6,10 @@
 //! tries its yaml plugin and then its ini plugin; everything else is INI only, and `.toml` is refused.
 
 use super::error::InventoryError;
-use crate::host::input::{self, InputError, MAX_CONFIG_BYTES};
 use super::model::Graph;
 use super::vars::py_splitext;
 use super::{ini, yaml, yaml11};
+use crate::host::input::{self, InputError, MAX_CONFIG_BYTES};
 use std::path::{Path, PathBuf};
 
 const IGNORED_NAMES: [&str; 3] = ["host_vars", "group_vars", "vars_plugins"];

@@ -44,11 +44,7 @@ impl SshSettings {
         use crate::error::Error;
         if let Some(file) = config_file.as_ref().filter(|f| f.as_path() != std::path::Path::new("/dev/null")) {
             crate::host::input::check_regular(file, crate::host::input::MAX_CONFIG_BYTES).map_err(|e| {
-                Error::invalid(
-                    "--ssh-config",
-                    file.display().to_string(),
-                    format!("cannot use it: {e}"),
-                )
+                Error::invalid("--ssh-config", file.display().to_string(), format!("cannot use it: {e}"))
             })?;
         }
         let control =

@@ -84,8 +84,9 @@ fn out_of_range_expirations_and_bad_key_shapes_are_errors_not_panics() {
     let env = Env::new();
     for exp in ["9999-12-31T23:59:59-01:00", "9999-12-31T23:00:00-12:00"] {
         let doc = env.path("temp.json");
-        let text =
-            format!(r#"{{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"{exp}"}}"#);
+        let text = format!(
+            r#"{{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"{exp}"}}"#
+        );
         std::fs::write(&doc, text).expect("doc");
         refused(env.credpush().args(["read", "--path", &s(&doc)]), 1, &format!("Expiration \"{exp}\" is not"));
         let config = s(&env.path(".aws/config"));
@@ -95,7 +96,11 @@ fn out_of_range_expirations_and_bad_key_shapes_are_errors_not_panics() {
         assert!(r.stdout.contains(&format!("Expiration \"{exp}\" is not")), "{}", r.stdout);
     }
     for (key, secret, wants) in [
-        ("AKIDEXAMPLE\r", "x", "access key id (AWS_ACCESS_KEY_ID, aws_access_key_id) contains a control character or whitespace at its end"),
+        (
+            "AKIDEXAMPLE\r",
+            "x",
+            "access key id (AWS_ACCESS_KEY_ID, aws_access_key_id) contains a control character or whitespace at its end",
+        ),
         ("AKIDEXAMPLE\n", "x", "at its end"),
         ("AKIDEXAMPLE", "sec\nret", "secret access key (AWS_SECRET_ACCESS_KEY, aws_secret_access_key) contains"),
     ] {
@@ -133,7 +138,15 @@ fn a_hanging_or_recursive_credential_process_leaves_nothing_behind() {
     for profile in ["hang", "forks"] {
         let mut c = env.credpush();
         with_caller(&mut c);
-        c.env("AWS_PROFILE", profile).args(["assume", "--role-arn", ROLE, "--sts-timeout", "1s", "--sts-deadline", "2s"]);
+        c.env("AWS_PROFILE", profile).args([
+            "assume",
+            "--role-arn",
+            ROLE,
+            "--sts-timeout",
+            "1s",
+            "--sts-deadline",
+            "2s",
+        ]);
         let start = Instant::now();
         let r = run(&mut c).expect_code(3);
         assert!(start.elapsed() < Duration::from_secs(5), "{profile}: {:?}", start.elapsed());
