@@ -82,7 +82,12 @@ fn bad_input_fails_without_touching_the_file() {
     let target = dir.path().join("temp.json");
     std::fs::write(&target, "previous").unwrap();
     let bad_doc = doc("ASIA1").replace("\"Version\":1", "\"Version\":7");
+    // Past year 9999 once in UTC: the module reported a panic ("hit a bug") for it.
+    let far = format!(
+        r#"{{"Version":1,"AccessKeyId":"ASIA1","SecretAccessKey":"{SECRET}","SessionToken":"{TOKEN}","Expiration":"9999-12-31T23:59:59-01:00"}}"#
+    );
     for (args, want) in [
+        (json!({"path": target, "content": far}), "content is not a usable credential_process document"),
         (json!({"path": target, "content": bad_doc}), "content is not a usable credential_process document"),
         (
             json!({"path": target, "content": &doc("ASIA1")[..50]}),
