@@ -43,8 +43,13 @@ impl SshSettings {
     ) -> crate::error::Result<Self> {
         use crate::error::Error;
         if let Some(file) = config_file.as_ref().filter(|f| f.as_path() != std::path::Path::new("/dev/null")) {
-            crate::host::input::check_regular(file, crate::host::input::MAX_CONFIG_BYTES).map_err(|e| {
-                Error::invalid("--ssh-config", file.display().to_string(), format!("cannot use it: {e}"))
+            use crate::host::input::{InputError, MAX_CONFIG_BYTES, check_regular};
+            check_regular(file, MAX_CONFIG_BYTES).map_err(|e| {
+                let reason = match e {
+                    InputError::Io(e) => format!("cannot read it ({e}); name a readable ssh config file"),
+                    other => other.to_string(),
+                };
+                Error::invalid("--ssh-config", file.display().to_string(), reason)
             })?;
         }
         let control =

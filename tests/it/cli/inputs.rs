@@ -61,6 +61,12 @@ fn fifos_and_devices_are_refused_for_every_file_input() {
         refused(env.credpush().args(["read", "--path", &source]), 1, wants);
         let r = run(env.credpush().args(["doctor", "--no-clock", "--config", &source]));
         assert!(r.stdout.contains(wants), "doctor: {}", r.stdout);
+        // With the clock check on, the SDK's region lookup would read AWS_CONFIG_FILE: it must not hang there.
+        let mut c = env.credpush();
+        with_caller(&mut c);
+        let start = Instant::now();
+        let r = run(c.arg("doctor").env("AWS_CONFIG_FILE", &source)).expect_code(5);
+        assert!(start.elapsed() < Duration::from_secs(5) && r.stdout.contains(wants), "doctor: {}", r.stdout);
         for var in ["AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"] {
             let mut c = env.credpush();
             with_caller(&mut c);
@@ -233,7 +239,7 @@ fn bad_invocations_are_one_error_line_with_exit_2() {
     refused(
         env.credpush().args(["inventory", "--list", "-i", &s(&nul)]),
         2,
-        "nul.ini:2: host name \"web\\0x\" contains a control character",
+        "nul.ini:2: host name \"web\\0x\" contains a NUL character",
     );
     // Help and version are not errors.
     assert!(run(env.credpush().arg("--help")).expect_code(0).stdout.contains("Usage: credpush"));
