@@ -8,7 +8,7 @@
 //! | 1 | `rotate` ran, and at least one host failed, was unreachable, or was skipped by a signal |
 //! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; an open file limit too low for one host; or a refused request such as role chaining past 1 hour |
 //! | 3 | AWS: no caller credentials, STS unreachable or silent past `--sts-deadline`, access denied, any other STS error |
-//! | 4 | a local file could not be read or written |
+//! | 4 | a local file could not be read or written, or `serve` could not listen on its address |
 //!
 //! Messages are lower case, name the input, say what is wrong and how to fix it, and never carry a secret.
 
@@ -214,6 +214,37 @@ pub enum Error {
         host: String,
     },
 
+    /// `fetch` refused the parameter's document: invalid, expired, or older than the version already written.
+    #[error("parameter {parameter}: {reason}")]
+    FetchRefused {
+        /// The SecureString parameter.
+        parameter: String,
+        /// Why, and that the old file was kept.
+        reason: String,
+    },
+
+    /// A directory on the way to a secret that others could change.
+    #[error("directory {} is not safe for a secret: {reason}", path.display())]
+    UnsafeDirectory {
+        /// The directory the document goes into.
+        path: PathBuf,
+        /// Which directory on the way, and the fix.
+        reason: String,
+    },
+
+    /// An SSM call failed (PutParameter, SendCommand, GetParameter, the invocation reads).
+    #[error("SSM {operation} for {object} failed: {message} (fix: {fix})")]
+    Ssm {
+        /// The operation.
+        operation: &'static str,
+        /// The parameter, instances or command it was about.
+        object: String,
+        /// SSM's code and message.
+        message: String,
+        /// What to do about it.
+        fix: &'static str,
+    },
+
     /// The open file limit leaves no room for one host in flight.
     #[error(
         "the open file limit (ulimit -n) is {soft}{}, and one host in flight needs {need} descriptors (fix: raise it, e.g. ulimit -n 1024, or LimitNOFILE= in a systemd unit)",
@@ -232,6 +263,18 @@ pub enum Error {
     #[cfg(feature = "cli")]
     #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
+
+    /// `credpush serve` could not listen on its address.
+    #[error(
+        "could not listen on {addr}: {source} (fix: choose a free port with --listen 127.0.0.1:PORT, or stop what holds it)"
+    )]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 
     /// A local file operation failed.
     #[error("could not {action} {}: {source}", path.display())]
@@ -257,6 +300,8 @@ impl Error {
             | Error::ConfigFile { .. }
             | Error::HostVar { .. }
             | Error::NoRole { .. }
+            | Error::FetchRefused { .. }
+            | Error::UnsafeDirectory { .. }
             | Error::FdLimit { .. } => EXIT_INPUT,
             #[cfg(feature = "cli")]
             Error::Inventory(_) => EXIT_INPUT,
@@ -268,8 +313,9 @@ impl Error {
             | Error::AccessDenied { .. }
             | Error::CallerRejected { .. }
             | Error::Sts { .. }
-            | Error::StsEndpoint { .. } => EXIT_AWS,
-            Error::Io { .. } => EXIT_IO,
+            | Error::StsEndpoint { .. }
+            | Error::Ssm { .. } => EXIT_AWS,
+            Error::Io { .. } | Error::Listen { .. } => EXIT_IO,
         }
     }
 

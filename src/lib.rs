@@ -22,7 +22,8 @@
 //!   `Display` print `(redacted)`; the atomic writer [`host::fsutil::write_atomic`] (temp file, fsync, rename, mode
 //!   0600); [`host::input`], the one reader of file inputs (regular files only, capped, never blocking on a FIFO);
 //!   the profile `credential_process = cat /ABSOLUTE/path` ([`host::profile::ProfileSpec`]), because
-//!   botocore runs the process without a shell; `read` and `doctor`.
+//!   botocore runs the process without a shell; `read`, `doctor`, and [`host::serve`], a loopback container
+//!   credentials endpoint for containers and consumers that cannot run `credential_process`.
 //! - [`inventory`]: Ansible's INI and YAML inventories, parsed as Ansible parses them. [`ansible`]: the module's
 //!   contract (the `credpush-ansible` binary), built without the default `cli` feature so that it links none of
 //!   the AWS SDK, tokio or ssh code and stays small and static.
@@ -58,5 +59,7 @@ pub mod fleet;
 pub mod inventory;
 #[cfg(feature = "cli")]
 pub mod ssh;
+#[cfg(feature = "cli")]
+pub mod ssm;
 #[cfg(feature = "cli")]
 pub mod term;

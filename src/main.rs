@@ -6,6 +6,12 @@ use clap::Parser;
 use credpush::cli::Cli;
 
 fn main() {
+    // Before anything else holds a secret: the commands ssh runs for an inventory (ProxyCommand, Match exec) run
+    // as this user, and could otherwise read this process's environment (the caller's AWS keys) and memory (the
+    // documents) through /proc/PID/environ, /proc/PID/mem or ptrace. A process that is not dumpable has its
+    // /proc files owned by root and refuses ptrace; its children are dumpable again from their own exec. On a
+    // kernel without prctl the run goes on, no worse off than before.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => usage_error(err),

@@ -64,6 +64,12 @@ class ActionModule(ActionBase):
         refused = self._refused_become_flags()
         if refused:
             return dict(result, failed=True, msg=refused)
+        # How to assume: controller-side options, never sent to the module.
+        assume_opts = {}
+        for k in ("external_id", "duration"):
+            v = args.pop(k, None)
+            if v not in (None, ""):
+                assume_opts[k] = str(v)
         try:
             base = remote_base(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
         except ValueError as e:
@@ -75,10 +81,11 @@ class ActionModule(ActionBase):
                 return dict(result, failed=True, msg=(
                     f"host {task_vars.get('inventory_hostname')} has no role to assume (fix: set credpush_role_arn "
                     "for the host or its group, or pass -e credpush_default_role_arn=ARN)"))
-            content, error = assume_once(str(binary), str(role))
+            content, error = assume_once(str(binary), str(role), assume_opts)
             if error:
-                return dict(result, failed=True, msg=error)
+                return dict(result, failed=True, msg=error, role_arn=str(role))
             args["content"] = content
+            result["role_arn"] = str(role)
         return dict(result, **self._run_module(args, task_vars, base))
 
     def _refused_become_flags(self):
@@ -138,19 +145,21 @@ def watch_cache(cache):
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
 
 
-def assume_once(binary, role):
-    """The document for `role`, assumed once per run: the first worker to take the role's lock assumes it, the
-    others read its result. Returns (content, None) or (None, error message)."""
+def assume_once(binary, role, opts):
+    """The document for `role` (with `opts`: external_id, duration), assumed once per run and option set: the
+    first worker to take its lock assumes it, the others read its result. Returns (content, None) or (None, error
+    message)."""
     cache = os.path.join(C.DEFAULT_LOCAL_TMP, "credpush")
     watch_cache(cache)
-    key = hashlib.sha256(f"{binary}\0{role}".encode()).hexdigest()[:32]
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in sorted(opts.items())]
+    key = hashlib.sha256("\0".join([binary, role, *flags]).encode()).hexdigest()[:32]
     doc, err = os.path.join(cache, key + ".json"), os.path.join(cache, key + ".err")
     with open(os.path.join(cache, key + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(doc) and not os.path.exists(err):
             try:
                 # `--flag=value`: a value from the inventory that starts with `-` stays a value.
-                proc = subprocess.run([binary, "assume", f"--role-arn={role}", f"--output={doc}"], stdin=subprocess.DEVNULL,
+                proc = subprocess.run([binary, "assume", f"--role-arn={role}", *flags, f"--output={doc}"], stdin=subprocess.DEVNULL,
                                       capture_output=True, text=True, timeout=ASSUME_TIMEOUT, check=False)
                 message = proc.stderr.strip() if proc.returncode != 0 else ""
                 if proc.returncode != 0 and not message:

@@ -51,6 +51,11 @@ pub fn user_by_uid(uid: u32) -> Option<User> {
     parse_passwd(&read_small("/etc/passwd")).into_iter().find(|u| u.uid == uid)
 }
 
+/// The passwd entry named `name`.
+pub fn user_by_name(name: &str) -> Option<User> {
+    parse_passwd(&read_small("/etc/passwd")).into_iter().find(|u| u.name == name)
+}
+
 /// A user id from a name or a number.
 pub fn resolve_user(spec: &str) -> Result<u32, String> {
     if let Ok(id) = spec.parse() {

@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod clock;
+pub mod config;
 mod failure;
 pub mod inputs;
 pub mod params;

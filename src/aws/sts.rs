@@ -78,6 +78,8 @@ pub fn check_credential_shape(creds: &aws_credential_types::Credentials) -> Resu
 #[derive(Debug, Clone)]
 pub struct Sts {
     client: aws_sdk_sts::Client,
+    /// The same configuration with the resolved caller credentials, for the run's other clients (SSM).
+    sdk_config: aws_config::SdkConfig,
     limits: StsLimits,
     /// Set by the first call that finds the endpoint down (no answer, not HTTP, a server error), so that no
     /// further call waits for it: the failure, to repeat for the calls not made.
@@ -140,8 +142,17 @@ impl Sts {
             });
         }
         tracing::debug!(access_key_id = creds.access_key_id(), "resolved caller credentials");
-        let config = aws_sdk_sts::config::Builder::from(&sdk_config).credentials_provider(creds).build();
-        Ok(Self { client: aws_sdk_sts::Client::from_conf(config), limits, down: Arc::default() })
+        let config = aws_sdk_sts::config::Builder::from(&sdk_config).credentials_provider(creds.clone()).build();
+        let sdk_config = sdk_config
+            .into_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+            .build();
+        Ok(Self { client: aws_sdk_sts::Client::from_conf(config), sdk_config, limits, down: Arc::default() })
+    }
+
+    /// The run's AWS configuration, with the caller's credentials as resolved and checked here.
+    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.sdk_config
     }
 
     /// GetCallerIdentity.

@@ -39,6 +39,11 @@ pub struct FleetArgs {
     /// ssh config file to use instead of ~/.ssh/config (as ssh -F).
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+
+    /// Refuse (exit 2) inventories whose ssh args would run a command here: ProxyCommand, LocalCommand, a
+    /// PKCS11/security key provider, -F FILE (Match exec), a ProxyJump that is not plain host specs.
+    #[arg(long)]
+    pub no_inventory_commands: bool,
 }
 
 /// `--known-hosts`.
@@ -111,7 +116,13 @@ impl From<FleetArgs> for FleetOptions {
             KnownHosts::Strict => HostKeyPolicy::Strict,
             KnownHosts::AcceptNew => HostKeyPolicy::AcceptNew,
         };
-        Self { forks: a.forks, timeout: a.timeout, known_hosts, ssh_config: a.ssh_config }
+        Self {
+            forks: a.forks,
+            timeout: a.timeout,
+            known_hosts,
+            ssh_config: a.ssh_config,
+            no_inventory_commands: a.no_inventory_commands,
+        }
     }
 }
 

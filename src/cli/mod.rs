@@ -4,10 +4,12 @@
 pub mod args;
 mod assume;
 mod doctor;
+mod fetch;
 mod inventory;
 mod plan;
 mod profile;
 pub mod rotate;
+pub mod serve;
 pub mod status;
 
 use std::path::PathBuf;
@@ -95,7 +97,8 @@ pub enum Command {
     /// Render the on-prem AWS profile block, or merge it into a config file.
     #[command(after_help = EXIT_CODES)]
     Profile(ProfileCmd),
-    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified.
+    /// Assume the role(s) and push the document to every inventory host over SSH, atomically and verified, or
+    /// deliver it through SSM Run Command (--ssm-targets, and hosts with ansible_connection aws_ssm).
     #[command(after_help = EXIT_CODES)]
     Rotate(Box<RotateCmd>),
     /// Print a credential document for credential_process, only when it is valid and unexpired (instead of cat).
@@ -110,9 +113,16 @@ pub enum Command {
     /// Show an inventory as Ansible sees it (`--list` prints what `ansible-inventory --list` prints).
     #[command(after_help = EXIT_CODES)]
     Inventory(InventoryCmd),
+    /// On an SSM managed instance: read the document from its SecureString parameter and write it atomically.
+    #[command(after_help = fetch::FETCH_EXIT_CODES)]
+    Fetch(fetch::FetchCmd),
     /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
     #[command(after_help = PLAN_HELP)]
     Plan(PlanCmd),
+    /// Serve the document on loopback as a container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI),
+    /// for containers and consumers that cannot run credential_process.
+    #[command(after_help = serve::SERVE_EXIT_CODES)]
+    Serve(serve::ServeCmd),
 }
 
 /// `credpush inventory`.
@@ -123,8 +133,17 @@ pub struct InventoryCmd {
     pub inv: InventoryArgs,
 
     /// Print the whole inventory as JSON (groups, hosts, children, _meta.hostvars).
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "hosts", conflicts_with = "hosts")]
     pub list: bool,
+
+    /// Print the selected hosts' names, one a line, as a file for ansible-playbook --limit @FILE; a name Ansible
+    /// would read as more than that host (a group's name, pattern syntax) is refused (exit 2).
+    #[arg(long)]
+    pub hosts: bool,
+
+    /// With --hosts: only the hosts of shard I of N, exactly as rotate --shard selects them.
+    #[arg(long, value_name = "I/N", requires = "hosts", value_parser = crate::fleet::shard::Shard::parse, allow_hyphen_values = true)]
+    pub shard: Option<crate::fleet::shard::Shard>,
 }
 
 const PLAN_HELP: &str = "\
@@ -178,12 +197,12 @@ pub struct AssumeCmd {
 #[derive(Debug, Args)]
 pub struct ProfileCmd {
     /// Profile name; `default` renders [default].
-    #[arg(long)]
-    pub name: String,
+    #[arg(long, required_unless_present = "container")]
+    pub name: Option<String>,
 
     /// Absolute path of the credential document on the host (no ~ or $VARIABLES).
-    #[arg(long, value_name = "ABS_PATH")]
-    pub path: String,
+    #[arg(long, value_name = "ABS_PATH", required_unless_present = "container")]
+    pub path: Option<String>,
 
     /// Region to set in the profile.
     #[arg(long)]
@@ -201,6 +220,10 @@ pub struct ProfileCmd {
     /// With --reader credpush: the absolute path of credpush on the host [default: this credpush].
     #[arg(long, value_name = "ABS_PATH")]
     pub reader_bin: Option<String>,
+
+    /// --container and its flags.
+    #[command(flatten)]
+    pub container: serve::ContainerArgs,
 }
 
 /// The command a profile's credential_process runs.
@@ -245,5 +268,7 @@ pub async fn run(cli: Cli) -> crate::error::Result<i32> {
         Command::Doctor(cmd) => doctor::run(cmd).await,
         Command::Inventory(cmd) => inventory::run(cmd),
         Command::Plan(cmd) => plan::run(cmd),
+        Command::Fetch(cmd) => fetch::run(cmd).await,
+        Command::Serve(cmd) => serve::run(cmd).await,
     }
 }

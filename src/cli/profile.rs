@@ -7,7 +7,13 @@ use crate::term;
 
 /// Runs `credpush profile`.
 pub fn run(cmd: ProfileCmd) -> Result<i32> {
-    let mut spec = profile::ProfileSpec::new(&cmd.name, &cmd.path, cmd.region.as_deref())?;
+    if cmd.container.container {
+        term::print(&cmd.container.variables()?)?;
+        return Ok(EXIT_OK);
+    }
+    // clap requires both unless --container.
+    let (name, path) = (cmd.name.unwrap_or_default(), cmd.path.unwrap_or_default());
+    let mut spec = profile::ProfileSpec::new(&name, &path, cmd.region.as_deref())?;
     if cmd.reader == cli::Reader::Credpush {
         let bin = match &cmd.reader_bin {
             Some(b) => b.clone(),
@@ -22,7 +28,7 @@ pub fn run(cmd: ProfileCmd) -> Result<i32> {
         None => term::print(&spec.render())?,
         Some(file) => {
             let outcome = spec.install(file)?;
-            term::print(&format!("profile {:?} in {}: {}\n", cmd.name, file.display(), outcome.as_str()))?;
+            term::print(&format!("profile {:?} in {}: {}\n", name, file.display(), outcome.as_str()))?;
         }
     }
     Ok(EXIT_OK)

@@ -2,17 +2,25 @@
 
 use clap::Args;
 
-use crate::cli::args::{FleetArgs, InventoryArgs, StsArgs};
+use std::path::PathBuf;
+
+use crate::cli::args::{FleetArgs, StsArgs};
 use crate::error::Result;
+use crate::fleet::Selection;
 use crate::fleet::rotate::RotateOptions;
 use crate::fleet::shard::Shard;
+use crate::fleet::ssm::SsmOptions;
 
 /// `credpush rotate`.
 #[derive(Debug, Args)]
 pub struct RotateCmd {
-    /// Inventory and selection.
-    #[command(flatten)]
-    pub inv: InventoryArgs,
+    /// Inventory file (INI or YAML) or directory; repeatable, as with ansible -i (optional with --ssm-targets).
+    #[arg(short = 'i', long = "inventory", value_name = "INV", required_unless_present = "ssm_targets")]
+    pub inventory: Vec<PathBuf>,
+
+    /// Host pattern as Ansible's --limit: names, globs, groups, a:b, a,b, a:&b, a:!b, ~regex.
+    #[arg(short = 'l', long, value_name = "PATTERN")]
+    pub limit: Option<String>,
 
     /// Role for hosts without credpush_role_arn: arn:aws:iam::ACCOUNT:role/NAME.
     #[arg(long, value_name = "ARN")]
@@ -57,12 +65,46 @@ pub struct RotateCmd {
     /// The schedule this rotation runs on (e.g. 30m): warns on stderr when it is too slow for --duration.
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub every: Option<String>,
+
+    /// SSM managed instances to deliver to with --role-arn, as aws ssm send-command --targets:
+    /// Key=tag:NAME,Values=V1,V2 or Key=InstanceIds,Values=mi-1,mi-2 (repeatable, at most 5).
+    #[arg(long, value_name = "Key=K,Values=V", value_parser = crate::ssm::targets::parse, requires = "role_arn")]
+    pub ssm_targets: Vec<crate::ssm::targets::SsmTarget>,
+
+    /// SSM: the SecureString parameter that carries the document [default: /credpush/<role name>].
+    #[arg(long, value_name = "NAME")]
+    pub parameter: Option<String>,
+
+    /// SSM: the customer-managed KMS key of the parameter (ID, ARN or alias).
+    #[arg(long, value_name = "KEY", default_value = crate::ssm::DEFAULT_KMS_KEY)]
+    pub kms_key_id: String,
+
+    /// SSM: the Run Command document (deploy/credpush-fetch.yml).
+    #[arg(long, value_name = "NAME", default_value = crate::ssm::DEFAULT_DOCUMENT)]
+    pub ssm_document: String,
+
+    /// SSM: the path of credpush on the instances.
+    #[arg(long, value_name = "PATH", default_value = crate::ssm::DEFAULT_CREDPUSH_PATH)]
+    pub ssm_credpush_path: String,
+
+    /// SSM: SendCommand's MaxConcurrency (instances at once: a number or a percentage).
+    #[arg(long, value_name = "N|P%", default_value = "50")]
+    pub max_concurrency: String,
+
+    /// SSM: SendCommand's MaxErrors (the default lets every instance run, whatever the others do).
+    #[arg(long, value_name = "N|P%", default_value = "100%")]
+    pub max_errors: String,
+
+    /// SSM: the local user who owns the document on the instances (for --ssm-targets, and inventory hosts
+    /// without ansible_become_user) [default: root].
+    #[arg(long, value_name = "USER")]
+    pub owner: Option<String>,
 }
 
 /// Runs `credpush rotate`.
 pub async fn run(cmd: RotateCmd) -> Result<i32> {
     let options = RotateOptions {
-        inv: cmd.inv.into(),
+        inv: Selection { inventory: cmd.inventory, limit: cmd.limit },
         role_arn: cmd.role_arn,
         sts: cmd.sts.into(),
         path: cmd.path,
@@ -74,6 +116,16 @@ pub async fn run(cmd: RotateCmd) -> Result<i32> {
         json: cmd.json,
         shard: cmd.shard,
         every: cmd.every,
+        ssm: SsmOptions {
+            targets: cmd.ssm_targets,
+            parameter: cmd.parameter,
+            kms_key_id: cmd.kms_key_id,
+            document: cmd.ssm_document,
+            credpush_path: cmd.ssm_credpush_path,
+            max_concurrency: cmd.max_concurrency,
+            max_errors: cmd.max_errors,
+            owner: cmd.owner,
+        },
     };
     crate::fleet::rotate::rotate(options).await
 }

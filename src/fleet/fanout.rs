@@ -131,5 +131,9 @@ async fn deliver((target, payload): Job, opts: &FanoutOptions, stop: watch::Rece
     match &target.route {
         Route::Ssh(host) => crate::ssh::deliver::deliver(Peer::Ssh(host), &delivery, &opts.ssh, stop).await,
         Route::Local(host) => crate::ssh::deliver::deliver(Peer::Local(host), &delivery, &opts.ssh, stop).await,
+        // The rotation hands SSM hosts to the SSM transport, never to this fan-out.
+        Route::Ssm(_) => {
+            not_attempted(&target, Status::Failed, "internal error: an SSM host reached the ssh fan-out".into())
+        }
     }
 }

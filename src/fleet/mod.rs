@@ -9,6 +9,7 @@ pub mod report;
 pub mod rotate;
 pub mod shard;
 pub mod signals;
+pub mod ssm;
 pub mod status;
 pub mod status_report;
 pub mod sudo;
@@ -38,4 +39,6 @@ pub struct FleetOptions {
     pub known_hosts: HostKeyPolicy,
     /// An ssh config file to use instead of `~/.ssh/config`.
     pub ssh_config: Option<PathBuf>,
+    /// Refuse hosts whose inventory ssh args would run a command here (`--no-inventory-commands`).
+    pub no_inventory_commands: bool,
 }

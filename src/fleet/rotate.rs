@@ -18,10 +18,12 @@ use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
 use crate::fleet::fanout::{self, FanoutOptions, not_attempted};
 use crate::fleet::shard::Shard;
 use crate::fleet::signals;
-use crate::fleet::target::HostTarget;
+use crate::fleet::ssm::{SsmJob, SsmOptions};
+use crate::fleet::target::{HostTarget, Route};
 use crate::fleet::{FleetOptions, Selection, limits, report};
 use crate::ssh::deliver::DeliverOptions;
 use crate::ssh::settings::SshSettings;
+use crate::ssm::deliver::Group;
 use crate::term;
 
 /// What `credpush rotate` was asked to do, as the command line gave it.
@@ -51,6 +53,8 @@ pub struct RotateOptions {
     pub shard: Option<Shard>,
     /// `--every`.
     pub every: Option<String>,
+    /// The SSM transport's flags (`--ssm-targets`, `--parameter`, `--owner`, ...).
+    pub ssm: SsmOptions,
 }
 
 /// AssumeRole calls in flight at once with --session-per-host (STS throttles bursts per account).
@@ -83,13 +87,22 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     }
     // Before anything opens files or starts ssh: a limit that fits no host is refused here, by name.
     let fds = limits::prepare(usize::from(cmd.fleet.forks))?;
-    let targets = crate::fleet::target::load_targets(
-        &cmd.inv.inventory,
-        cmd.inv.limit.as_deref(),
-        |h| cmd.shard.is_none_or(|shard| shard.contains(h)),
-        cmd.path.as_deref(),
-        default_role.as_ref(),
-    )?;
+    let ssm_role = cmd.ssm.check(default_role.as_ref())?;
+    // --ssm-targets alone needs no inventory.
+    let targets = if cmd.inv.inventory.is_empty() && ssm_role.is_some() {
+        Vec::new()
+    } else {
+        crate::fleet::target::load_targets(
+            &cmd.inv.inventory,
+            cmd.inv.limit.as_deref(),
+            |h| cmd.shard.is_none_or(|shard| shard.contains(h)),
+            cmd.path.as_deref(),
+            default_role.as_ref(),
+        )?
+    };
+    if cmd.fleet.no_inventory_commands {
+        crate::fleet::target::refuse_inventory_commands(&targets)?;
+    }
     if let Some(shard) = cmd.shard
         && targets.is_empty()
     {
@@ -99,7 +112,15 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
         crate::term::print(&report)?;
         return Ok(EXIT_OK);
     }
-    let sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
+    let mut sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
+    if let Some(role) = &ssm_role
+        && !sessions.iter().any(|s| s.params.role_arn == *role)
+    {
+        sessions.push(Session { params: AssumeParams::from_flags(role.as_str(), &cmd.sts)?, hosts: Vec::new() });
+    }
+    let roles: Vec<_> = sessions.iter().map(|s| (&s.params.role_arn, s.hosts.as_slice())).collect();
+    let defaults = (cmd.path.as_deref(), cmd.install_profile.as_deref(), cmd.sts.region.as_deref());
+    let ssm_groups = crate::fleet::ssm::plan(&roles, &targets, ssm_role.as_ref(), &cmd.ssm, defaults)?;
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
     check_trust_all(&targets, &ssh, fds.forks).await?;
 
@@ -161,11 +182,16 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     });
     // Hosts start as soon as their session's credentials are in, while other sessions are still being assumed.
     let (jobs, queue) = mpsc::unbounded_channel();
-    let feed = assume_all(&sts, &caller, &sessions, &targets, jobs, stop.clone());
+    let (ssm_jobs, ssm_queue) = mpsc::unbounded_channel();
+    let ssm = ssm_groups.iter().any(|g| !g.is_empty()).then(|| crate::ssm::client::Ssm::new(sts.sdk_config()));
+    let ssm_settings = crate::fleet::ssm::settings(&cmd.ssm, Duration::from_secs(timeout_secs));
+    let feed = assume_all(&sts, &caller, (&sessions, &ssm_groups), &targets, (jobs, ssm_jobs), stop.clone());
+    let through_ssm = crate::fleet::ssm::run(ssm_queue, ssm, ssm_settings, stop.clone());
     let push = fanout::run(queue, targets.len(), opts, stop);
-    let ((mut outcomes, sts_failed), pushed) = tokio::join!(feed, push);
+    let ((mut outcomes, sts_failed), pushed, (delivered, ssm_failed)) = tokio::join!(feed, push, through_ssm);
     outcomes.extend(pushed);
-    finish(&cmd, outcomes, started, sts_failed)
+    outcomes.extend(delivered);
+    finish(&cmd, outcomes, started, sts_failed || ssm_failed)
 }
 
 /// Prints the report and picks the exit code.
@@ -248,14 +274,15 @@ fn plan_sessions(targets: &[HostTarget], sts: &StsFlags, per_host: bool) -> Resu
 }
 
 /// Assumes every session, a few at a time, and sends each host to `jobs` as soon as its session's credentials
-/// are in. Returns an outcome for every host that was not sent (its session failed, or the run was interrupted
-/// first), and whether any call failed. At the first signal no new call starts and calls in flight are dropped.
+/// are in: SSH and local hosts to the fan-out, each session's SSM groups to the SSM transport. Returns an outcome
+/// for every host that was not sent (its session failed, or the run was interrupted first), and whether any call
+/// failed. At the first signal no new call starts and calls in flight are dropped.
 async fn assume_all(
     sts: &Sts,
     caller: &crate::aws::sts::CallerIdentity,
-    sessions: &[Session],
+    (sessions, ssm_groups): (&[Session], &[Vec<Group>]),
     targets: &[HostTarget],
-    jobs: mpsc::UnboundedSender<fanout::Job>,
+    (jobs, ssm_jobs): (mpsc::UnboundedSender<fanout::Job>, mpsc::UnboundedSender<SsmJob>),
     mut stop: watch::Receiver<Stop>,
 ) -> (Vec<HostOutcome>, bool) {
     let sem = Arc::new(Semaphore::new(STS_CONCURRENCY));
@@ -289,10 +316,16 @@ async fn assume_all(
             }
         }
         let hosts = sessions[i].hosts.iter().copied().filter(|&h| targets[h].unsupported.is_none());
+        let role_arn = sessions[i].params.role_arn.to_string();
         match result {
             Ok(doc) => {
                 let payload = Arc::new(Payload::from(&doc));
-                for h in hosts {
+                let groups = ssm_groups[i].clone();
+                // SSM hosts are in the groups; a closed SSM queue cannot happen before this loop ends.
+                if !groups.is_empty() {
+                    let _ = ssm_jobs.send(SsmJob { role_arn, doc: Arc::new(doc), groups });
+                }
+                for h in hosts.filter(|&h| !matches!(targets[h].route, Route::Ssm(_))) {
                     // A closed queue means the fan-out stopped at a signal: the host never starts.
                     if let Err(mpsc::error::SendError((target, _))) = jobs.send((targets[h].clone(), payload.clone())) {
                         outcomes.push(fanout::skipped(&target));
@@ -305,6 +338,7 @@ async fn assume_all(
                 for h in hosts {
                     outcomes.push(not_attempted(&targets[h], Status::Failed, message.clone()));
                 }
+                outcomes.extend(crate::fleet::ssm::flag_targets_failed(&ssm_groups[i], &role_arn, &message));
             }
         }
     }

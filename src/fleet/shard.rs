@@ -7,6 +7,9 @@
 
 use std::fmt;
 
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+
 /// One shard of N, numbered from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -47,6 +50,48 @@ impl Shard {
 impl fmt::Display for Shard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The hosts `limit` selects in `inv` that belong to `shard` (all of them without one), one name a line in
+/// Ansible's order: an `ansible-playbook --limit @FILE` file that selects the same hosts `rotate --shard` does.
+/// Ansible reads each line of such a file as a pattern, so a name that would select more than its own host (it
+/// names a group too, or holds pattern syntax) is refused, naming the host, rather than widening the shard.
+pub fn limit_file(inv: &Inventory, limit: Option<&str>, shard: Option<Shard>) -> Result<String> {
+    let mut out = String::new();
+    for name in inv.select(limit)? {
+        if shard.is_some_and(|s| !s.contains(&name)) {
+            continue;
+        }
+        if let Some(reason) = limit_line_problem(&name, inv.is_group(&name)) {
+            return Err(Error::HostVar {
+                host: name.clone(),
+                var: "inventory_hostname",
+                value: name,
+                reason: format!(
+                    "{reason}, so an ansible-playbook --limit @FILE line cannot select this host alone (rename it, \
+                     or shard with credpush rotate --shard)"
+                ),
+            });
+        }
+        out.push_str(&name);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Why a host name would not stand for itself alone as a line of a `--limit @FILE` file: Ansible strips each
+/// line, reads a leading `!`, `&` or `~` as exclude, intersect or regex, `*`, `?` and `[` as a glob or a
+/// subscript, and a group's name as the group.
+fn limit_line_problem(name: &str, is_group: bool) -> Option<&'static str> {
+    if is_group {
+        Some("it also names a group")
+    } else if name.starts_with(['!', '&', '~']) || name.contains(['*', '?', '[']) {
+        Some("it holds host pattern syntax (a leading !, & or ~, or *, ? or [)")
+    } else if name.trim() != name || name.contains(|c: char| c.is_control()) {
+        Some("it starts or ends with blanks or holds a control character")
+    } else {
+        None
     }
 }
 
@@ -92,6 +137,17 @@ mod tests {
         let pinned: Vec<u32> = ["host01.dc1.example", "web1", "db-7"].iter().map(|h| shard_of(h, 3)).collect();
         assert_eq!(pinned, [2, 2, 3]);
         assert_eq!(shard_of("a", 3), (0xaf63dc4c8601ec8c_u64 % 3) as u32 + 1);
+    }
+
+    #[test]
+    fn names_that_are_patterns_or_groups_cannot_be_limit_lines() {
+        for name in ["web01", "db-7.dc1.example", "10.0.0.1", "host:22", "a,b", "@x"] {
+            assert_eq!(limit_line_problem(name, false), None, "{name}");
+        }
+        assert_eq!(limit_line_problem("web", true), Some("it also names a group"));
+        for name in ["!web", "&web", "~w.*", "web*", "web?", "web[0]", " web", "web\r"] {
+            assert!(limit_line_problem(name, false).is_some(), "{name:?}");
+        }
     }
 
     #[test]

@@ -294,6 +294,9 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
         cmd.path.as_deref(),
         Some(&role),
     )?;
+    if cmd.fleet.no_inventory_commands {
+        crate::fleet::target::refuse_inventory_commands(&targets)?;
+    }
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout, cmd.fleet.ssh_config.clone())?;
     let now = OffsetDateTime::now_utc();
     let probed = probe_all(targets, ssh, fds.forks, Duration::from_secs(timeout), "~/.aws/config").await;

@@ -10,6 +10,7 @@ use crate::delivery::{Delivery, Payload};
 use crate::error::{Error, Result};
 use crate::ssh::args::parse_inventory_args;
 use crate::ssh::host::{Become, LocalHost, Peer, SshHost};
+use crate::ssm::host::SsmHost;
 
 /// Where the document goes when neither `credpush_path` nor `--path` says otherwise. Resolved on the host.
 pub const DEFAULT_PATH: &str = "~/.aws/temp.json";
@@ -41,6 +42,8 @@ pub enum Route {
     Ssh(SshHost),
     /// On this machine with the SSH transport's writer (`ansible_connection: local`).
     Local(LocalHost),
+    /// Through Systems Manager (`ansible_connection: community.aws.aws_ssm` or `aws_ssm`).
+    Ssm(SsmHost),
 }
 
 fn var_str(host: &str, vars: &Map<String, Value>, name: &'static str) -> Result<Option<String>> {
@@ -75,12 +78,30 @@ pub fn load_targets(
         .collect()
 }
 
+/// `--no-inventory-commands`: refuses the run when any host's inventory ssh args would make ssh run a command or
+/// load code of the inventory's choosing on this machine (see [`crate::ssh::commands`]), naming the first host
+/// by name. Called before anything runs ssh, `ssh -G` included.
+pub fn refuse_inventory_commands(targets: &[HostTarget]) -> Result<()> {
+    for (name, host) in targets.iter().filter_map(|t| Some((&t.name, t.ssh()?))) {
+        if let Some(reason) = crate::ssh::commands::inventory_command(&host.ssh_args) {
+            return Err(host_var(
+                name,
+                "ansible_ssh_*_args",
+                &host.ssh_args.join(" "),
+                &format!("{reason}; --no-inventory-commands refuses commands from an inventory"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Route {
     /// How the SSH transport reaches the host, for a route it serves (today, every route).
     pub fn ssh_peer(&self) -> Option<Peer<'_>> {
         match self {
             Route::Ssh(host) => Some(Peer::Ssh(host)),
             Route::Local(host) => Some(Peer::Local(host)),
+            Route::Ssm(_) => None,
         }
     }
 }
@@ -141,6 +162,20 @@ impl HostTarget {
             crate::host::profile::ProfileSpec::new(p, "/checked/temp.json", profile_region.as_deref())
                 .map_err(|e| host_var(name, "credpush_profile", p, &e.to_string()))?;
         }
+        let connection = var_str(name, vars, "ansible_connection")?;
+        if connection.as_deref().is_some_and(|c| crate::ssm::host::CONNECTIONS.contains(&c)) {
+            let host = SsmHost::from_vars(name, vars).map_err(|(var, value, why)| host_var(name, var, &value, &why))?;
+            let route = Route::Ssm(host);
+            return Ok(Self {
+                name: name.to_owned(),
+                path,
+                role_arn,
+                profile,
+                profile_region,
+                route,
+                unsupported: None,
+            });
+        }
         let (local, become_user, unsupported) = connection_vars(name, vars)?;
         let route = if local {
             Route::Local(LocalHost { become_user })
@@ -155,6 +190,7 @@ impl HostTarget {
         match &self.route {
             Route::Ssh(host) => host.destination(),
             Route::Local(_) => "local".into(),
+            Route::Ssm(host) => format!("ssm:{}", host.instance_id),
         }
     }
 
@@ -162,7 +198,7 @@ impl HostTarget {
     pub fn ssh(&self) -> Option<&SshHost> {
         match &self.route {
             Route::Ssh(host) => Some(host),
-            Route::Local(_) => None,
+            Route::Local(_) | Route::Ssm(_) => None,
         }
     }
 
@@ -171,6 +207,7 @@ impl HostTarget {
         match &self.route {
             Route::Ssh(host) => host.become_user.as_ref(),
             Route::Local(host) => host.become_user.as_ref(),
+            Route::Ssm(_) => None,
         }
     }
 

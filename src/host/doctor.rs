@@ -1,6 +1,7 @@
 //! `credpush doctor`: runs on a host, as the user whose jobs use the profile, and finds the usual traps before a
 //! job does: `~` in `credential_process`, HOME unset under systemd, loose permissions, a document about to expire,
-//! environment variables or sections that shadow the profile, and a clock too far off for SigV4.
+//! environment variables or sections that shadow the profile, container credentials variables that take over from
+//! it (and whether their endpoint answers), and a clock too far off for SigV4.
 //!
 //! Each finding has a severity and a fix. The exit code is the worst severity: 0 ok, 1 warning, 5 error.
 
@@ -60,6 +61,10 @@ pub struct Inputs {
     pub credentials_file: Option<PathBuf>,
     /// This process's uid.
     pub uid: u32,
+    /// The container credentials variables (`credpush serve`'s consumers).
+    pub container: crate::host::serve::check::ContainerVars,
+    /// What the endpoint in `AWS_CONTAINER_CREDENTIALS_FULL_URI` answered, when it was asked.
+    pub container_probe: Option<Result<crate::host::serve::probe::Probe, String>>,
 }
 
 impl Inputs {
@@ -82,6 +87,8 @@ impl Inputs {
             env_keys,
             credentials_file,
             uid: rustix::process::getuid().as_raw(),
+            container: crate::host::serve::check::ContainerVars::from_env(),
+            container_probe: None,
         }
     }
 }
@@ -130,6 +137,11 @@ pub fn diagnose(inputs: &Inputs, now: OffsetDateTime, clock_skew: Result<time::D
             Some("unset AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN for jobs that should use the profile"),
         ));
     }
+    f.extend(crate::host::serve::check::findings(
+        &inputs.container,
+        inputs.aws_profile.as_deref(),
+        inputs.container_probe.as_ref(),
+    ));
     let Some(config) = inputs.config.clone().or_else(|| inputs.home.as_ref().map(|h| h.join(".aws/config"))) else {
         return f;
     };

@@ -1,6 +1,6 @@
 //! What runs on a host, or writes for one: the credential document ([`document`]) and its secret type
 //! ([`secret`]), the atomic writer ([`fsutil`]), the AWS profile block ([`profile`]), and the on-host commands
-//! `read` and `doctor`. The Ansible module links this layer without the `cli` feature, so the first four stay
+//! `read`, `doctor` and `serve` (the container credentials endpoint). The Ansible module links this layer without the `cli` feature, so the first four stay
 //! free of the AWS SDK, tokio and the ssh stack.
 
 pub mod document;
@@ -12,5 +12,11 @@ pub mod secret;
 // `read` and `doctor` print through `crate::term`, which is part of the CLI build.
 #[cfg(feature = "cli")]
 pub mod doctor;
+// `fetch` (on an SSM managed instance) is called by the CLI with what the SSM transport read.
+#[cfg(feature = "cli")]
+pub mod fetch;
 #[cfg(feature = "cli")]
 pub mod read;
+// A loopback HTTP server on tokio: CLI only.
+#[cfg(feature = "cli")]
+pub mod serve;

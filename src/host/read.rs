@@ -51,6 +51,15 @@ impl ReadError {
 
 /// Reads and checks the document at `path` as of `now`; returns its bytes, to be printed as they are.
 pub fn read_document(path: &Path, now: OffsetDateTime) -> Result<Vec<u8>, ReadError> {
+    read_checked(path, now).map(|(bytes, _)| bytes)
+}
+
+/// [`read_document`], parsed: what `credpush serve` answers from, with the same checks and messages.
+pub fn load_document(path: &Path, now: OffsetDateTime) -> Result<CredentialDocument, ReadError> {
+    read_checked(path, now).map(|(_, doc)| doc)
+}
+
+fn read_checked(path: &Path, now: OffsetDateTime) -> Result<(Vec<u8>, CredentialDocument), ReadError> {
     let shown = path.display().to_string();
     let io = |source| ReadError::Io { path: shown.clone(), source };
     let unusable = |reason: String| ReadError::Unusable { path: shown.clone(), reason };
@@ -63,10 +72,10 @@ pub fn read_document(path: &Path, now: OffsetDateTime) -> Result<Vec<u8>, ReadEr
                 "is larger than {MAX_DOCUMENT_BYTES} bytes, so it is not a credential document (fix: point credential_process at the file credpush writes)"
             )));
         }
-        Err(e @ InputError::NotRegular(_)) => {
-            return Err(unusable(format!(
-                "{e}: credential_process must read the document credpush writes, a regular file"
-            )));
+        Err(InputError::NotRegular(_)) => {
+            return Err(unusable(
+                "is not a regular file, so it is not a credential document (fix: point credential_process at the file credpush writes)".into(),
+            ));
         }
     };
     let doc = CredentialDocument::parse(&bytes).map_err(|e| {
@@ -82,7 +91,7 @@ pub fn read_document(path: &Path, now: OffsetDateTime) -> Result<Vec<u8>, ReadEr
             span(-left)
         )));
     }
-    Ok(bytes)
+    Ok((bytes, doc))
 }
 
 /// `2h 5m`, `14m`, `40s`.
@@ -154,5 +163,18 @@ mod tests {
         assert_eq!(missing.exit_code(), 4);
         let big = write(dir.path(), "big.json", &"x".repeat(70_000));
         assert!(read_document(&big, NOW).unwrap_err().to_string().contains("is larger than 65536 bytes"));
+        assert!(read_document(dir.path(), NOW).is_err(), "a directory is not a document");
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let e = read_document(&fifo, NOW).unwrap_err();
+        assert!(e.to_string().ends_with("fifo is not a regular file, so it is not a credential document (fix: point credential_process at the file credpush writes)"), "{e}");
+        assert_eq!(load_document(&p, NOW).unwrap_err().to_string(), read_document(&p, NOW).unwrap_err().to_string());
     }
 }

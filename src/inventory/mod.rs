@@ -102,6 +102,11 @@ impl Inventory {
         Ok(hosts.into_iter().map(|h| self.graph.hosts[h].name.clone()).collect())
     }
 
+    /// True when `name` is a group of the inventory (`all` and `ungrouped` included).
+    pub fn is_group(&self, name: &str) -> bool {
+        self.graph.group(name).is_some()
+    }
+
     /// Every host name, in inventory order.
     pub fn hosts(&self) -> Vec<String> {
         self.graph.group_hosts(ALL).into_iter().map(|h| self.graph.hosts[h].name.clone()).collect()

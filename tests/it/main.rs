@@ -1,9 +1,10 @@
-//! credpush integration tests: one binary, real parts (moto's STS, loopback sshd, ansible-core, the AWS CLI and
-//! boto3), see `harness` and `sshd`.
+//! credpush integration tests: one binary, real parts (moto's STS, loopback sshd, ansible-core, the AWS CLI,
+//! boto3 and the JavaScript v3 SDK), see `harness` and `sshd`.
 
 //!
 //! The folders follow `src/`'s layers: `cli` (bad command lines), `fleet` (rotate, status, faults), `aws`
-//! (assume), `host` (doctor, profile), `inventory`, `ansible` (module and playbook), `codebuild`.
+//! (assume), `host` (doctor, profile, serve), `inventory`, `ansible` (module and playbook), `codebuild`, `ssm` (the
+//! SSM transport against moto and the agent emulator).
 
 mod ansible;
 mod aws;
@@ -15,3 +16,4 @@ mod host;
 mod inventory;
 mod procs;
 mod sshd;
+mod ssm;

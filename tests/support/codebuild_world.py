@@ -1,13 +1,15 @@
-"""Builds, in moto, the IAM part of deploy/credpush.yml as the template defines it, for the CodeBuild tests.
+"""Builds, in moto, the IAM and S3 part of deploy/credpush.yml as the template defines it, for the CodeBuild tests.
 
 Usage: codebuild_world.py ENDPOINT TEMPLATE INPUT_JSON -> prints JSON (see `main`).
 
 moto's CloudFormation does not model CodeBuild projects, so this reads the template itself: it resolves the
 intrinsic functions of the service role's policy and the target role's trust policy with the parameter values the
 test gives, creates both roles in moto's IAM exactly as resolved, stores the two SSH secrets, and plays CodeBuild
-starting a build: it assumes the service role and returns that session's credentials. The caller turns auth off
-before (moto's reset-auth with a large count) and back on after, so that from then on every request is checked
-against these policies.
+starting a build: it assumes the service role and returns that session's credentials. It also creates the
+report bucket (empty, without its bucket policy: the test applies the resolved `bucket_policy` when it wants it
+enforced) and returns every resource of the template resolved (`resources`): a reference to a resource this world
+does not create reads `<Name>` or `<Name.Attr>`. The caller turns auth off before (moto's reset-auth with a large
+count) and back on after, so that from then on every request is checked against these policies.
 
 Two places where moto and AWS differ, and what is done about them:
 - AWS matches a role principal in a trust policy against every session of that role; moto compares the caller's
@@ -79,7 +81,10 @@ class Resolver:
             return NO_VALUE
         if name in self.params:
             return self.params[name]
-        return self.known[name]
+        return self.known.get(name, f"<{name}>")
+
+    def att(self, key):
+        return self.known.get(key, f"<{key}>")
 
     def sub(self, text, extra):
         def repl(m):
@@ -87,7 +92,7 @@ class Resolver:
             if key in extra:
                 return str(extra[key])
             if "." in key:
-                return str(self.known[key])
+                return str(self.att(key))
             return str(self.ref(key))
 
         return re.sub(r"\$\{([^}!]+)\}", repl, text)
@@ -107,7 +112,7 @@ class Resolver:
                     return self.sub(arg[0], extra)
                 return self.sub(arg, {})
             if k == "Fn::GetAtt":
-                return self.known[".".join(arg)]
+                return self.att(".".join(arg))
             if k == "Fn::If":
                 name, yes, no = arg
                 return self.resolve(yes if self.conditions[name] else no)
@@ -190,6 +195,9 @@ def main() -> None:
     for arn in r.resolve(target["ManagedPolicyArns"]):
         iam.attach_role_policy(RoleName=target_name, PolicyArn=arn)
 
+    s3 = boto3.client("s3", **kw)
+    s3.create_bucket(Bucket=known["ReportBucket"])
+
     # CodeBuild starting a build: the service's session of the service role (auth is still off here).
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{SERVICE_ROLE}", RoleSessionName=SESSION)["Credentials"]
     json.dump(
@@ -207,6 +215,9 @@ def main() -> None:
                 "session_token": creds["SessionToken"],
             },
             "agent": {"access_key_id": agent_key["AccessKeyId"], "secret_access_key": agent_key["SecretAccessKey"]},
+            "bucket": known["ReportBucket"],
+            "bucket_policy": r.resolve(res["ReportBucketPolicy"]["Properties"]["PolicyDocument"]),
+            "resources": r.resolve(res),
         },
         sys.stdout,
     )

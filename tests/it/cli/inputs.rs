@@ -58,7 +58,11 @@ fn fifos_and_devices_are_refused_for_every_file_input() {
         with_caller(&mut c);
         refused(c.args(["assume", "--role-arn", ROLE, "--policy-file", &source]), 2, wants);
         refused(env.credpush().args(["profile", "--name", "p", "--path", "/x/t.json", "--install", &source]), 2, wants);
-        refused(env.credpush().args(["read", "--path", &source]), 1, wants);
+        refused(
+            env.credpush().args(["read", "--path", &source]),
+            1,
+            "is not a regular file, so it is not a credential",
+        );
         let r = run(env.credpush().args(["doctor", "--no-clock", "--config", &source]));
         assert!(r.stdout.contains(wants), "doctor: {}", r.stdout);
         // With the clock check on, the SDK's region lookup would read AWS_CONFIG_FILE: it must not hang there.

@@ -1,10 +1,14 @@
 //! The CodeBuild deployment: `plan` and `rotate --shard` from the command line (`schedule`), buildspec.yml run
-//! locally with CodeBuild's phase semantics (`buildspec`), and the IAM part of deploy/credpush.yml in moto with
-//! auth enforced (`iam`).
+//! locally with CodeBuild's phase semantics on the rotate path (`buildspec`) and the playbook path (`playbook`),
+//! the IAM part of deploy/credpush.yml in moto with auth enforced (`iam`), and the rest of the template around
+//! the build: alarm key, trust, report bucket, dead-letter queue (`template`). `local` runs one build.
 
 mod buildspec;
 mod iam;
+mod local;
+mod playbook;
 mod schedule;
+mod template;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,12 +1,14 @@
 //! `credpush plan` and `rotate --shard`/`--every` from the command line: exit codes, messages, and shards that
-//! partition a 30-host inventory the same way on every run and across edits to other hosts.
+//! partition a 30-host inventory the same way on every run and across edits to other hosts, and that
+//! `inventory --hosts --shard` hands to ansible-playbook as a limit file.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::harness::{Env, run};
+use super::repo_file;
+use crate::harness::{Env, run, tool};
 
 #[test]
 fn plan_accepts_every_30m_and_refuses_every_60m_with_1h_credentials() {
@@ -109,4 +111,45 @@ fn bad_shards_are_refused_before_anything_runs_and_every_warns() {
     let slow = rotate("1h");
     assert!(slow.stderr.contains("warning: unsafe schedule") && slow.stderr.contains("--every 40m"), "{}", slow.stderr);
     assert!(!rotate("30m").stderr.contains("warning"));
+}
+
+#[test]
+fn the_limit_file_selects_in_ansible_exactly_the_hosts_of_rotate_shard() {
+    let env = Env::new();
+    // Names with dots, dashes and digits, in two groups, plus hosts of other groups.
+    let inv = inventory(env.home.path(), "[db]\ndb-1.dc2.example\n10.0.0.7\n[web:children]\ndb\n");
+    let mut all = BTreeSet::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let by_rotate = shard_hosts(&env, &inv, shard);
+        let r = run(env.credpush().args(["inventory", "--hosts", "--shard", shard, "-i"]).arg(&inv)).expect_code(0);
+        let file = env.path(&format!("shard-{}", &shard[..1]));
+        std::fs::write(&file, &r.stdout).expect("limit file");
+        // ansible-playbook reads the file as Ansible reads any --limit @FILE.
+        let listed = run(env
+            .cmd(tool("ansible-playbook"))
+            .env("ANSIBLE_HOME", env.path(".ansible"))
+            .arg(repo_file("ansible/rotate.yml"))
+            .arg("-i")
+            .arg(&inv)
+            .args(["-e", "target=all", "--list-hosts", "--limit"])
+            .arg(format!("@{}", file.display())))
+        .expect_code(0);
+        let by_ansible: BTreeSet<String> = listed
+            .stdout
+            .lines()
+            .skip_while(|l| !l.contains("hosts ("))
+            .skip(1)
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(by_ansible, by_rotate, "{shard}: {}", r.stdout);
+        all.extend(by_ansible);
+    }
+    assert_eq!(all.len(), 32);
+
+    // A host named like a group would bring the whole group into an Ansible shard: refused, naming it.
+    let clash = inventory(env.home.path(), "[db]\ndb\ndb2\n");
+    let r = run(env.credpush().args(["inventory", "--hosts", "--shard", "1/1", "-i"]).arg(&clash)).expect_code(2);
+    assert!(r.stderr.contains("host db: inventory_hostname \"db\" is invalid: it also names a group"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
 }

@@ -1,4 +1,5 @@
-//! On a host: `doctor` and the profile.
+//! On a host: `doctor`, the profile, and `serve`.
 
 mod doctor;
 mod profile;
+mod serve;

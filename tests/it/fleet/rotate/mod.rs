@@ -1,6 +1,8 @@
 //! `credpush rotate` against real loopback sshd hosts and moto's STS: `delivery` (documents arrive, whole and
-//! verified, and jobs keep running) and `guards` (secrets, host keys, input, STS failures, dry runs).
+//! verified, and jobs keep running) and `guards` (secrets, host keys, input, STS failures, dry runs), and
+//! `commands` (what an inventory's ProxyCommand can read, and `--no-inventory-commands`).
 
+mod commands;
 mod delivery;
 mod guards;
 mod hostile;

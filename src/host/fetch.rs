@@ -1,0 +1,344 @@
+//! `credpush fetch` on an SSM managed instance: the document read from its SecureString parameter is checked,
+//! then written for `--owner` with the writer contract shared by every path onto a host. Run Command's document
+//! (deploy/credpush-fetch.yml) runs it as root under the agent.
+//!
+//! - The document must be Version 1 with every field, and must not have expired.
+//! - The parameter version that was written is kept beside the document (`PATH.ssm-version`). An older version
+//!   is refused, so that two fetches that overlap (a slow instance, a retried command) cannot roll the host back.
+//!   A lock file beside the document orders them.
+//! - Every directory from `/` down to the document's must be owned by root or the owner and not writable by group
+//!   or others. Missing ones are created 0700 for the owner. The file is written atomically, 0600, and given to
+//!   the owner before the rename.
+//! - `--install-profile` merges the profile into the owner's `~/.aws/config`, as `credpush profile --install`
+//!   does.
+//!
+//! Nothing here prints the document: the caller prints [`FetchOutcome::summary`], which holds only the expiration
+//! and the last four characters of the access key id.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::host::document::CredentialDocument;
+use crate::host::profile::{InstallOutcome, ProfileSpec};
+use crate::host::secret::Secret;
+
+/// The largest AWS config file fetch reads before merging a profile into it.
+const MAX_CONFIG: u64 = 1 << 20;
+
+/// What the host was asked to do (checked by [`FetchOptions::new`]).
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// The SecureString parameter's name (only named here, read by the caller).
+    pub parameter: String,
+    /// Absolute path of the document.
+    pub path: PathBuf,
+    /// The owner's uid, gid and home.
+    pub owner: Owner,
+    /// `--install-profile NAME`.
+    pub profile: Option<String>,
+    /// The region written into that profile.
+    pub region: Option<String>,
+}
+
+/// The local user who owns the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// Login name, for messages.
+    pub name: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Home directory (the profile goes to `HOME/.aws/config`).
+    pub home: PathBuf,
+}
+
+/// The parameter as GetParameter returned it.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The decrypted value: the document's bytes.
+    pub value: Secret,
+    /// The parameter version.
+    pub version: i64,
+}
+
+/// What a fetch did. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchOutcome {
+    /// Whether the document was written (false when this version was already there).
+    pub written: bool,
+    /// The parameter version now on the host.
+    pub version: i64,
+    /// The document's expiration (RFC 3339).
+    pub expiration: String,
+    /// The last four characters of the access key id.
+    pub key_tail: String,
+    /// What `--install-profile` did.
+    pub profile: Option<InstallOutcome>,
+}
+
+impl FetchOutcome {
+    /// The one line fetch prints: the path, the version, the expiration and the key id's last four characters.
+    pub fn summary(&self, path: &Path) -> String {
+        let verb = if self.written { "written" } else { "unchanged" };
+        let mut line = format!(
+            "{} {verb}: parameter version {}, expires {}, key id ...{}",
+            path.display(),
+            self.version,
+            self.expiration,
+            self.key_tail
+        );
+        if let Some(p) = self.profile {
+            line.push_str(&format!(", profile {}", p.as_str()));
+        }
+        line
+    }
+}
+
+impl FetchOptions {
+    /// Checks the flags before any AWS call: an absolute, literal path; an owner that exists (default: root);
+    /// a profile name and region botocore accepts.
+    pub fn new(
+        parameter: &str,
+        path: &str,
+        owner: Option<&str>,
+        profile: Option<&str>,
+        region: Option<&str>,
+    ) -> Result<Self> {
+        if !parameter.starts_with('/') || parameter.len() > 1011 || parameter.chars().any(|c| c.is_control()) {
+            return Err(Error::invalid("--parameter", parameter, "expected a parameter name such as /credpush/deploy"));
+        }
+        let literal = path.starts_with('/') || path.starts_with("~/");
+        if !literal
+            || path[1..].contains('~')
+            || path.contains('$')
+            || path.ends_with('/')
+            || path.split('/').any(|p| p == "..")
+            || path.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "--path",
+                path,
+                "expected the document's file path, absolute or under the owner's ~/, e.g. ~/.aws/temp.json",
+            ));
+        }
+        let owner = resolve_owner(owner.unwrap_or("root"))?;
+        // `~/` is the owner's home, as on the SSH path under become.
+        let path = match path.strip_prefix("~/") {
+            Some(rest) => owner.home.join(rest),
+            None => PathBuf::from(path),
+        };
+        if let Some(name) = profile {
+            ProfileSpec::new(name, &path.to_string_lossy(), region)?;
+        }
+        Ok(Self {
+            parameter: parameter.to_owned(),
+            path,
+            owner,
+            profile: profile.map(str::to_owned),
+            region: region.map(str::to_owned),
+        })
+    }
+}
+
+fn resolve_owner(name: &str) -> Result<Owner> {
+    let user = crate::ansible::ids::user_by_name(name).ok_or_else(|| {
+        Error::invalid("--owner", name, "is not a user on this host (fix: create the user, or name another)")
+    })?;
+    Ok(Owner { name: user.name, uid: user.uid, gid: user.gid, home: PathBuf::from(user.home) })
+}
+
+/// Checks `fetched` and writes it for the owner; see the module docs for the rules. Returns what was done.
+pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Result<FetchOutcome> {
+    let refused = |reason: String| Error::FetchRefused { parameter: opts.parameter.clone(), reason };
+    let doc = CredentialDocument::parse(fetched.value.expose().as_bytes())
+        .map_err(|e| refused(format!("version {} is {e}", fetched.version)))?;
+    if doc.is_expired(now) {
+        return Err(refused(format!(
+            "version {} expired at {} (fix: run credpush rotate again; the old file was kept)",
+            fetched.version,
+            doc.expiration_rfc3339()
+        )));
+    }
+    let dir = parent(&opts.path);
+    ensure_dirs(dir, &opts.owner)?;
+    // One fetch at a time per document: the version check and the write happen under the lock.
+    let _lock = lock(&sidecar(&opts.path, "lock"), &opts.owner)?;
+    let version_file = sidecar(&opts.path, "ssm-version");
+    let held = read_version(&version_file, &opts.parameter);
+    if let Some(held) = held
+        && held > fetched.version
+    {
+        return Err(refused(format!(
+            "version {} is older than version {held} already written to {} (an overlapping fetch got there first; \
+             the newer file was kept)",
+            fetched.version,
+            opts.path.display()
+        )));
+    }
+    let written = held != Some(fetched.version) || !opts.path.is_file();
+    if written {
+        let bytes = doc.to_json();
+        crate::host::fsutil::write_atomic_owned(
+            &opts.path,
+            bytes.expose().as_bytes(),
+            0o600,
+            Some(opts.owner.uid),
+            Some(opts.owner.gid),
+        )?;
+        let line = format!("{} {}\n", opts.parameter, fetched.version);
+        crate::host::fsutil::write_atomic_owned(
+            &version_file,
+            line.as_bytes(),
+            0o600,
+            Some(opts.owner.uid),
+            Some(opts.owner.gid),
+        )?;
+    }
+    let profile = match &opts.profile {
+        Some(name) => Some(install_profile(opts, name)?),
+        None => None,
+    };
+    let tail: String = doc.access_key_id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    Ok(FetchOutcome {
+        written,
+        version: fetched.version,
+        expiration: doc.expiration_rfc3339(),
+        key_tail: tail,
+        profile,
+    })
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("/"))
+}
+
+fn sidecar(path: &Path, ext: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{ext}"));
+    path.with_file_name(name)
+}
+
+/// The version written last for `parameter`, if the sidecar names it. A sidecar for another parameter (the path
+/// was reused) does not count.
+fn read_version(file: &Path, parameter: &str) -> Option<i64> {
+    let mut text = String::new();
+    File::open(file).ok()?.take(4096).read_to_string(&mut text).ok()?;
+    let (name, version) = text.trim_end().rsplit_once(' ')?;
+    (name == parameter).then(|| version.parse().ok()).flatten()
+}
+
+fn lock(path: &Path, owner: &Owner) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io("open the lock file", path, e))?;
+    std::os::unix::fs::fchown(&file, Some(owner.uid), Some(owner.gid))
+        .map_err(|e| Error::io("change the owner of", path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::io("lock", path, e.into()))?;
+    Ok(file)
+}
+
+/// Checks every existing directory from `/` to `dir` and creates the missing ones 0700 for the owner.
+// TODO(issue 16): use the shared directory-chain check the `trust` branch adds to src/host/ once it lands.
+fn ensure_dirs(dir: &Path, owner: &Owner) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut existing = dir;
+    while fs::symlink_metadata(existing).is_err() {
+        missing.push(existing.to_owned());
+        existing = parent(existing);
+    }
+    // Links are followed to where they lead, and that real chain is what is checked.
+    let real = fs::canonicalize(existing).map_err(|e| Error::io("resolve", existing, e))?;
+    check_directory_chain(&real, owner.uid)
+        .map_err(|reason| Error::UnsafeDirectory { path: dir.to_owned(), reason })?;
+    for d in missing.iter().rev() {
+        DirBuilder::new().mode(0o700).create(d).map_err(|e| Error::io("create directory", d, e))?;
+        std::os::unix::fs::chown(d, Some(owner.uid), Some(owner.gid))
+            .map_err(|e| Error::io("change the owner of", d, e))?;
+    }
+    Ok(())
+}
+
+/// sshd's StrictModes rule for the directories on the way to a secret: each is owned by root or `uid`, and
+/// neither its group nor others may write to it. `dir` must be absolute and free of links.
+pub fn check_directory_chain(dir: &Path, uid: u32) -> std::result::Result<(), String> {
+    let mut at = PathBuf::from("/");
+    let chain = std::iter::once(Path::new("/").to_owned()).chain(dir.components().skip(1).map(|c| {
+        at.push(c);
+        at.clone()
+    }));
+    for d in chain {
+        let meta = fs::metadata(&d).map_err(|e| format!("cannot inspect {}: {e}", d.display()))?;
+        if !meta.is_dir() {
+            return Err(format!("{} is not a directory", d.display()));
+        }
+        if meta.uid() != 0 && meta.uid() != uid {
+            return Err(format!(
+                "{} is owned by uid {}, neither root nor the owner (fix: chown it, or choose another --path)",
+                d.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} is writable by {} (mode {:o}; fix: chmod go-w it, or choose another --path)",
+                d.display(),
+                if meta.mode() & 0o002 != 0 { "others" } else { "its group" },
+                meta.mode() & 0o7777
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Merges the profile into the owner's `~/.aws/config` as `credpush profile --install` does: the block between
+/// credpush's markers replaced, everything else byte for byte; an existing file keeps its mode and owner, a new
+/// one is 0600 and the owner's.
+fn install_profile(opts: &FetchOptions, name: &str) -> Result<InstallOutcome> {
+    let path = opts.path.to_string_lossy();
+    let spec = ProfileSpec::new(name, &path, opts.region.as_deref())?;
+    let config = opts.owner.home.join(".aws/config");
+    ensure_dirs(parent(&config), &opts.owner)?;
+    let current = match File::open(&config) {
+        Ok(f) => {
+            let meta = f.metadata().map_err(|e| Error::io("inspect", &config, e))?;
+            if !meta.is_file() || meta.len() > MAX_CONFIG {
+                return Err(Error::ConfigFile {
+                    path: config.clone(),
+                    reason: "is not a regular file of at most 1 MiB (fix: point the owner's ~/.aws/config at an AWS config file)"
+                        .into(),
+                });
+            }
+            let mut bytes = Vec::new();
+            f.take(MAX_CONFIG).read_to_end(&mut bytes).map_err(|e| Error::io("read", &config, e))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::ConfigFile { path: config.clone(), reason: "is not UTF-8 text".into() })?;
+            Some((text, meta.mode() & 0o7777, meta.uid(), meta.gid()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("read", &config, e)),
+    };
+    let existing = current.as_ref().map(|c| c.0.as_str()).unwrap_or("");
+    let merged = spec.merge(existing, &config)?;
+    let (outcome, mode, uid, gid) = match &current {
+        Some((text, ..)) if *text == merged => return Ok(InstallOutcome::Unchanged),
+        Some((_, mode, uid, gid)) => (InstallOutcome::Updated, *mode, *uid, *gid),
+        None => (InstallOutcome::Created, 0o600, opts.owner.uid, opts.owner.gid),
+    };
+    crate::host::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, Some(uid), Some(gid))?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests;

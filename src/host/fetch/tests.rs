@@ -1,0 +1,114 @@
+//! Unit tests of the parent module.
+
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn me() -> Owner {
+    let uid = crate::ansible::ids::effective_uid().unwrap_or(0);
+    let user = crate::ansible::ids::user_by_uid(uid).expect("passwd entry");
+    Owner { name: user.name, uid, gid: user.gid, home: PathBuf::from(user.home) }
+}
+
+fn doc(key: &str, expires: OffsetDateTime) -> Secret {
+    CredentialDocument {
+        access_key_id: key.into(),
+        secret_access_key: Secret::new("fetch-secret-value"),
+        session_token: Secret::new("fetch-token-value"),
+        expiration: expires,
+    }
+    .to_json()
+}
+
+/// A private directory whose chain from `/` passes the directory rules: under HOME (the system temp directory is
+/// writable by everyone, and so is refused, as it should be), else under the repository.
+fn private_dir() -> tempfile::TempDir {
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute() && check_directory_chain(h, me().uid).is_ok())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let t = tempfile::Builder::new().prefix(".credpush-fetch-test-").tempdir_in(base).unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    t
+}
+
+fn opts(path: &Path) -> FetchOptions {
+    FetchOptions {
+        parameter: "/credpush/deploy".into(),
+        path: path.to_owned(),
+        owner: me(),
+        profile: None,
+        region: None,
+    }
+}
+
+#[test]
+fn newer_versions_win_and_older_ones_are_refused() {
+    let dir = private_dir();
+    let path = dir.path().join("aws/temp.json");
+    let now = OffsetDateTime::now_utc();
+    let o = opts(&path);
+    let v2 =
+        apply(&o, &Fetched { value: doc("ASIAV2KEYAAAA", now + time::Duration::hours(1)), version: 2 }, now).unwrap();
+    assert!(v2.written);
+    assert_eq!(v2.key_tail, "AAAA");
+    assert!(!v2.summary(&path).contains("fetch-secret-value"));
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+    let again = apply(&o, &Fetched { value: doc("ASIAV2KEYAAAA", now + time::Duration::hours(1)), version: 2 }, now);
+    assert!(!again.unwrap().written);
+    let old = apply(&o, &Fetched { value: doc("ASIAV1KEYBBBB", now + time::Duration::hours(1)), version: 1 }, now);
+    let msg = old.unwrap_err().to_string();
+    assert!(msg.contains("version 1 is older than version 2"), "{msg}");
+    assert!(fs::read_to_string(&path).unwrap().contains("ASIAV2KEYAAAA"));
+    let v3 = apply(&o, &Fetched { value: doc("ASIAV3KEYCCCC", now + time::Duration::hours(1)), version: 3 }, now);
+    assert!(v3.unwrap().written);
+    assert!(fs::read_to_string(&path).unwrap().contains("ASIAV3KEYCCCC"));
+}
+
+#[test]
+fn expired_and_malformed_documents_leave_the_old_file() {
+    let dir = private_dir();
+    let path = dir.path().join("temp.json");
+    fs::write(&path, b"old").unwrap();
+    let now = OffsetDateTime::now_utc();
+    let o = opts(&path);
+    let expired = apply(&o, &Fetched { value: doc("ASIAX", now - time::Duration::minutes(1)), version: 9 }, now);
+    let msg = expired.unwrap_err().to_string();
+    assert!(msg.contains("expired at") && msg.contains("/credpush/deploy"), "{msg}");
+    let junk =
+        apply(&o, &Fetched { value: Secret::new("{\"Version\":1,\"SecretAccessKey\":\"leak\""), version: 9 }, now);
+    let msg = junk.unwrap_err().to_string();
+    assert!(msg.contains("not a credential_process document") && !msg.contains("leak"), "{msg}");
+    assert_eq!(fs::read(&path).unwrap(), b"old");
+}
+
+#[test]
+fn a_directory_others_can_write_is_refused() {
+    let dir = private_dir();
+    let open = dir.path().join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let path = open.join("sub/temp.json");
+    let now = OffsetDateTime::now_utc();
+    let err = apply(&opts(&path), &Fetched { value: doc("ASIAX", now + time::Duration::hours(1)), version: 1 }, now)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is writable by others"), "{err}");
+    assert!(!open.join("sub").exists(), "nothing is created under an unsafe directory");
+}
+
+#[test]
+fn flags_are_checked_first() {
+    let e = FetchOptions::new("/credpush/x", "aws/temp.json", None, None, None).unwrap_err().to_string();
+    assert!(e.starts_with("--path \"aws/temp.json\" is invalid"), "{e}");
+    let e = FetchOptions::new("/credpush/x", "/a/../b", None, None, None).unwrap_err().to_string();
+    assert!(e.starts_with("--path \"/a/../b\" is invalid"), "{e}");
+    let root = FetchOptions::new("/credpush/x", "~/.aws/temp.json", Some("root"), None, None).unwrap();
+    let home = crate::ansible::ids::user_by_uid(0).map(|u| PathBuf::from(u.home)).unwrap();
+    assert_eq!(root.path, home.join(".aws/temp.json"));
+    let e = FetchOptions::new("credpush", "/x/temp.json", None, None, None).unwrap_err().to_string();
+    assert!(e.starts_with("--parameter \"credpush\" is invalid"), "{e}");
+    let e =
+        FetchOptions::new("/credpush/x", "/x/temp.json", Some("no-such-user-x"), None, None).unwrap_err().to_string();
+    assert!(e.starts_with("--owner \"no-such-user-x\" is invalid: is not a user on this host"), "{e}");
+}
