@@ -6,7 +6,7 @@
 //! |------|---------|
 //! | 0 | success (for `rotate`: every host ok) |
 //! | 1 | `rotate` ran, and at least one host failed, was unreachable, or was skipped by a signal |
-//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; or a refused request such as role chaining past 1 hour |
+//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; an open file limit too low for one host; or a refused request such as role chaining past 1 hour |
 //! | 3 | AWS: no caller credentials, STS unreachable or silent past `--sts-deadline`, access denied, any other STS error |
 //! | 4 | a local file could not be read or written, or `serve` could not listen on its address |
 //!
@@ -76,6 +76,27 @@ pub enum Error {
     CallerCredentialsExpired {
         /// RFC 3339 expiry of the caller's credentials.
         expired_at: String,
+    },
+
+    /// The caller's credentials hold bytes no AWS key has (a control character or whitespace, often a `\r` from a
+    /// file saved on Windows or a newline from `$(cat FILE)`); the SDK's signer would panic on them.
+    #[error(
+        r"the caller's {field} contains a control character or whitespace{where_}, which no AWS credential has (likely a \r or \n left by the file or command that set it; fix: remove it where the credential is set)"
+    )]
+    CallerCredentialsMalformed {
+        /// Which part: the access key id, secret access key or session token (never its value).
+        field: &'static str,
+        /// Where it was at: the end, or inside.
+        where_: &'static str,
+    },
+
+    /// credpush runs as the `credential_process` of a credpush resolving its caller's credentials.
+    #[error(
+        "credpush was started by credpush (pid {pid}) to resolve that run's caller credentials: the caller's profile runs credpush as its credential_process, which would start it again and again (fix: give the caller credentials of its own)"
+    )]
+    NestedCaller {
+        /// The outer credpush.
+        pid: i32,
     },
 
     /// STS could not be reached.
@@ -224,6 +245,20 @@ pub enum Error {
         fix: &'static str,
     },
 
+    /// The open file limit leaves no room for one host in flight.
+    #[error(
+        "the open file limit (ulimit -n) is {soft}{}, and one host in flight needs {need} descriptors (fix: raise it, e.g. ulimit -n 1024, or LimitNOFILE= in a systemd unit)",
+        hard.map(|h| format!(" with a hard limit of {h}")).unwrap_or_default()
+    )]
+    FdLimit {
+        /// The soft limit, after credpush raised it as far as the hard limit allows.
+        soft: u64,
+        /// The hard limit (`None`: unlimited).
+        hard: Option<u64>,
+        /// Descriptors credpush needs for its own use plus one host.
+        need: u64,
+    },
+
     /// The inventory could not be read.
     #[cfg(feature = "cli")]
     #[error(transparent)]
@@ -270,11 +305,14 @@ impl Error {
             | Error::HostVar { .. }
             | Error::NoRole { .. }
             | Error::FetchRefused { .. }
-            | Error::UnsafeDirectory { .. } => EXIT_INPUT,
+            | Error::UnsafeDirectory { .. }
+            | Error::FdLimit { .. } => EXIT_INPUT,
             #[cfg(feature = "cli")]
             Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }
+            | Error::CallerCredentialsMalformed { .. }
+            | Error::NestedCaller { .. }
             | Error::EndpointUnreachable { .. }
             | Error::AccessDenied { .. }
             | Error::CallerRejected { .. }

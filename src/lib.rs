@@ -20,7 +20,8 @@
 //! - [`host`]: what runs on or writes for a host, shared with the Ansible module: the document
 //!   ([`host::document::CredentialDocument`]) with its secret in [`host::secret::Secret`], whose `Debug` and
 //!   `Display` print `(redacted)`; the atomic writer [`host::fsutil::write_atomic`] (temp file, fsync, rename, mode
-//!   0600); the profile `credential_process = cat /ABSOLUTE/path` ([`host::profile::ProfileSpec`]), because
+//!   0600); [`host::input`], the one reader of file inputs (regular files only, capped, never blocking on a FIFO);
+//!   the profile `credential_process = cat /ABSOLUTE/path` ([`host::profile::ProfileSpec`]), because
 //!   botocore runs the process without a shell; `read`, `doctor`, and [`host::serve`], a loopback container
 //!   credentials endpoint for containers and consumers that cannot run `credential_process`.
 //! - [`inventory`]: Ansible's INI and YAML inventories, parsed as Ansible parses them. [`ansible`]: the module's

@@ -12,7 +12,10 @@ fn main() {
     // /proc files owned by root and refuses ptrace; its children are dumpable again from their own exec. On a
     // kernel without prctl the run goes on, no worse off than before.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     // credential_process runs `read` before every refresh: no runtime, no logging, just the file.
     if let credpush::cli::Command::Read(cmd) = &cli.command {
         std::process::exit(credpush::host::read::run(&cmd.path));
@@ -32,6 +35,17 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `--help` and `--version` print as clap prints them; every bad invocation becomes one `credpush: error:` line
+/// (clap's own text is several lines with usage, which a log or a CI summary shows badly) and exit 2.
+fn usage_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        err.exit();
+    }
+    eprintln!("credpush: error: {}", credpush::term::escape(&credpush::cli::usage_line(&err)));
+    std::process::exit(credpush::error::EXIT_INPUT);
 }
 
 /// Verbosity applies to credpush's own events only. The AWS SDK stays at `warn` at every verbosity, because its

@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 
 from ansible import constants as C
@@ -48,6 +49,21 @@ SCRIPT = (
 )
 ASSUME_TIMEOUT = 120
 
+# The sudo flags a become may carry (as credpush rotate's src/fleet/sudo.rs): those that change how sudo behaves,
+# never what it runs or where it reads a password from. Ansible's own default `-H -S -n` passes.
+SUDO_SHORT_FLAGS = "HnEkPS"
+SUDO_LONG_FLAGS = ("--set-home", "--non-interactive", "--preserve-env", "--reset-timestamp", "--preserve-groups")
+
+# Removes the role documents cached in the controller's local_tmp once ansible-playbook is gone, however it ends:
+# Ansible removes local_tmp at a normal exit and on SIGINT, not on SIGTERM or SIGHUP. Waits on a pidfd, so it ends
+# the moment the run does.
+WATCHDOG = (
+    "import os, select, shutil, sys\n"
+    "try:\n    fd = os.pidfd_open(int(sys.argv[1]))\n    select.select([fd], [], [])\n"
+    "except OSError:\n    pass\n"
+    "shutil.rmtree(sys.argv[2], ignore_errors=True)\n"
+)
+
 
 class ActionModule(ActionBase):
     # False: the base class would otherwise make (and later remove) a remote temp dir in two more round trips.
@@ -60,6 +76,9 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         role = args.pop("role_arn", None)
         binary = args.pop("credpush_bin", None) or "credpush"
+        refused = self._refused_become_flags()
+        if refused:
+            return dict(result, failed=True, msg=refused)
         # How to assume: controller-side options, never sent to the module.
         assume_opts = {}
         for k in ("external_id", "duration"):
@@ -85,6 +104,24 @@ class ActionModule(ActionBase):
             args["stamp"] = stamp
             result["role_arn"] = str(role)
         return dict(result, **self._run_module(args, task_vars, base))
+
+    def _refused_become_flags(self):
+        """Why the sudo flags are refused, or None (see SUDO_FLAGS)."""
+        become = getattr(self._connection, "become", None)
+        if not self._play_context.become or become is None or not become.name.endswith("sudo"):
+            return None
+        try:
+            flags = shlex.split(str(become.get_option("become_flags", playcontext=self._play_context) or ""))
+        except (KeyError, ValueError) as e:
+            return f"ansible_become_flags cannot be read: {e}"
+        for flag in flags:
+            short_ok = flag.startswith("-") and not flag.startswith("--") and len(flag) > 1 and all(
+                c in SUDO_SHORT_FLAGS for c in flag[1:])
+            if flag != "-S" and not short_ok and flag not in SUDO_LONG_FLAGS:
+                return (f"ansible_become_flags: sudo flag {flag!r} is not accepted: credpush passes only -H, -n, -E, "
+                        "-k, -P and their long forms (and Ansible's lone -S), because other flags can make sudo run "
+                        "another command or read the stdin that carries the document")
+        return None
 
     def _run_module(self, args, task_vars, base):
         self._update_module_args("credpush", args, task_vars)
@@ -128,12 +165,26 @@ def remote_base(remote_tmp):
     raise ValueError(f"remote_tmp {value!r} is neither absolute nor under ~ (fix: set remote_tmp to such a path)")
 
 
+def watch_cache(cache):
+    """Creates the cache directory and, once per run, the watchdog that removes it when ansible-playbook (this
+    worker's parent) ends."""
+    os.makedirs(cache, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(os.path.join(cache, "watchdog"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    # Its own session: a SIGHUP to the terminal's process group must not end it before it cleaned up.
+    subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getppid()), cache], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+
+
 def assume_once(binary, role, opts):
     """The document for `role` (with `opts`: external_id, duration), assumed once per run and option set: the
     first worker to take its lock assumes it, the others read its result. Returns (content, stamp, None) or
     (None, None, error message); the stamp is when the role was assumed, in nanoseconds since the epoch."""
     cache = os.path.join(C.DEFAULT_LOCAL_TMP, "credpush")
-    os.makedirs(cache, mode=0o700, exist_ok=True)
+    watch_cache(cache)
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in sorted(opts.items())]
     key = hashlib.sha256("\0".join([binary, role, *flags]).encode()).hexdigest()[:32]
     doc, err = os.path.join(cache, key + ".json"), os.path.join(cache, key + ".err")

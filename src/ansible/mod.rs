@@ -205,7 +205,8 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
 }
 
 /// Ensures the managed profile block as `credpush profile --install` does (the same merge, the file's mode kept,
-/// a new file 0600), writing nothing in check mode. The config file is not secret, so its diff is shown whole.
+/// a new file 0600), writing nothing in check mode. Its diff shows the managed block alone (see
+/// [`ProfileSpec::managed_block`]).
 fn ensure_profile(a: &ModuleArgs, name: &str, doc_path: &str) -> Result<(InstallOutcome, Option<Value>), String> {
     let spec = ProfileSpec::new(name, doc_path, a.region.as_deref()).map_err(|e| e.to_string())?;
     let config = absolute(a.config_file.as_deref().unwrap_or("~/.aws/config"))?;
@@ -246,7 +247,11 @@ fn ensure_profile(a: &ModuleArgs, name: &str, doc_path: &str) -> Result<(Install
             .map_err(|e| e.to_string())?;
     }
     let shown = config.display().to_string();
-    let diff = a.diff.then(|| json!({"before_header": shown, "after_header": shown, "before": text, "after": merged}));
+    // Only the managed block: the rest of the file may hold a static aws_secret_access_key left by someone else.
+    let diff = a.diff.then(|| {
+        json!({"before_header": shown, "after_header": shown,
+               "before": spec.managed_block(&text), "after": spec.managed_block(&merged)})
+    });
     Ok((outcome, diff))
 }
 

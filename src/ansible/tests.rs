@@ -82,7 +82,12 @@ fn bad_input_fails_without_touching_the_file() {
     let target = dir.path().join("temp.json");
     std::fs::write(&target, "previous").unwrap();
     let bad_doc = doc("ASIA1").replace("\"Version\":1", "\"Version\":7");
+    // Past year 9999 once in UTC: the module reported a panic ("hit a bug") for it.
+    let far = format!(
+        r#"{{"Version":1,"AccessKeyId":"ASIA1","SecretAccessKey":"{SECRET}","SessionToken":"{TOKEN}","Expiration":"9999-12-31T23:59:59-01:00"}}"#
+    );
     for (args, want) in [
+        (json!({"path": target, "content": far}), "content is not a usable credential_process document"),
         (json!({"path": target, "content": bad_doc}), "content is not a usable credential_process document"),
         (
             json!({"path": target, "content": &doc("ASIA1")[..50]}),
@@ -180,4 +185,39 @@ fn an_earlier_rotation_never_replaces_a_later_ones_document_and_hostile_dirs_are
     // chown's "unchanged" id is not an owner (it made every run report a change).
     let r = module(dir.path(), json!({"path": target, "content": doc("ASIAKEY"), "owner": 4294967295u64}));
     assert!(r["msg"].as_str().unwrap().starts_with("owner 4294967295 is not an id"), "{r}");
+}
+
+#[test]
+fn the_profile_diff_shows_only_the_managed_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("aws/temp.json");
+    let config = dir.path().join("aws/config");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    // A static key someone left in the file, outside the block: never part of the diff.
+    let static_key = "wJalrXUtnFEMIK7MDENGbPxRfiCYSTATICKEY";
+    std::fs::write(
+        &config,
+        format!("[profile legacy]\naws_access_key_id = AKIAOLD\naws_secret_access_key = {static_key}\n"),
+    )
+    .unwrap();
+    let args = |check: bool| {
+        json!({"path": target, "content": doc("ASIAEXAMPLEKEY9876"), "profile": "onprem", "config_file": config,
+            "_ansible_check_mode": check, "_ansible_diff": true})
+    };
+    for check in [true, false] {
+        let r = module(dir.path(), args(check));
+        let text = r["diff"].to_string();
+        assert!(!text.contains(static_key) && !text.contains("legacy"), "the diff shows the rest of the file: {text}");
+        let after = r["diff"][1]["after"].as_str().unwrap();
+        assert!(after.starts_with("# >>> credpush managed profile \"onprem\" >>>\n"), "{after}");
+        assert!(after.contains("\n[profile onprem]\ncredential_process = cat "), "{after}");
+        assert!(after.ends_with("# <<< credpush managed profile \"onprem\" <<<\n"), "{after}");
+        assert_eq!(r["diff"][1]["before"], "", "{r}");
+    }
+    // A secret hand-written into the block is masked.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replace("[profile onprem]\n", "[profile onprem]\naws_session_token = HANDWRITTENTOKEN\n");
+    let spec = crate::host::profile::ProfileSpec::new("onprem", "/x/temp.json", None).unwrap();
+    let block = spec.managed_block(&edited);
+    assert!(block.contains("aws_session_token = (masked)") && !block.contains("HANDWRITTEN"), "{block}");
 }

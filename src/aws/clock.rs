@@ -46,6 +46,8 @@ pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
 /// How far the local clock is ahead of STS's (negative: behind). Uses the standard region and endpoint settings;
 /// sends no real credentials.
 pub async fn skew(region: Option<&str>) -> Result<time::Duration, String> {
+    // The SDK's loader reads the shared config for the region: a FIFO there would hang it.
+    crate::aws::caller::check_shared_files().map_err(|e| format!("not checked: {e}"))?;
     let probe =
         aws_credential_types::Credentials::new("AKIDCREDPUSHCLOCKPROBE", "not-a-secret", None, None, "credpush-clock");
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).credentials_provider(probe).timeout_config(

@@ -21,6 +21,8 @@ pub(super) struct CallTrace(Arc<Mutex<Trace>>);
 pub(super) struct Trace {
     pub(super) endpoint: Option<String>,
     pub(super) status: Option<u16>,
+    /// Attempts sent so far (the SDK retries throttling, timeouts and some 5xx; not a 501, say).
+    pub(super) attempts: u32,
 }
 
 impl CallTrace {
@@ -44,7 +46,7 @@ impl Intercept for CallTrace {
         // Keep scheme, host and port only: the endpoint, never a query.
         let endpoint = uri.split('?').next().unwrap_or(uri).trim_end_matches('/').to_owned();
         if let Ok(mut t) = self.0.lock() {
-            *t = Trace { endpoint: Some(endpoint), status: None };
+            *t = Trace { endpoint: Some(endpoint), status: None, attempts: t.attempts + 1 };
         }
         Ok(())
     }
@@ -144,13 +146,29 @@ where
     let code = err.code().map(str::to_owned).or_else(|| error_from_body(err).map(|(c, _)| c));
     if status >= 500 {
         let reason = code.map(|c| format!(", {}", one_line(&c, 80))).unwrap_or_default();
+        let retried = match seen.attempts {
+            0 | 1 => String::new(),
+            n => format!(", also when retried ({n} attempts)"),
+        };
         return Some(failure(
-            format!("it answered HTTP {status}{reason}, also when retried"),
+            format!("it answered HTTP {status}{reason}{retried}"),
             "an STS outage, or an error page from a proxy on the way",
         ));
     }
+    let len = raw.body().bytes().map(<[u8]>::len).unwrap_or_default();
+    let declared = raw.headers().get("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if code.is_none()
+        && let Some(declared) = declared.filter(|&d| d > len)
+    {
+        // The connection closed before the body it announced: no service is wrong, the answer was cut.
+        return Some(failure(
+            format!(
+                "its answer was cut short (HTTP {status}: the connection closed before the {declared} bytes it announced)"
+            ),
+            "a proxy or load balancer on the way that truncates responses, or an endpoint that closed mid-answer",
+        ));
+    }
     if code.is_none() {
-        let len = raw.body().bytes().map(<[u8]>::len).unwrap_or_default();
         let kind = raw.headers().get("content-type").map(|t| format!(" of {}", one_line(t, 60))).unwrap_or_default();
         return Some(failure(
             format!("its answer is not an STS response (HTTP {status}, {len} bytes{kind})"),

@@ -37,6 +37,10 @@ impl RoleArn {
         let Some(path_and_name) = resource.strip_prefix("role/") else {
             return Err(bad("not an IAM role ARN"));
         };
+        // IAM paths are `/` or `/a/b/`: an empty part (`role//x`, `role/a//x`) is no role STS could find.
+        if path_and_name.split('/').count() > 1 && path_and_name.split('/').any(str::is_empty) {
+            return Err(bad("the role path has an empty part (a // or a trailing /)"));
+        }
         let name = path_and_name.rsplit('/').next().unwrap_or_default();
         let name_ok = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         if name.is_empty()
@@ -63,14 +67,7 @@ impl std::fmt::Display for RoleArn {
 
 /// Checks the shape of an AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`).
 pub fn check_region(value: &str) -> Result<()> {
-    let parts: Vec<&str> = value.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].len() <= 2
-        && !parts[parts.len() - 1].is_empty()
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
-    if ok {
+    if crate::host::profile::is_region_name(value) {
         Ok(())
     } else {
         Err(Error::invalid(
@@ -131,6 +128,10 @@ pub fn parse_tag(raw: &str) -> Result<(String, String)> {
     if value.chars().count() > 256 || !charset(value) {
         return Err(bad("invalid value"));
     }
+    // STS refuses session tags in AWS's own namespace, whatever the case.
+    if key.len() >= 4 && key[..4].eq_ignore_ascii_case("aws:") {
+        return Err(bad("keys that start with aws: are reserved for AWS"));
+    }
     Ok((key.to_owned(), value.to_owned()))
 }
 
@@ -160,7 +161,8 @@ fn compact_json(text: &str) -> String {
 
 /// Reads and checks an inline session policy file; returns it compact, in the file's own key order.
 pub fn read_policy(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
+    // STS takes at most 2048 characters; 64 KiB leaves room for any amount of whitespace a person would write.
+    let text = crate::host::input::read_regular_text(path, 64 * 1024)
         .map_err(|e| Error::PolicyFile { path: path.to_owned(), reason: format!("cannot read it: {e}") })?;
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(_)) => {
@@ -207,6 +209,8 @@ mod tests {
             ("arn:aws:iam::123456789012:role/", "the role name must be"),
             ("arn:aws:iam::123456789012:role/bad name", "the role name must be"),
             ("arn:foo:iam::123456789012:role/x", "unknown partition"),
+            ("arn:aws:iam::123456789012:role//x", "the role path has an empty part"),
+            ("arn:aws:iam::123456789012:role/ops//deploy", "the role path has an empty part"),
         ];
         for (arn, why) in cases {
             let msg = RoleArn::parse(arn).unwrap_err().to_string();
@@ -240,5 +244,9 @@ mod tests {
         assert!(msg.starts_with("--tag \"novalue\" is invalid: missing '=' (expected KEY=VALUE"), "{msg}");
         assert!(parse_tag("=v").unwrap_err().to_string().contains("invalid key"));
         assert!(parse_tag("k=a;b").unwrap_err().to_string().contains("invalid value"));
+        for reserved in ["aws:x=1", "AWS:team=a", "Aws:=b"] {
+            assert!(parse_tag(reserved).unwrap_err().to_string().contains("reserved for AWS"), "{reserved}");
+        }
+        assert!(parse_tag("awsx:team=a").is_ok(), "only the aws: prefix is reserved");
     }
 }

@@ -53,6 +53,27 @@ pub fn check_role_chaining(caller: &CallerIdentity, params: &AssumeParams) -> Re
     Ok(())
 }
 
+/// Refuses credentials with bytes outside printable ASCII or with whitespace. Access keys, secrets and session
+/// tokens are base64-like text; a `\r` or `\n` in one (a file saved on Windows, `$(cat FILE)`) makes an invalid
+/// HTTP header value, on which the SDK's signer panics. Names the field, never its value.
+pub fn check_credential_shape(creds: &aws_credential_types::Credentials) -> Result<()> {
+    let fields = [
+        ("access key id (AWS_ACCESS_KEY_ID, aws_access_key_id)", Some(creds.access_key_id())),
+        ("secret access key (AWS_SECRET_ACCESS_KEY, aws_secret_access_key)", Some(creds.secret_access_key())),
+        ("session token (AWS_SESSION_TOKEN, aws_session_token)", creds.session_token()),
+    ];
+    for (field, value) in fields {
+        let Some(value) = value else { continue };
+        let bad = |b: &u8| !b.is_ascii_graphic();
+        if let Some(at) = value.as_bytes().iter().position(bad) {
+            let trailing = value.as_bytes()[at..].iter().all(bad);
+            let where_ = if trailing { " at its end" } else { "" };
+            return Err(Error::CallerCredentialsMalformed { field, where_ });
+        }
+    }
+    Ok(())
+}
+
 /// An STS client bound to the caller's resolved credentials.
 #[derive(Debug, Clone)]
 pub struct Sts {
@@ -73,6 +94,10 @@ impl Sts {
     /// `limits` bounds each attempt and each call (retries included); resolving the caller's credentials, which
     /// may itself be a network call (container credentials, web identity), gets the call deadline too.
     pub async fn connect(region: Option<&str>, limits: StsLimits) -> Result<Self> {
+        super::caller::check_shared_files()?;
+        super::caller::check_not_nested()?;
+        // Whatever a credential_process starts ends before this returns, on every path (see `caller`).
+        let _children = super::caller::ChildGuard::start();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .timeout_config(
@@ -108,6 +133,7 @@ impl Sts {
             };
             Error::NoCredentials { detail }
         })?;
+        check_credential_shape(&creds)?;
         if let Some(expiry) = creds.expiry()
             && expiry <= SystemTime::now()
         {

@@ -9,6 +9,9 @@ use crate::term;
 
 /// Runs `credpush doctor`; returns the exit code of the worst finding.
 pub async fn run(cmd: DoctorCmd) -> Result<i32> {
+    if let Some(region) = &cmd.region {
+        crate::aws::inputs::check_region(region)?;
+    }
     let mut inputs = doctor::Inputs::from_env(cmd.profile.clone(), cmd.config.clone());
     // Only a plain-http address an SDK would use is asked, the way the SDKs ask it.
     if let Some(uri) =

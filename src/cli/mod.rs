@@ -150,7 +150,7 @@ const PLAN_HELP: &str = "\
 The model: botocore re-reads credential_process from 15 minutes before expiry and fails calls from 10 minutes
 before expiry when nothing fresh arrives. A document lands at most EVERY + BUILD after the previous one was minted,
 so the schedule is safe iff DURATION - 15m >= EVERY + BUILD. With role chaining (CodeBuild's service role), STS caps
-DURATION at 1h: every 30m is safe, every 60m is not.
+DURATION at 1h: every 30m is safe, every 60m is not. --every and --build-time are at most 7 days (168h).
 
 Exit codes:
   0  the schedule is safe
@@ -233,6 +233,27 @@ pub enum Reader {
     Cat,
     /// `credpush read --path /path/temp.json`: refuses expired or broken documents with a message.
     Credpush,
+}
+
+/// One line for a clap error: its message, its tips, and where to look (clap's text has usage and blank lines).
+pub fn usage_line(err: &clap::Error) -> String {
+    if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "a subcommand is required (see credpush --help)".to_owned();
+    }
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    // The message's own continuation lines (the missing flags, the possible values) join it; the usage and
+    // "for more information" lines give way to one pointer at --help.
+    for l in lines.take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information")) {
+        match l.strip_prefix("tip: ") {
+            Some(tip) => line.push_str(&format!("; {tip}")),
+            None => line.push_str(&format!(" {l}")),
+        }
+    }
+    line.push_str(" (see credpush --help, or credpush COMMAND --help)");
+    line
 }
 
 /// Runs one parsed command line and returns the process exit code for a run that did not fail outright.

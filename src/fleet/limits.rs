@@ -6,6 +6,8 @@
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
+use crate::error::{Error, Result};
+
 /// Descriptors one host in flight holds at most in credpush's process: while its master is launched, the
 /// runtime's handle on the `ssh` launcher; then, per remote command, the connection to the control socket and the
 /// local ends of the pipes whose other ends are passed to the master; plus the generated ssh config of a host with
@@ -35,8 +37,20 @@ pub struct FdBudget {
 /// `--forks` (1000 hosts need about 10 000), and below Linux's default `fs.nr_open` (1 048 576).
 const RAISE_CAP: u64 = 65_536;
 
-/// Raises the soft open file limit toward the hard limit and caps `forks` by what the result allows.
-pub fn prepare(forks: usize) -> FdBudget {
+/// Raises the soft open file limit toward the hard limit and caps `forks` by what the result allows. Refuses a
+/// limit that leaves no room for even one host (`ulimit -n 16`): such a run would only retry "Too many open files"
+/// host after host.
+pub fn prepare(forks: usize) -> Result<FdBudget> {
+    let budget = raise(forks);
+    let in_use = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
+    let need = in_use.max(RESERVED_FDS) + FDS_PER_HOST;
+    if budget.soft < need {
+        return Err(Error::FdLimit { soft: budget.soft, hard: budget.hard, need });
+    }
+    Ok(budget)
+}
+
+fn raise(forks: usize) -> FdBudget {
     let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
     let soft_before = current.unwrap_or(u64::MAX);
     let want = maximum.unwrap_or(u64::MAX).min(RAISE_CAP);
@@ -73,7 +87,7 @@ mod tests {
 
     #[test]
     fn the_soft_limit_is_raised_toward_the_hard_one() {
-        let b = prepare(50);
+        let b = prepare(50).expect("this machine's limit fits a host");
         assert!(b.soft >= b.soft_before);
         assert_eq!(getrlimit(Resource::Nofile).current, Some(b.soft));
         assert!(b.forks >= 1 && b.forks <= 50);

@@ -12,6 +12,7 @@ pub mod signals;
 pub mod ssm;
 pub mod status;
 pub mod status_report;
+pub mod sudo;
 pub mod target;
 
 use std::path::PathBuf;

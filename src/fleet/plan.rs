@@ -32,6 +32,17 @@ pub const EXIT_UNSAFE: i32 = 1;
 /// The build time assumed when none is given: CodeBuild provisioning plus a rotation, with room for queueing.
 pub const DEFAULT_BUILD_SECS: u64 = 5 * 60;
 
+/// The longest `--every` and `--build-time` accepted: 7 days, far past the 12-hour session STS allows, so that
+/// every sum and difference of the model stays exact (a period of 2^64 seconds must not wrap into "safe").
+pub const MAX_PLAN_SPAN_SECS: u64 = 7 * 24 * 3600;
+
+fn within_max(flag: &'static str, raw: &str, secs: u64) -> Result<u64> {
+    if secs > MAX_PLAN_SPAN_SECS {
+        return Err(Error::invalid(flag, raw, "is longer than the 7-day maximum (expected a span like 30m or 1h)"));
+    }
+    Ok(secs)
+}
+
 /// A schedule to check, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
@@ -70,12 +81,12 @@ impl Verdict {
 /// Parses `plan`'s flags into a [`Schedule`]; bad values are input errors (exit 2).
 pub fn parse(duration: Option<&str>, every: &str, build: Option<&str>, chained: bool) -> Result<Schedule> {
     let duration = duration.map(parse_duration).transpose()?.unwrap_or(DEFAULT_DURATION_SECS);
-    let every = parse_span("--every", every, "expected seconds or a span like 30m, 1h")?;
+    let every = within_max("--every", every, parse_span("--every", every, "expected seconds or a span like 30m, 1h")?)?;
     if every == 0 {
         return Err(Error::invalid("--every", "0", "must be at least 1 second (expected a span like 30m)"));
     }
     let build = match build {
-        Some(b) => parse_span("--build-time", b, "expected seconds or a span like 5m")?,
+        Some(b) => within_max("--build-time", b, parse_span("--build-time", b, "expected seconds or a span like 5m")?)?,
         None => DEFAULT_BUILD_SECS,
     };
     Ok(Schedule { duration: u64::from(duration), every, build, chained })
@@ -85,9 +96,10 @@ pub fn parse(duration: Option<&str>, every: &str, build: Option<&str>, chained: 
 pub fn check(s: &Schedule) -> Verdict {
     let fresh_life = s.duration.saturating_sub(REFRESH_WINDOW_SECS);
     let worst_age = s.every.saturating_add(s.build);
-    let margin = fresh_life as i64 - worst_age as i64;
+    // i128: no pair of u64 values wraps, whatever a caller of this pure function passes.
+    let margin = i64::try_from(i128::from(fresh_life) - i128::from(worst_age)).unwrap_or(i64::MIN);
     // The safe period must also leave the build its time and be a positive schedule.
-    let safe_for = |d: u64| d.checked_sub(REFRESH_WINDOW_SECS + s.build).filter(|&e| e > 0);
+    let safe_for = |d: u64| d.checked_sub(REFRESH_WINDOW_SECS.saturating_add(s.build)).filter(|&e| e > 0);
     let capped = if s.chained { s.duration.min(u64::from(ROLE_CHAINING_MAX_SECS)) } else { s.duration };
     let safe_every = safe_for(capped);
     let advice = match safe_every {
@@ -241,6 +253,23 @@ mod tests {
         assert!(parse(Some("5m"), "30m", None, false).is_err(), "under STS's 15-minute minimum");
         assert!(parse(None, "soon", None, false).is_err());
         assert!(parse(None, "30m", Some("-1m"), false).is_err());
+    }
+
+    #[test]
+    fn spans_past_the_maximum_are_refused_not_wrapped() {
+        for (every, build) in [
+            ("18446744073709551615", None),
+            ("5124095576030431h", None),
+            ("30m", Some("18446744073709551615")),
+            ("30m", Some("5124095576030431h")),
+            ("168h1s", None),
+        ] {
+            let msg = parse(None, every, build, false).expect_err(every).to_string();
+            assert!(msg.contains("is longer than the 7-day maximum"), "{msg}");
+        }
+        assert!(parse(None, "168h", Some("168h"), false).is_ok(), "the maximum itself is accepted");
+        let wide = Schedule { duration: H, every: u64::MAX, build: u64::MAX, chained: false };
+        assert!(!check(&wide).is_safe(), "a pure check of huge values must not wrap into safe");
     }
 
     #[test]

@@ -80,11 +80,13 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
         crate::fleet::target::check_remote_path(p).map_err(|reason| Error::invalid("--path", p, reason))?;
     }
     if let Some(name) = &cmd.install_profile {
-        crate::host::profile::ProfileSpec::new(name, "/", cmd.sts.region.as_deref())?;
+        crate::host::profile::ProfileSpec::new(name, "/checked/temp.json", cmd.sts.region.as_deref())?;
     }
     if let Some(every) = &cmd.every {
         warn_schedule(every, &cmd.sts)?;
     }
+    // Before anything opens files or starts ssh: a limit that fits no host is refused here, by name.
+    let fds = limits::prepare(usize::from(cmd.fleet.forks))?;
     let ssm_role = cmd.ssm.check(default_role.as_ref())?;
     // --ssm-targets alone needs no inventory.
     let targets = if cmd.inv.inventory.is_empty() && ssm_role.is_some() {
@@ -120,7 +122,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     let defaults = (cmd.path.as_deref(), cmd.install_profile.as_deref(), cmd.sts.region.as_deref());
     let ssm_groups = crate::fleet::ssm::plan(&roles, &targets, ssm_role.as_ref(), &cmd.ssm, defaults)?;
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
-    check_trust_all(&targets, &ssh, usize::from(cmd.fleet.forks)).await?;
+    check_trust_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {
         term::print(&dry_run(&targets, &sessions, cmd.json))?;
@@ -129,7 +131,6 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
 
     // From the first network call on, a signal ends the run with a report instead of killing it.
     let mut stop = signals::listen();
-    let fds = limits::prepare(usize::from(cmd.fleet.forks));
     tracing::info!(
         soft = fds.soft,
         raised_from = fds.soft_before,
@@ -209,26 +210,36 @@ fn finish(cmd: &RotateOptions, mut outcomes: Vec<HostOutcome>, started: Instant,
 }
 
 /// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
-/// [`crate::ssh::args`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time.
+/// [`crate::ssh::args`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time (the fork count the
+/// open file limit allows), once per distinct connection (address, port, user, key and args): hosts that share
+/// one share its answer.
 async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
-    let sem = Arc::new(Semaphore::new(forks.max(1)));
-    let mut set = JoinSet::new();
-    for (name, host) in targets.iter().filter_map(|t| Some((t.name.clone(), t.ssh()?.clone()))) {
+    type Key = (String, Option<u16>, Option<String>, Option<std::path::PathBuf>, Vec<String>);
+    let mut by_key: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    let mut hosts: BTreeMap<Key, crate::ssh::host::SshHost> = BTreeMap::new();
+    for (name, host) in targets.iter().filter_map(|t| Some((t.name.clone(), t.ssh()?))) {
         if !host.ssh_args_have_config {
             continue;
         }
+        let key = (host.address.clone(), host.port, host.user.clone(), host.key_file.clone(), host.ssh_args.clone());
+        by_key.entry(key.clone()).or_default().push(name);
+        hosts.entry(key).or_insert_with(|| host.clone());
+    }
+    let sem = Arc::new(Semaphore::new(forks.max(1)));
+    let mut set = JoinSet::new();
+    for (key, host) in hosts {
         let (ssh, sem) = (ssh.clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            crate::ssh::connect::check_trust(&host, &ssh)
-                .await
-                .map_err(|reason| (name, host.ssh_args.join(" "), reason))
+            let outcome = crate::ssh::connect::check_trust(&host, &ssh).await;
+            (key, outcome)
         });
     }
     let mut refused = Vec::new();
     while let Some(joined) = set.join_next().await {
-        if let Ok(Err(r)) = joined {
-            refused.push(r);
+        let Ok((key, Err(reason))) = joined else { continue };
+        for name in by_key.get(&key).into_iter().flatten() {
+            refused.push((name.clone(), key.4.join(" "), reason.clone()));
         }
     }
     refused.sort();

@@ -283,6 +283,7 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
     if let Some(out) = &cmd.prometheus {
         crate::host::fsutil::check_writable("--prometheus", out)?;
     }
+    let fds = crate::fleet::limits::prepare(usize::from(cmd.fleet.forks))?;
     let role = crate::aws::params::RoleArn::parse(NO_ROLE)?;
     let targets = crate::fleet::target::load_targets(
         &cmd.inv.inventory,
@@ -296,8 +297,7 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
     }
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout, cmd.fleet.ssh_config.clone())?;
     let now = OffsetDateTime::now_utc();
-    let probed =
-        probe_all(targets, ssh, usize::from(cmd.fleet.forks), Duration::from_secs(timeout), "~/.aws/config").await;
+    let probed = probe_all(targets, ssh, fds.forks, Duration::from_secs(timeout), "~/.aws/config").await;
     let mut report: Vec<HostStatus> = probed
         .into_iter()
         .map(|(t, r)| match r {

@@ -159,7 +159,7 @@ impl HostTarget {
         let profile_region = var_str(name, vars, "credpush_region")?;
         if let Some(p) = &profile {
             // Checked here with a placeholder path: the real one is known only once the host resolved `~`.
-            crate::host::profile::ProfileSpec::new(p, "/", profile_region.as_deref())
+            crate::host::profile::ProfileSpec::new(p, "/checked/temp.json", profile_region.as_deref())
                 .map_err(|e| host_var(name, "credpush_profile", p, &e.to_string()))?;
         }
         let connection = var_str(name, vars, "ansible_connection")?;
@@ -286,11 +286,11 @@ fn connection_vars(host: &str, vars: &Map<String, Value>) -> Result<(bool, Optio
     }
     let flags = match var_str(host, vars, "ansible_become_flags")? {
         None => Vec::new(),
-        Some(raw) => shlex::split(&raw)
-            .ok_or_else(|| host_var(host, "ansible_become_flags", &raw, "unbalanced quotes"))?
-            .into_iter()
-            .filter(|f| f != "-S")
-            .collect(),
+        Some(raw) => {
+            let words =
+                shlex::split(&raw).ok_or_else(|| host_var(host, "ansible_become_flags", &raw, "unbalanced quotes"))?;
+            crate::fleet::sudo::become_flags(words).map_err(|why| host_var(host, "ansible_become_flags", &raw, &why))?
+        }
     };
     Ok((local, Some(Become { user, flags }), unsupported))
 }
@@ -351,6 +351,13 @@ mod tests {
         assert_eq!(t(json!({"ansible_become": false, "ansible_become_user": "svc"})).become_user(), None);
         let p = t(json!({"credpush_profile": "onprem", "credpush_region": "eu-west-1"}));
         assert_eq!((p.profile.as_deref(), p.profile_region.as_deref()), (Some("onprem"), Some("eu-west-1")));
+        for flags in ["sh -c 'id'", "--stdin", "-nS", "-HSn", "-s", "-i", "-u root", "-b", "-- sh", "-E --", "-"] {
+            let v = vars(json!({"ansible_become": true, "ansible_become_flags": flags}));
+            let msg = HostTarget::from_vars("h", &v, None, Some(&role)).expect_err(flags).to_string();
+            assert!(msg.contains("ansible_become_flags") && msg.contains("is not accepted"), "{flags}: {msg}");
+        }
+        let b = t(json!({"ansible_become": true, "ansible_become_flags": "-Hn --preserve-env -S"}));
+        assert_eq!(b.become_user().unwrap().flags, ["-Hn", "--preserve-env"]);
         let bad = HostTarget::from_vars("h", &vars(json!({"credpush_profile": "a b"})), None, Some(&role));
         assert!(bad.unwrap_err().to_string().starts_with("host h: credpush_profile \"a b\" is invalid"));
         let l = t(json!({"ansible_connection": "local"}));

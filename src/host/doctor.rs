@@ -145,7 +145,7 @@ pub fn diagnose(inputs: &Inputs, now: OffsetDateTime, clock_skew: Result<time::D
     let Some(config) = inputs.config.clone().or_else(|| inputs.home.as_ref().map(|h| h.join(".aws/config"))) else {
         return f;
     };
-    let text = match std::fs::read_to_string(&config) {
+    let text = match crate::host::input::read_regular_text(&config, crate::host::input::MAX_CONFIG_BYTES) {
         Ok(t) => t,
         Err(e) => {
             f.push(finding(
@@ -205,7 +205,7 @@ pub fn diagnose(inputs: &Inputs, now: OffsetDateTime, clock_skew: Result<time::D
     let creds_file =
         inputs.credentials_file.clone().or_else(|| inputs.home.as_ref().map(|h| h.join(".aws/credentials")));
     if let Some(cf) = creds_file
-        && let Ok(ct) = std::fs::read_to_string(&cf)
+        && let Ok(ct) = crate::host::input::read_regular_text(&cf, crate::host::input::MAX_CONFIG_BYTES)
         && sections(&ct).iter().any(|(n, kv)| *n == profile && kv.iter().any(|(k, _)| k == "aws_access_key_id"))
     {
         f.push(finding(
@@ -305,7 +305,7 @@ fn document_findings(f: &mut Vec<Finding>, path: &Path, uid: u32, now: OffsetDat
             Some("rotate as the user whose jobs read the file (ansible_user or ansible_become_user)"),
         ));
     }
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::host::input::read_regular(path, crate::host::read::MAX_DOCUMENT_BYTES) {
         Ok(b) => b,
         Err(e) => {
             f.push(finding(

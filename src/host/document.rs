@@ -99,9 +99,12 @@ impl CredentialDocument {
                 return Err(DocumentError::Empty(name));
             }
         }
+        // `to_offset` panics when the UTC instant leaves years 1..=9999 (`9999-12-31T23:59:59-01:00`); a document
+        // from a host is input, so its edge is an error, not a crash.
         let expiration = OffsetDateTime::parse(wire.expiration, &Rfc3339)
-            .map_err(|_| DocumentError::Expiration(wire.expiration.to_owned()))?
-            .to_offset(time::UtcOffset::UTC);
+            .ok()
+            .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+            .ok_or_else(|| DocumentError::Expiration(wire.expiration.to_owned()))?;
         Ok(Self {
             access_key_id: wire.access_key_id.to_owned(),
             secret_access_key: Secret::new(wire.secret_access_key),
@@ -202,6 +205,16 @@ mod tests {
             CredentialDocument::parse(bad_time.as_bytes()).unwrap_err().to_string(),
             "Expiration \"tomorrow\" is not an RFC 3339 timestamp"
         );
+    }
+
+    #[test]
+    fn expirations_past_the_calendar_are_errors_not_panics() {
+        for exp in ["9999-12-31T23:59:59-01:00", "9999-12-31T23:30:00-00:45", "9999-12-31T23:59:59-23:59"] {
+            let text = format!(
+                r#"{{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S","SessionToken":"T","Expiration":"{exp}"}}"#
+            );
+            assert_eq!(CredentialDocument::parse(text.as_bytes()), Err(DocumentError::Expiration(exp.into())), "{exp}");
+        }
     }
 
     #[test]

@@ -42,6 +42,21 @@ impl InstallOutcome {
     }
 }
 
+/// Config keys whose values are secrets.
+const SECRET_KEYS: [&str; 3] = ["aws_secret_access_key", "aws_session_token", "aws_security_token"];
+
+/// Whether `value` has the shape of an AWS region name: two letters, lower-case words, and a number of one or two
+/// digits, joined by `-` (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`). Shared with the STS flags.
+pub fn is_region_name(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let Some((last, words)) = parts.split_last() else { return false };
+    parts.len() >= 3
+        && words[0].len() == 2
+        && words.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && (1..=2).contains(&last.len())
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl ProfileSpec {
     /// Checks the name, path and region. botocore runs `credential_process` without a shell, so `~` and `$VAR`
     /// are never expanded: the path must be absolute and literal.
@@ -64,10 +79,19 @@ impl ProfileSpec {
         if path.chars().any(|c| c.is_control()) {
             return Err(path_err("it contains a control character, which a config file line cannot hold"));
         }
+        if path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..") {
+            return Err(path_err(
+                "it names a directory, not a file (fix: name the document, e.g. /home/deploy/.aws/temp.json)",
+            ));
+        }
         if let Some(r) = region
-            && (r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            && !is_region_name(r)
         {
-            return Err(Error::invalid("--region", r, "a region is lower-case letters, digits and - (e.g. eu-west-1)"));
+            return Err(Error::invalid(
+                "--region",
+                r,
+                "not a region name (expected e.g. us-east-1, eu-central-1, us-gov-west-1)",
+            ));
         }
         Ok(Self { name: name.to_owned(), path: path.to_owned(), region: region.map(str::to_owned), reader: None })
     }
@@ -97,6 +121,32 @@ impl ProfileSpec {
     /// The config section header: `default` or `profile NAME`.
     pub fn section(&self) -> String {
         if self.name == "default" { "default".into() } else { format!("profile {}", self.name) }
+    }
+
+    /// The managed block of this profile in `text` (markers included, empty when there is none), for a diff: the
+    /// rest of a config file is someone else's and may hold a static secret, so a diff never shows it, and a secret
+    /// key inside the block (only a hand edit could put one there) is masked too.
+    pub fn managed_block(&self, text: &str) -> String {
+        let (begin, end) = (self.begin_marker(), self.end_marker());
+        let mut out = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            inside |= line.trim_end() == begin;
+            if !inside {
+                continue;
+            }
+            let key = line.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+            if line.contains('=') && SECRET_KEYS.contains(&key.as_str()) {
+                out.push_str(&format!("{key} = (masked)\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+            if line.trim_end() == end {
+                break;
+            }
+        }
+        out
     }
 
     fn begin_marker(&self) -> String {
@@ -193,7 +243,8 @@ impl ProfileSpec {
 
     /// Ensures the block is in `config_file`, atomically, keeping the file's mode. A missing file is created 0600.
     pub fn install(&self, config_file: &Path) -> Result<InstallOutcome> {
-        let (existing, mode, outcome) = match std::fs::read(config_file) {
+        use crate::host::input::{InputError, MAX_CONFIG_BYTES, read_regular};
+        let (existing, mode, outcome) = match read_regular(config_file, MAX_CONFIG_BYTES) {
             Ok(bytes) => {
                 let text = String::from_utf8(bytes).map_err(|_| Error::ConfigFile {
                     path: config_file.to_owned(),
@@ -202,8 +253,11 @@ impl ProfileSpec {
                 let mode = std::fs::metadata(config_file).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
                 (text, mode, InstallOutcome::Updated)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), 0o600, InstallOutcome::Created),
-            Err(e) => return Err(Error::io("read", config_file, e)),
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                (String::new(), 0o600, InstallOutcome::Created)
+            }
+            Err(InputError::Io(e)) => return Err(Error::io("read", config_file, e)),
+            Err(e) => return Err(Error::ConfigFile { path: config_file.to_owned(), reason: e.to_string() }),
         };
         let merged = self.merge(&existing, config_file)?;
         if outcome == InstallOutcome::Updated && merged == existing {
@@ -306,12 +360,19 @@ mod tests {
             ("$HOME/.aws/temp.json", "without a shell"),
             (".aws/temp.json", "it is relative"),
             ("/a\nb", "control character"),
+            ("/x/", "it names a directory"),
+            ("/home/deploy/.aws/..", "it names a directory"),
         ] {
             let msg = ProfileSpec::new("p", path, None).unwrap_err().to_string();
             assert!(msg.starts_with(&format!("profile path {path:?} is not usable: ")) && msg.contains(why), "{msg}");
         }
         let msg = ProfileSpec::new("bad name", "/x", None).unwrap_err().to_string();
         assert!(msg.starts_with("--name \"bad name\" is invalid"), "{msg}");
+        for region in ["x", "us-east", "useast1", "us-east-1a", "US-EAST-1", "eu--1"] {
+            let msg = ProfileSpec::new("p", "/x", Some(region)).unwrap_err().to_string();
+            assert!(msg.contains("not a region name"), "{region}: {msg}");
+        }
+        assert!(ProfileSpec::new("p", "/x", Some("us-gov-west-1")).is_ok());
     }
 
     #[test]

@@ -6,13 +6,12 @@
 //! It runs before the async runtime and logging are set up, and reads one small file: its whole-process time stays
 //! near `cat`'s (see docs/BENCHMARKS.md).
 
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use time::OffsetDateTime;
 
 use crate::host::document::CredentialDocument;
+use crate::host::input::{self, InputError};
 
 pub use crate::host::document::MAX_DOCUMENT_BYTES;
 
@@ -62,25 +61,22 @@ pub fn load_document(path: &Path, now: OffsetDateTime) -> Result<CredentialDocum
 fn read_checked(path: &Path, now: OffsetDateTime) -> Result<(Vec<u8>, CredentialDocument), ReadError> {
     let shown = path.display().to_string();
     let io = |source| ReadError::Io { path: shown.clone(), source };
-    // Non-blocking, so a FIFO put in the document's place cannot hang the reader; only a regular file is read.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(io)?;
     let unusable = |reason: String| ReadError::Unusable { path: shown.clone(), reason };
-    if !file.metadata().map_err(io)?.file_type().is_file() {
-        return Err(unusable(
-            "is not a regular file, so it is not a credential document (fix: point credential_process at the file credpush writes)".into(),
-        ));
-    }
-    let mut bytes = Vec::with_capacity(2048);
-    file.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
-        return Err(unusable(format!(
-            "is larger than {MAX_DOCUMENT_BYTES} bytes, so it is not a credential document (fix: point credential_process at the file credpush writes)"
-        )));
-    }
+    // A FIFO or a device would hang the SDK that runs credential_process, or feed it without end.
+    let bytes = match input::read_regular(path, MAX_DOCUMENT_BYTES) {
+        Ok(b) => b,
+        Err(InputError::Io(e)) => return Err(io(e)),
+        Err(InputError::TooLarge { .. }) => {
+            return Err(unusable(format!(
+                "is larger than {MAX_DOCUMENT_BYTES} bytes, so it is not a credential document (fix: point credential_process at the file credpush writes)"
+            )));
+        }
+        Err(InputError::NotRegular(_)) => {
+            return Err(unusable(
+                "is not a regular file, so it is not a credential document (fix: point credential_process at the file credpush writes)".into(),
+            ));
+        }
+    };
     let doc = CredentialDocument::parse(&bytes).map_err(|e| {
         unusable(format!(
             "is not a valid credential document ({e}); a rotation writes it atomically, so something else wrote this file (fix: rotate again, and check what else writes to it)"

@@ -38,9 +38,36 @@ struct Pending {
     parents: Vec<usize>,
 }
 
+/// The groups waiting for their declaration, in the order first named, found by name in one lookup: a chain of
+/// 20,000 forward references must cost 20,000 steps, not their square.
+#[derive(Default)]
+struct PendingSet {
+    items: Vec<Option<Pending>>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl PendingSet {
+    fn get(&self, name: &str) -> Option<&Pending> {
+        self.index.get(name).and_then(|&i| self.items[i].as_ref())
+    }
+    fn get_mut(&mut self, name: &str) -> Option<&mut Pending> {
+        self.index.get(name).and_then(|&i| self.items[i].as_mut())
+    }
+    fn push(&mut self, p: Pending) {
+        self.index.insert(p.name.clone(), self.items.len());
+        self.items.push(Some(p));
+    }
+    fn remove(&mut self, name: &str) -> Option<Pending> {
+        self.index.remove(name).and_then(|i| self.items[i].take())
+    }
+    fn first(&self) -> Option<&Pending> {
+        self.items.iter().flatten().next()
+    }
+}
+
 /// Reads INI inventory text into `graph`.
 pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), InventoryError> {
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending = PendingSet::default();
     let mut group = graph.add_group("ungrouped");
     let mut state = State::Hosts;
     for (n, raw) in py_lines(text).enumerate() {
@@ -62,17 +89,17 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
                     )));
                 }
             };
-            if graph.group(name).is_none() && state == State::Vars && !pending.iter().any(|p| p.name == name) {
+            if graph.group(name).is_none() && state == State::Vars && pending.get(name).is_none() {
                 pending.push(Pending { name: name.into(), line: lineno, state, parents: Vec::new() });
             }
             group = graph.add_group(name);
             if state != State::Vars
-                && let Some(at) = pending.iter().position(|p| p.name == name)
+                && let Some(waiting) = pending.get(name).map(|p| p.state)
             {
-                if pending[at].state == State::Children {
+                if waiting == State::Children {
                     resolve_children(graph, name, &mut pending).map_err(err)?;
                 } else {
-                    pending.remove(at);
+                    pending.remove(name);
                 }
             }
             continue;
@@ -98,7 +125,7 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
                 let child = &c[1];
                 if graph.group(child).is_some() {
                     graph.add_child(group, child).map_err(err)?;
-                } else if let Some(p) = pending.iter_mut().find(|p| p.name == child) {
+                } else if let Some(p) = pending.get_mut(child) {
                     p.parents.push(group);
                 } else {
                     pending.push(Pending { name: child.into(), line: lineno, state, parents: vec![group] });
@@ -128,10 +155,9 @@ pub(crate) fn parse(graph: &mut Graph, path: &Path, text: &str) -> Result<(), In
 /// Links the now-defined group `name` under the parents that named it early; a parent that was itself waiting is
 /// resolved as soon as it is linked, depth first, the order Ansible links them in. A work stack stands in for
 /// recursion so a long chain of forward references cannot overflow the stack.
-fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -> Result<(), String> {
-    fn take(pending: &mut Vec<Pending>, name: &str) -> Option<std::vec::IntoIter<usize>> {
-        let at = pending.iter().position(|p| p.name == name)?;
-        Some(pending.remove(at).parents.into_iter())
+fn resolve_children(graph: &mut Graph, name: &str, pending: &mut PendingSet) -> Result<(), String> {
+    fn take(pending: &mut PendingSet, name: &str) -> Option<std::vec::IntoIter<usize>> {
+        Some(pending.remove(name)?.parents.into_iter())
     }
     let mut stack: Vec<(String, std::vec::IntoIter<usize>)> = Vec::new();
     if let Some(parents) = take(pending, name) {
@@ -145,7 +171,7 @@ fn resolve_children(graph: &mut Graph, name: &str, pending: &mut Vec<Pending>) -
         let child = child.clone();
         graph.add_child(parent, &child)?;
         let parent_name = graph.groups[parent].name.clone();
-        if pending.iter().any(|p| p.name == parent_name && p.state == State::Children)
+        if pending.get(&parent_name).is_some_and(|p| p.state == State::Children)
             && let Some(parents) = take(pending, &parent_name)
         {
             stack.push((parent_name, parents));

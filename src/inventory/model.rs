@@ -45,7 +45,14 @@ pub(crate) struct Graph {
     pub entries: usize,
     /// Var names of host lines, stored once.
     names: HashSet<Arc<str>>,
+    /// Groups visited so far by loop checks (see [`MAX_LOOP_CHECK_STEPS`]).
+    loop_steps: usize,
 }
+
+/// The most group visits the loop checks of one inventory may make. A chain declared top-down or bottom-up costs
+/// none; one declared in a scrambled order can cost the square of its depth, which this bound turns into an error
+/// within about a second instead of minutes.
+pub const MAX_LOOP_CHECK_STEPS: usize = 20_000_000;
 
 impl Graph {
     pub fn new() -> Self {
@@ -56,6 +63,7 @@ impl Graph {
             host_index: HashMap::new(),
             entries: 0,
             names: HashSet::new(),
+            loop_steps: 0,
         };
         g.add_group("all");
         g.add_group("ungrouped");
@@ -93,6 +101,13 @@ impl Graph {
     pub fn add_host(&mut self, name: &str, group: Option<usize>, port: Option<u64>) -> Result<usize, String> {
         if name.is_empty() {
             return Err("empty host name (remove the empty entry or quote a real name)".into());
+        }
+        // A NUL cannot reach ssh or any C program (an argument ends there), so `h\0x` would name another host
+        // than the report shows. Other control characters pass through and print escaped.
+        if name.contains('\0') {
+            return Err(format!(
+                "host name {name:?} contains a NUL character, which no host name can hold (remove it from the inventory)"
+            ));
         }
         let h = match self.host(name) {
             Some(h) => h,
@@ -183,7 +198,7 @@ impl Graph {
             if self.groups[parent].children.contains(&c) {
                 return Ok(());
             }
-            if self.ancestors(parent).contains(&c) {
+            if self.reaches(c, parent)? {
                 let p = &self.groups[parent].name;
                 return Err(format!(
                     "adding group \"{child}\" as a child of \"{p}\" creates a loop (\"{child}\" is already an ancestor of \"{p}\")"
@@ -203,6 +218,35 @@ impl Graph {
         if !self.groups[child].parents.contains(&parent) {
             self.groups[child].parents.push(parent);
         }
+    }
+
+    /// Whether `to` is below `from` (a loop check before linking `from` under `to`). Declaring a chain top-down
+    /// or bottom-up links a group without children or under a group without parents, which needs no walk, so the
+    /// usual inventories cost one step per edge. Otherwise the walk goes down from `from` and stops at `to`,
+    /// visiting only what it reaches.
+    fn reaches(&mut self, from: usize, to: usize) -> Result<bool, String> {
+        if self.groups[from].children.is_empty() || self.groups[to].parents.is_empty() {
+            return Ok(false);
+        }
+        let mut seen = HashSet::from([from]);
+        let mut stack = vec![from];
+        while let Some(g) = stack.pop() {
+            self.loop_steps += 1;
+            if self.loop_steps > MAX_LOOP_CHECK_STEPS {
+                return Err(format!(
+                    "checking the nested groups for loops takes more than {MAX_LOOP_CHECK_STEPS} steps, the limit for one inventory (declare long chains of children in order, parents first or last, or flatten them)"
+                ));
+            }
+            for &c in &self.groups[g].children {
+                if c == to {
+                    return Ok(true);
+                }
+                if seen.insert(c) {
+                    stack.push(c);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// All groups above `g`, nearest first.

@@ -20,8 +20,8 @@ static COLON_SPLIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:[^\s:\[\]
 /// How `select` treats a limit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Mode {
-    /// As `ansible-inventory --list --limit` does: a pattern that matches nothing is ignored, and text Ansible's
-    /// splitter drops is dropped. What makes Ansible stop (a bad regex, a missing limit file, a subscript past
+    /// As `ansible-inventory --list --limit` does: a pattern that matches nothing is ignored. A limit that is not
+    /// well formed ([`check`]) is refused, where Ansible's splitter would drop it and list everything. What makes Ansible stop (a bad regex, a missing limit file, a subscript past
     /// the end) is an error, and so is what makes it crash (a bare `&` or `!`).
     List,
     /// For commands that act on the hosts: the limit must be well formed ([`check`]) and every pattern must match
@@ -34,12 +34,19 @@ pub(crate) fn select(graph: &Graph, limit: Option<&str>, mode: Mode) -> Result<V
     let all = graph.group_hosts(ALL);
     let Some(limit) = limit else { return Ok(all) };
     let strict = mode == Mode::Strict;
-    let split = if strict { check(limit)? } else { split_host_pattern(limit) };
+    // A malformed limit (`[`, an unclosed range) is refused in both modes: Ansible's splitter drops it and then
+    // lists everything, which reads as if the limit had matched.
+    let checked = check(limit)?;
+    let split = if strict { checked } else { split_host_pattern(limit) };
     let mut patterns = Vec::new();
     for p in split {
         match p.strip_prefix('@') {
             Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|e| InventoryError::BadPattern {
+                let limit_file = crate::host::input::read_regular_text(
+                    std::path::Path::new(file),
+                    crate::host::input::MAX_CONFIG_BYTES,
+                );
+                let text = limit_file.map_err(|e| InventoryError::BadPattern {
                     pattern: p.clone(),
                     reason: format!("cannot read limit file {file}: {e} (give a readable file of patterns)"),
                 })?;

@@ -9,6 +9,7 @@ use super::error::InventoryError;
 use super::model::Graph;
 use super::vars::py_splitext;
 use super::{ini, yaml, yaml11};
+use crate::host::input::{self, InputError, MAX_CONFIG_BYTES};
 use std::path::{Path, PathBuf};
 
 const IGNORED_NAMES: [&str; 3] = ["host_vars", "group_vars", "vars_plugins"];
@@ -46,7 +47,7 @@ pub(crate) fn read_source(graph: &mut Graph, source: &Path) -> Result<(), Invent
 }
 
 fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
-    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    let bytes = read_input(path)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| InventoryError::file(path, "not valid UTF-8 text (save the inventory as UTF-8)"))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -83,6 +84,15 @@ fn read_file(graph: &mut Graph, path: &Path) -> Result<(), InventoryError> {
         (Err(_), Some(yaml_err)) if !ext.is_empty() => Err(yaml_err),
         (Err(ini_err), _) => Err(ini_err),
     }
+}
+
+/// Reads an inventory source or vars file: a regular file of at most [`MAX_CONFIG_BYTES`], never a FIFO or a
+/// device, which would hang or never end.
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>, InventoryError> {
+    input::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| match e {
+        InputError::Io(source) => io(path, source),
+        other => InventoryError::file(path, other.to_string()),
+    })
 }
 
 fn io(path: &Path, source: std::io::Error) -> InventoryError {

@@ -172,8 +172,8 @@ pub(crate) fn py_splitext(name: &str) -> &str {
 
 /// One vars file: YAML or JSON holding a mapping. An empty file adds nothing.
 pub(crate) fn read_vars_file(path: &Path) -> Result<Map<String, Value>, InventoryError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| InventoryError::Io { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8(super::source::read_input(path)?)
+        .map_err(|_| InventoryError::file(path, "not valid UTF-8 text (save the vars file as UTF-8)"))?;
     let node = yaml11::load(&text).map_err(|(line, fault)| fault.at(path, line.max(1)))?;
     match node {
         None => Ok(Map::new()),
@@ -229,9 +229,11 @@ impl VarsCache {
 /// Layers 1 to 4 (see the module docs) for a host directly in `direct`, internal names removed.
 pub(crate) fn group_part(graph: &Graph, files: &[DirVars], direct: &[usize]) -> Map<String, Value> {
     let mut groups: Vec<usize> = Vec::new();
+    // A flag per group, not `groups.contains`: a host under a chain of 20,000 groups must cost 20,000 steps.
+    let mut taken = vec![false; graph.groups.len()];
     for &g in direct {
         for a in std::iter::once(g).chain(graph.ancestors(g)) {
-            if a != ALL && !groups.contains(&a) {
+            if a != ALL && !std::mem::replace(&mut taken[a], true) {
                 groups.push(a);
             }
         }

@@ -42,13 +42,14 @@ impl SshSettings {
         config_file: Option<PathBuf>,
     ) -> crate::error::Result<Self> {
         use crate::error::Error;
-        if let Some(file) = &config_file {
-            std::fs::File::open(file).map_err(|e| {
-                Error::invalid(
-                    "--ssh-config",
-                    file.display().to_string(),
-                    format!("cannot read it ({e}); name a readable ssh config file"),
-                )
+        if let Some(file) = config_file.as_ref().filter(|f| f.as_path() != std::path::Path::new("/dev/null")) {
+            use crate::host::input::{InputError, MAX_CONFIG_BYTES, check_regular};
+            check_regular(file, MAX_CONFIG_BYTES).map_err(|e| {
+                let reason = match e {
+                    InputError::Io(e) => format!("cannot read it ({e}); name a readable ssh config file"),
+                    other => other.to_string(),
+                };
+                Error::invalid("--ssh-config", file.display().to_string(), reason)
             })?;
         }
         let control =

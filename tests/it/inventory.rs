@@ -248,23 +248,28 @@ fn huge_host_ranges_end_in_exit_2_within_bounded_memory() {
 }
 
 /// What `ansible-inventory --list --limit` does with malformed limits (it drops what its splitter cannot read,
-/// and an empty result means all hosts), `credpush inventory --list` does too; where Ansible stops or crashes,
-/// credpush exits 2 with one line naming the limit.
+/// and an empty result means all hosts), `credpush inventory --list` does too for a well-formed limit; where
+/// Ansible stops or crashes, or the limit is malformed, credpush exits 2 with one line naming the limit.
 #[test]
-fn list_treats_malformed_limits_as_ansible_inventory_does() {
+fn list_follows_ansible_for_well_formed_limits_and_refuses_malformed_ones() {
     let paths = [fixture("ini_basic/hosts.ini")];
     let inv = Inventory::load(&paths).expect("load");
-    for limit in ["", " ", "[", "~[", ":", "h[", "a:", "web[", "all[", "web]", "!!web", "web:&!db"] {
+    for limit in ["!!web", "web:&!db"] {
         let want = ansible_list(&paths, Some(limit));
         assert_eq!(credpush_list(&paths, Some(limit)), want, "--limit {limit:?}");
         assert_eq!(inv.to_list_json(Some(limit)).expect("list"), want, "--limit {limit:?}");
     }
     let env = Env::new();
-    for limit in ["&", "!", "web:&", "~(", "web,~(", "prod[99]", "@/nonexistent/limit"] {
+    // Where Ansible stops or crashes; and where its splitter drops a malformed limit and then lists everything or a
+    // guess (issue 16: `--limit '['` printed the whole inventory), which reads as if the limit had matched.
+    let malformed = ["", " ", "[", "~[", ":", "h[", "a:", "web[", "all[", "web]"];
+    for limit in ["&", "!", "web:&", "~(", "web,~(", "prod[99]", "@/nonexistent/limit"].into_iter().chain(malformed) {
         let mut cmd = env.credpush();
         cmd.args(["inventory", "-i"]).arg(&paths[0]).args(["--list", "--limit", limit]);
         let r = run(&mut cmd).expect_code(2);
-        assert!(r.stderr.starts_with("credpush: error: invalid --limit pattern \""), "{limit}: {}", r.stderr);
+        let named = r.stderr.starts_with("credpush: error: invalid --limit pattern \"")
+            || r.stderr.starts_with("credpush: error: --limit is empty");
+        assert!(named, "{limit}: {}", r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
         assert!(r.stdout.is_empty());
     }

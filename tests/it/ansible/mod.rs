@@ -4,6 +4,7 @@
 
 mod module;
 mod playbook;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

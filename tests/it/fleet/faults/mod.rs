@@ -49,6 +49,10 @@ pub(crate) enum Misbehave {
     StalledBody,
     /// Answers bytes that are not HTTP, then closes.
     Garbage,
+    /// Announces a 4000-byte body, sends a few bytes of it, then closes.
+    Truncated,
+    /// Answers HTTP 501, a server error the SDK does not retry.
+    Http501,
 }
 
 /// A real TCP server on loopback that answers every request the way `mode` says.
@@ -84,13 +88,19 @@ fn serve(mut s: TcpStream, mode: Misbehave) {
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 4000\r\n\r\n<GetCallerIdentityResponse>"
             }
             Misbehave::Garbage => b"SSH-2.0-OpenSSH_9.6 this is not HTTP\r\n\r\n",
+            Misbehave::Truncated => {
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 4000\r\n\r\n<GetCallerIdentityResponse>"
+            }
+            Misbehave::Http501 => {
+                b"HTTP/1.1 501 Not Implemented\r\nContent-Type: text/html\r\nContent-Length: 21\r\n\r\n<h1>Not there</h1>..."
+            }
         };
         if s.write_all(reply).is_err() {
             return;
         }
         match mode {
-            Misbehave::Http500 => {}
-            Misbehave::Garbage => return,
+            Misbehave::Http500 | Misbehave::Http501 => {}
+            Misbehave::Garbage | Misbehave::Truncated => return,
             // Hold the connection open, silent, until the client gives up.
             Misbehave::Silent | Misbehave::StalledBody => {
                 let mut sink = [0u8; 1024];

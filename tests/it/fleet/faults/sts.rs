@@ -66,8 +66,18 @@ fn each_broken_sts_answer_is_one_line_with_the_endpoint_the_cause_and_the_fix() 
     let cases = [
         (
             Misbehave::Http500,
-            "it answered HTTP 500, also when retried (likely cause: an STS outage, or an error page from a proxy on \
-             the way",
+            "it answered HTTP 500, also when retried (3 attempts) (likely cause: an STS outage, or an error page \
+             from a proxy on the way",
+        ),
+        (
+            Misbehave::Http501,
+            "it answered HTTP 501 (likely cause: an STS outage, or an error page from a proxy on the way",
+        ),
+        (
+            Misbehave::Truncated,
+            "its answer was cut short (HTTP 200: the connection closed before the 4000 bytes it announced) (likely \
+             cause: a proxy or load balancer on the way that truncates responses, or an endpoint that closed \
+             mid-answer",
         ),
         (
             Misbehave::Silent,
