@@ -8,7 +8,7 @@
 //! `no_log` hides only the task line, and a registered result prints in full.
 
 pub mod args;
-pub mod ids;
+use crate::host::ids;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

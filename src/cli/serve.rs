@@ -58,8 +58,8 @@ impl ServeCmd {
         let owner = match &self.owner {
             None => None,
             Some(spec) => {
-                let uid = crate::ansible::ids::resolve_user(spec).map_err(|e| Error::invalid("--owner", spec, e))?;
-                let gid = crate::ansible::ids::user_by_uid(uid).map(|u| u.gid).ok_or_else(|| {
+                let uid = crate::host::ids::resolve_user(spec).map_err(|e| Error::invalid("--owner", spec, e))?;
+                let gid = crate::host::ids::user_by_uid(uid).map(|u| u.gid).ok_or_else(|| {
                     Error::invalid(
                         "--owner",
                         spec,
@@ -105,7 +105,7 @@ impl ContainerArgs {
     pub fn variables(&self) -> Result<String> {
         let user = match &self.user {
             Some(u) => u.clone(),
-            None => crate::ansible::ids::user_by_uid(rustix::process::geteuid().as_raw())
+            None => crate::host::ids::user_by_uid(rustix::process::geteuid().as_raw())
                 .map(|u| u.name)
                 .ok_or_else(|| Error::invalid("--user", "", "is needed: this user has no /etc/passwd entry"))?,
         };

@@ -57,6 +57,8 @@ pub struct RotateOptions {
     pub ssm: SsmOptions,
 }
 
+mod dry_run;
+
 /// AssumeRole calls in flight at once with --session-per-host (STS throttles bursts per account).
 const STS_CONCURRENCY: usize = 8;
 
@@ -125,7 +127,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     check_trust_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {
-        term::print(&dry_run(&targets, &sessions, cmd.json))?;
+        term::print(&dry_run::dry_run(&targets, &sessions, cmd.json))?;
         return Ok(EXIT_OK);
     }
 
@@ -356,47 +358,6 @@ async fn assume_all(
         }
     }
     (outcomes, failed)
-}
-
-fn dry_run(targets: &[HostTarget], sessions: &[Session], json: bool) -> String {
-    let mut rows: Vec<(String, serde_json::Value)> = Vec::new();
-    for s in sessions {
-        for &h in &s.hosts {
-            let t = &targets[h];
-            rows.push((
-                t.name.clone(),
-                serde_json::json!({
-                    "host": t.name, "destination": t.destination(), "path": t.path, "role_arn": t.role_arn.as_str(),
-                    "session_name": s.params.session_name, "duration_secs": s.params.duration_secs,
-                }),
-            ));
-        }
-    }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    if json {
-        let hosts: Vec<_> = rows.into_iter().map(|r| r.1).collect();
-        return format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({ "dry_run": true, "hosts": hosts })).unwrap_or_default()
-        );
-    }
-    let mut out = format!(
-        "dry run: {} AssumeRole call(s), {} host(s); nothing is called or written\n",
-        sessions.len(),
-        targets.len()
-    );
-    for (_, r) in rows {
-        out.push_str(&format!(
-            "{}: would push to {}:{} credentials for {} (session {}, {}s)\n",
-            r["host"].as_str().unwrap_or_default(),
-            r["destination"].as_str().unwrap_or_default(),
-            r["path"].as_str().unwrap_or_default(),
-            r["role_arn"].as_str().unwrap_or_default(),
-            r["session_name"].as_str().unwrap_or_default(),
-            r["duration_secs"],
-        ));
-    }
-    out
 }
 
 /// `rotate --every`: runs `plan`'s check with the default build time and warns on stderr when the schedule is

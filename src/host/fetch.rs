@@ -147,7 +147,7 @@ impl FetchOptions {
 }
 
 fn resolve_owner(name: &str) -> Result<Owner> {
-    let user = crate::ansible::ids::user_by_name(name).ok_or_else(|| {
+    let user = crate::host::ids::user_by_name(name).ok_or_else(|| {
         Error::invalid("--owner", name, "is not a user on this host (fix: create the user, or name another)")
     })?;
     Ok(Owner { name: user.name, uid: user.uid, gid: user.gid, home: PathBuf::from(user.home) })

@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod dirs;
 pub mod document;
 pub mod fsutil;
+pub mod ids;
 pub mod input;
 pub mod path;
 pub mod profile;

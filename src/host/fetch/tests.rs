@@ -4,8 +4,8 @@ use super::*;
 use std::os::unix::fs::PermissionsExt;
 
 fn me() -> Owner {
-    let uid = crate::ansible::ids::effective_uid().unwrap_or(0);
-    let user = crate::ansible::ids::user_by_uid(uid).expect("passwd entry");
+    let uid = crate::host::ids::effective_uid().unwrap_or(0);
+    let user = crate::host::ids::user_by_uid(uid).expect("passwd entry");
     Owner { name: user.name, uid, gid: user.gid, home: PathBuf::from(user.home) }
 }
 
@@ -104,7 +104,7 @@ fn flags_are_checked_first() {
     let e = FetchOptions::new("/credpush/x", "/a/../b", None, None, None).unwrap_err().to_string();
     assert!(e.starts_with("--path \"/a/../b\" is invalid"), "{e}");
     let root = FetchOptions::new("/credpush/x", "~/.aws/temp.json", Some("root"), None, None).unwrap();
-    let home = crate::ansible::ids::user_by_uid(0).map(|u| PathBuf::from(u.home)).unwrap();
+    let home = crate::host::ids::user_by_uid(0).map(|u| PathBuf::from(u.home)).unwrap();
     assert_eq!(root.path, home.join(".aws/temp.json"));
     let e = FetchOptions::new("credpush", "/x/temp.json", None, None, None).unwrap_err().to_string();
     assert!(e.starts_with("--parameter \"credpush\" is invalid"), "{e}");
