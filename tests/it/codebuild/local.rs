@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::{as_build, repo_file};
 use crate::harness::{Env, Moto, Run, run, tool, venv};
 
-/// A source checkout: buildspec.yml, the repository's ansible/ (without the built module) and
-/// `inventory/hosts.ini`.
+/// A source checkout: buildspec.yml, the repository's ansible/ (without the built module), templates/ (the
+/// action reads the directory rule's script from there) and `inventory/hosts.ini`.
 pub(super) fn source(env: &Env, inventory: &str) -> PathBuf {
     let src = env.path("src");
     let _ = std::fs::remove_dir_all(&src);
@@ -19,6 +19,7 @@ pub(super) fn source(env: &Env, inventory: &str) -> PathBuf {
     std::fs::copy(repo_file("buildspec.yml"), src.join("buildspec.yml")).expect("buildspec");
     std::fs::write(src.join("inventory/hosts.ini"), inventory).expect("inventory");
     copy_tree(&repo_file("ansible"), &src.join("ansible"));
+    copy_tree(&repo_file("templates"), &src.join("templates"));
     src
 }
 
