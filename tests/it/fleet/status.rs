@@ -9,9 +9,11 @@ use crate::sshd::Fleet;
 #[test]
 fn status_reports_every_state_without_moving_a_secret() {
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(8));
-    let inv = fleet.inventory("hole ansible_host=127.0.0.1 ansible_port=1\n");
+    // `odd"one\x` is a name from a hand-written inventory: its quote and backslash must be escaped in the labels.
+    let inv = fleet
+        .inventory("hole ansible_host=127.0.0.1 ansible_port=1\n'odd\"one\\x' ansible_host=127.0.0.1 ansible_port=1\n");
     let mut cmd =
-        rotate(&env, &moto, &fleet, &inv, &["--json", "--install-profile", "onprem", "--limit", "onprem:!hole"]);
+        rotate(&env, &moto, &fleet, &inv, &["--json", "--install-profile", "onprem", "--limit", "onprem:!hole:!odd*"]);
     run(&mut cmd).expect_code(0);
     let h = |n: &str| fleet.host(n);
     let now = time::OffsetDateTime::now_utc();
@@ -74,7 +76,7 @@ fn status_reports_every_state_without_moving_a_secret() {
     assert!(host("host1")["seconds_left"].as_i64().unwrap_or_default() > 3000);
     assert_eq!(
         (state("host2"), host("host2")["expiration"].as_str().unwrap_or_default().to_owned()),
-        ("expired".into(), expired)
+        ("expired".into(), expired.clone())
     );
     assert_eq!(state("host3"), "expiring");
     assert_eq!(state("host4"), "broken");
@@ -105,10 +107,31 @@ fn status_reports_every_state_without_moving_a_secret() {
     assert_eq!(state("hole"), "unreachable");
 
     let metrics = std::fs::read_to_string(&prom).expect("prometheus file");
-    assert!(metrics.contains("# TYPE credpush_credentials_seconds_left gauge\n"), "{metrics}");
+    assert!(metrics.contains("# TYPE credpush_credentials_expiration_timestamp_seconds gauge\n"), "{metrics}");
+    let exp = time::OffsetDateTime::parse(&expired, &time::format_description::well_known::Rfc3339).expect("rfc3339");
+    assert!(
+        metrics.contains(&format!(
+            "credpush_credentials_expiration_timestamp_seconds{{host=\"host2\"}} {}\n",
+            exp.unix_timestamp()
+        )),
+        "{metrics}"
+    );
+    let last_run = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("credpush_status_last_run_timestamp_seconds "))
+        .and_then(|v| v.parse::<i64>().ok())
+        .expect("last run sample");
+    assert!((last_run - now.unix_timestamp()).abs() < 120, "{metrics}");
+    assert!(metrics.contains("# HELP credpush_credentials_seconds_left DEPRECATED"), "{metrics}");
+    assert!(metrics.contains("credpush_host_state{host=\"odd\\\"one\\\\x\",state=\"unreachable\"} 1\n"), "{metrics}");
     assert!(metrics.contains("credpush_host_state{host=\"host1\",state=\"ok\"} 1\n"), "{metrics}");
     assert!(metrics.contains("credpush_host_state{host=\"host2\",state=\"expired\"} 1\n"), "{metrics}");
     assert!(metrics.contains("credpush_host_state{host=\"hole\",state=\"unreachable\"} 1\n"), "{metrics}");
+
+    // Prometheus' own linter and parser accept the file as written.
+    let file = std::fs::File::open(&prom).expect("prometheus file");
+    let lint = run(env.cmd("promtool").args(["check", "metrics"]).stdin(file)).expect_code(0);
+    assert_eq!((lint.stdout.as_str(), lint.stderr.as_str()), ("", ""), "promtool check metrics");
 
     // With only healthy hosts it exits 0; the human table names them.
     let mut cmd = env.credpush();
