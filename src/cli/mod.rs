@@ -116,7 +116,7 @@ pub enum Command {
     /// On an SSM managed instance: read the document from its SecureString parameter and write it atomically.
     #[command(after_help = fetch::FETCH_EXIT_CODES)]
     Fetch(fetch::FetchCmd),
-    /// Check a rotation schedule: will every host hold fresh credentials before botocore's refresh window?
+    /// Check a rotation schedule: will every host hold fresh credentials before each SDK's mandatory refresh window?
     #[command(after_help = PLAN_HELP)]
     Plan(PlanCmd),
     /// Serve the document on loopback as a container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI),
@@ -147,10 +147,12 @@ pub struct InventoryCmd {
 }
 
 const PLAN_HELP: &str = "\
-The model: botocore re-reads credential_process from 15 minutes before expiry and fails calls from 10 minutes
-before expiry when nothing fresh arrives. A document lands at most EVERY + BUILD after the previous one was minted,
-so the schedule is safe iff DURATION - 15m >= EVERY + BUILD. With role chaining (CodeBuild's service role), STS caps
-DURATION at 1h: every 30m is safe, every 60m is not. --every and --build-time are at most 7 days (168h).
+The model: each SDK has a mandatory window before expiry (botocore 10m, JavaScript v3 5m, botocore's new path and
+Java v2 1m, Rust 10s, Go v2 0) in which every call waits on a re-read of credential_process and fails when nothing
+fresh arrives. A document lands at most EVERY + BUILD after the previous one was minted, so the schedule is safe iff
+DURATION - WINDOW >= EVERY + BUILD for every SDK checked (--sdk, default all); an advisory window only costs re-reads.
+With role chaining (CodeBuild's service role), STS caps DURATION at 1h: every 30m is safe, every 60m is not. --every
+and --build-time are at most 7 days (168h).
 
 Exit codes:
   0  the schedule is safe
@@ -175,6 +177,10 @@ pub struct PlanCmd {
     /// The caller is an assumed role (CodeBuild's service role): STS caps sessions at 1 hour.
     #[arg(long)]
     pub role_chaining: bool,
+    /// Check only these SDKs' refresh models (repeatable): botocore, botocore-new, java-v2, go-v2, js-v3, rust
+    /// [default: all].
+    #[arg(long = "sdk", value_name = "NAME")]
+    pub sdk: Vec<String>,
 }
 
 /// `credpush assume`.

@@ -14,14 +14,15 @@ use crate::harness::{Env, run, tool};
 fn plan_accepts_every_30m_and_refuses_every_60m_with_1h_credentials() {
     let env = Env::new();
     let ok = run(env.credpush().args(["plan", "--duration", "1h", "--every", "30m", "--role-chaining"])).expect_code(0);
-    assert!(ok.stdout.contains("serves 45m with more than 15 minutes left"), "{}", ok.stdout);
-    assert!(ok.stdout.contains("at most 35m after") && ok.stdout.contains("margin: 10m\n"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("binding: botocore (AWS CLI, boto3) (--sdk botocore)"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("its 10m mandatory window starts 50m after"), "{}", ok.stdout);
+    assert!(ok.stdout.contains("at most 35m after") && ok.stdout.contains("margin: 15m\n"), "{}", ok.stdout);
     assert!(ok.stderr.is_empty(), "{}", ok.stderr);
 
     let bad = run(env.credpush().args(["plan", "--duration", "1h", "--every", "60m"])).expect_code(1);
-    assert!(bad.stdout.contains("margin: -20m\n"), "{}", bad.stdout);
+    assert!(bad.stdout.contains("margin: -15m\n"), "{}", bad.stdout);
     assert!(
-        bad.stderr.contains("unsafe schedule") && bad.stderr.contains("1h5m old") && bad.stderr.contains("--every 40m"),
+        bad.stderr.contains("unsafe schedule") && bad.stderr.contains("1h5m old") && bad.stderr.contains("--every 45m"),
         "{}",
         bad.stderr
     );
@@ -31,6 +32,19 @@ fn plan_accepts_every_30m_and_refuses_every_60m_with_1h_credentials() {
     let chained = chained.expect_code(1);
     assert!(chained.stderr.contains("1-hour cap") && chained.stderr.contains("--duration 1h"), "{}", chained.stderr);
     run(env.credpush().args(["plan", "--duration", "2h", "--every", "1h"])).expect_code(0);
+
+    // --sdk narrows the check: 1-hour credentials every 50 minutes fail botocore's 10-minute window but not the
+    // 5-minute one of JavaScript v3, which then binds.
+    let all = run(env.credpush().args(["plan", "--duration", "1h", "--every", "50m"])).expect_code(1);
+    assert!(all.stderr.contains("(--sdk botocore)") && all.stderr.contains("--every 45m"), "{}", all.stderr);
+    let some =
+        run(env.credpush().args(["plan", "--duration", "1h", "--every", "50m", "--sdk", "go-v2", "--sdk", "js-v3"]));
+    let some = some.expect_code(0);
+    assert!(some.stdout.contains("binding: JavaScript v3 (--sdk js-v3)"), "{}", some.stdout);
+    assert!(!some.stdout.contains("botocore"), "only the SDKs asked for are listed: {}", some.stdout);
+    let junk = run(env.credpush().args(["plan", "--every", "30m", "--sdk", "boto3"])).expect_code(2);
+    assert_eq!(junk.stderr.lines().count(), 1, "{}", junk.stderr);
+    assert!(junk.stderr.contains("--sdk") && junk.stderr.contains("botocore-new"), "{}", junk.stderr);
 
     for bad_input in [["--every", "soon"], ["--every", "0"], ["--duration", "5m"], ["--build-time", "-3m"]] {
         let mut args = vec!["plan"];
@@ -109,7 +123,7 @@ fn bad_shards_are_refused_before_anything_runs_and_every_warns() {
         .expect_code(0)
     };
     let slow = rotate("1h");
-    assert!(slow.stderr.contains("warning: unsafe schedule") && slow.stderr.contains("--every 40m"), "{}", slow.stderr);
+    assert!(slow.stderr.contains("warning: unsafe schedule") && slow.stderr.contains("--every 45m"), "{}", slow.stderr);
     assert!(!rotate("30m").stderr.contains("warning"));
 }
 
