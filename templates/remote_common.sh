@@ -1,5 +1,5 @@
 # credpush remote prelude, put before each of credpush's remote scripts (the writer, the status probe).
-# Builtins only: each step here costs no process.
+# Builtins only (each step costs no process), but for show_file, which runs stat and head when called.
 nl='
 '
 # absolute PATH: sets $abs to PATH with a leading ~ or ~/ resolved against $HOME, the way Ansible's modules
@@ -20,3 +20,26 @@ begin() {
   begun=1
 }
 end() { printf 'credpush-end %s\n' "$nonce"; }
+# show_file PATH: says `show ABSOLUTE_PATH`, then `absent`, `toolarge SIZE` (over 64 KiB, or -1 when not a
+# regular file), or `present MODE SIZE`, at most SIZE bytes of the file and a newline: the size is said first.
+show_file() {
+  absolute "$1"
+  printf 'show %s\n' "$abs"
+  if [ -e "$abs" ]; then
+    info=$(stat -L -c '%a %s %F' -- "$abs") || info="0 -1 unreadable"
+    size=${info#* } size=${size%% *}
+    case $info in
+      *" regular file") ;;
+      *) size=-1 ;;
+    esac
+    if [ "$size" -ge 0 ] && [ "$size" -le 65536 ]; then
+      printf 'present %s\n' "${info%% *} $size"
+      head -c "$size" -- "$abs"
+      printf '\n'
+    else
+      printf 'toolarge %s\n' "$size"
+    fi
+  else
+    printf 'absent\n'
+  fi
+}

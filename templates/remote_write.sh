@@ -1,4 +1,4 @@
-# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE STAMP SECONDS NONCE [SHOW]`; needs a POSIX
+# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE STAMP SECONDS NONCE [SHOW [EXPECT]]`; needs a POSIX
 # shell and coreutils (util-linux's flock, where present, serializes writers of one file).
 # stdin: a line `credpush-write SHA256 LENGTH`, LENGTH bytes of content, a line `credpush-end`. Nothing secret is
 # in the command text. The answer is framed (see the prelude): `ok SHA256 ABSOLUTE_PATH`, `newer STAMP` when a
@@ -10,10 +10,12 @@
 # not a rotation's document) is kept in .NAME.credpush-stamp beside TARGET; a writer whose STAMP is older than
 # the kept one leaves TARGET alone. Under flock the check and the rename are one step for writers of one file.
 # SECONDS bounds the whole run: past it, nothing is renamed.
+# EXPECT (a merge into a file read by an earlier exec: the sha256 of TARGET as it was read, or `absent`) makes
+# the writer leave TARGET alone when it changed since, checked under the same lock as the stamp.
 set -eu
 umask 077
 unset CDPATH
-target=$1 mode=$2 stamp=$3 secs=$4 nonce=$5 show=${6-}
+target=$1 mode=$2 stamp=$3 secs=$4 nonce=$5 show=${6-} expect=${7-}
 fail() {
   begin
   printf 'error %s %s\n' "$1" "$2"
@@ -89,6 +91,15 @@ if [ "$stamp" != - ]; then
     exit 0
   fi
 fi
+if [ -n "$expect" ]; then
+  if [ -e "$name" ] || [ -h "$name" ]; then
+    cur=$(sha256sum <"$name") || fail 73 "cannot read $target to check it is unchanged"
+    cur=${cur%% *}
+  else
+    cur=absent
+  fi
+  [ "$cur" = "$expect" ] || fail 75 "$target changed since credpush read it to merge; it was left as it was (run again)"
+fi
 left
 # The answer starts before the stamp and the rename: when credpush has given up on this host (a timeout, a
 # signal) its end of stdout is closed, this write fails with SIGPIPE, and a late writer changes nothing.
@@ -108,26 +119,7 @@ st=$(stat -c '%u:%a:%h:%F' -- "$name")
 final=$(sha256sum <"$name")
 printf 'ok %s %s\n' "${final%% *}" "$target"
 if [ -n "$show" ]; then
-  # SHOW: a small non-secret file (~/.aws/config), so that one exec serves both. Its size is said first and at
-  # most that many bytes follow; a file over 64 KiB is not sent.
-  absolute "$show"
-  printf 'show %s\n' "$abs"
-  if [ -e "$abs" ]; then
-    info=$(stat -L -c '%a %s %F' -- "$abs") || info="0 -1 unreadable"
-    size=${info#* } size=${size%% *}
-    case $info in
-      *" regular file") ;;
-      *) size=-1 ;;
-    esac
-    if [ "$size" -ge 0 ] && [ "$size" -le 65536 ]; then
-      printf 'present %s\n' "${info%% *} $size"
-      head -c "$size" -- "$abs"
-      printf '\n'
-    else
-      printf 'toolarge %s\n' "$size"
-    fi
-  else
-    printf 'absent\n'
-  fi
+  # SHOW: a small non-secret file (~/.aws/config), so that one exec serves both.
+  show_file "$show"
 fi
 end

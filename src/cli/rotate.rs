@@ -42,9 +42,15 @@ pub struct RotateCmd {
     #[arg(long, default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
 
-    /// Also ensure [profile NAME] in each host's ~/.aws/config, pointing at the document's absolute path.
+    /// Also ensure [profile NAME] in each host's ~/.aws/config, pointing at the document's absolute path (with
+    /// --format credentials: the [NAME] section to write).
     #[arg(long, value_name = "NAME")]
     pub install_profile: Option<String>,
+
+    /// What each host gets: the credential_process document, or a managed [NAME] section (NAME from
+    /// --install-profile) in its AWS credentials file (--path then names that file) [default: json].
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Json)]
+    pub format: FormatArg,
 
     /// One AssumeRole per host: session name credpush-<host>, SourceIdentity <host>, so CloudTrail names the machine.
     #[arg(long, conflicts_with_all = ["session_name", "source_identity"])]
@@ -101,6 +107,24 @@ pub struct RotateCmd {
     pub owner: Option<String>,
 }
 
+/// `--format` for rotate and fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// The credential_process JSON document.
+    Json,
+    /// A managed [NAME] section of ~/.aws/credentials: aws_access_key_id, aws_secret_access_key, aws_session_token.
+    Credentials,
+}
+
+impl From<FormatArg> for crate::delivery::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Json => Self::Json,
+            FormatArg::Credentials => Self::Credentials,
+        }
+    }
+}
+
 /// Runs `credpush rotate`.
 pub async fn run(cmd: RotateCmd) -> Result<i32> {
     let options = RotateOptions {
@@ -126,6 +150,7 @@ pub async fn run(cmd: RotateCmd) -> Result<i32> {
             max_errors: cmd.max_errors,
             owner: cmd.owner,
         },
+        format: cmd.format.into(),
     };
     crate::fleet::rotate::rotate(options).await
 }

@@ -69,6 +69,8 @@ pub struct HostOutcome {
 pub struct Payload {
     /// The document's bytes.
     pub json: Secret,
+    /// The document itself, for `--format credentials` (each host's section has its own name).
+    pub doc: CredentialDocument,
     /// Its expiration, for the report.
     pub expiration: String,
     /// When its rotation assumed the role, in nanoseconds since the epoch: a host's writer leaves a document
@@ -79,7 +81,7 @@ pub struct Payload {
 impl Payload {
     /// The payload of a document whose role was assumed at `stamp` (see [`now_stamp`]).
     pub fn assumed_at(doc: &CredentialDocument, stamp: u64) -> Self {
-        Self { json: doc.to_json(), expiration: doc.expiration_rfc3339(), stamp }
+        Self { json: doc.to_json(), doc: doc.clone(), expiration: doc.expiration_rfc3339(), stamp }
     }
 }
 
@@ -91,6 +93,16 @@ impl From<&CredentialDocument> for Payload {
 }
 
 pub use crate::host::atomic::now_stamp;
+
+/// What a host is given: the `credential_process` document, or a section of its AWS credentials file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// The JSON document at the delivery's path (and, with a profile, a config block that reads it).
+    #[default]
+    Json,
+    /// A managed `[NAME]` section (NAME: the delivery's profile) in the credentials file at the delivery's path.
+    Credentials,
+}
 
 /// One host's delivery, as the fleet hands it to a transport: where the document goes and what it is. The
 /// transport adds how the host is reached (its route's own settings).
@@ -104,8 +116,11 @@ pub struct Delivery {
     pub path: String,
     /// The role whose credentials these are (for the report).
     pub role_arn: String,
-    /// The managed profile to ensure beside the document, and its region.
+    /// The managed profile to ensure beside the document, and its region (with [`Format::Credentials`], the
+    /// section's name).
     pub profile: Option<(String, Option<String>)>,
+    /// What is written.
+    pub format: Format,
     /// The document.
     pub payload: Arc<Payload>,
 }

@@ -25,6 +25,8 @@ pub struct FanoutOptions {
     pub install_profile: Option<String>,
     /// Region written into that profile.
     pub profile_region: Option<String>,
+    /// `--format`.
+    pub format: crate::delivery::Format,
     /// Print a line per finished host on stderr.
     pub progress: bool,
 }
@@ -127,7 +129,8 @@ pub fn skipped(target: &HostTarget) -> HostOutcome {
 
 /// Hands one host to the transport its route names.
 async fn deliver((target, payload): Job, opts: &FanoutOptions, stop: watch::Receiver<Stop>) -> HostOutcome {
-    let delivery = target.delivery(payload, opts.install_profile.as_deref(), opts.profile_region.as_deref());
+    let mut delivery = target.delivery(payload, opts.install_profile.as_deref(), opts.profile_region.as_deref());
+    delivery.format = opts.format;
     match &target.route {
         Route::Ssh(host) => crate::ssh::deliver::deliver(Peer::Ssh(host), &delivery, &opts.ssh, stop).await,
         Route::Local(host) => crate::ssh::deliver::deliver(Peer::Local(host), &delivery, &opts.ssh, stop).await,

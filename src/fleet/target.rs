@@ -230,6 +230,7 @@ impl HostTarget {
             path: self.path.clone(),
             role_arn: self.role_arn.to_string(),
             profile,
+            format: crate::delivery::Format::Json,
             payload,
         }
     }

@@ -4,6 +4,7 @@
 //! free of the AWS SDK, tokio and the ssh stack.
 
 pub mod atomic;
+pub mod credentials;
 pub mod dirs;
 pub mod document;
 pub mod fsutil;

@@ -199,46 +199,9 @@ impl ProfileSpec {
     /// Merges the block into `existing` config text. Everything outside the markers stays byte for byte.
     pub fn merge(&self, existing: &str, file: &Path) -> Result<String> {
         let block = self.render();
-        let (begin, end) = (self.begin_marker(), self.end_marker());
-        let lines: Vec<&str> = existing.split_inclusive('\n').collect();
-        let start = lines.iter().position(|l| l.trim_end() == begin);
-        let stop = start.and_then(|s| lines[s..].iter().position(|l| l.trim_end() == end).map(|i| s + i));
-        let conflict = |reason: String| Error::ConfigFile { path: file.to_owned(), reason };
-        if start.is_some() && stop.is_none() {
-            return Err(conflict(format!(
-                "the managed block for profile {:?} has a begin marker but no end marker (fix: restore the line `{end}` or delete the partial block)",
-                self.name
-            )));
-        }
-        let header = format!("[{}]", self.section());
-        for (i, line) in lines.iter().enumerate() {
-            let inside = matches!((start, stop), (Some(s), Some(e)) if (s..=e).contains(&i));
-            if !inside && line.trim() == header {
-                return Err(conflict(format!(
-                    "{header} is already defined outside credpush's managed block at line {} (fix: remove that section, or choose another --name)",
-                    i + 1
-                )));
-            }
-        }
-        Ok(match (start, stop) {
-            (Some(s), Some(e)) => {
-                let mut out: String = lines[..s].concat();
-                out.push_str(&block);
-                out.push_str(&lines[e + 1..].concat());
-                out
-            }
-            _ => {
-                let mut out = existing.to_owned();
-                if !out.is_empty() {
-                    if !out.ends_with('\n') {
-                        out.push('\n');
-                    }
-                    out.push('\n');
-                }
-                out.push_str(&block);
-                out
-            }
-        })
+        let markers = (self.begin_marker(), self.end_marker());
+        let what = format!("profile {:?}", self.name);
+        merge_block(existing, &block, &markers, &format!("[{}]", self.section()), &what, "--name", file)
     }
 
     /// Ensures the block is in `config_file`, atomically, keeping the file's mode. A missing file is created 0600.
@@ -266,6 +229,59 @@ impl ProfileSpec {
         write_atomic(config_file, merged.as_bytes(), mode)?;
         Ok(outcome)
     }
+}
+
+/// Puts `block` (markers included, ending in a newline) in place of the one between `markers` in `existing`, or
+/// after it (one blank line between) when there is none. Everything outside the markers stays byte for byte. A
+/// `header` outside the markers is refused rather than shadowed; `what` and `fix_flag` name the block and the flag
+/// that picks another name. Messages quote no line of the file: it may hold someone's secret.
+pub(crate) fn merge_block(
+    existing: &str,
+    block: &str,
+    markers: &(String, String),
+    header: &str,
+    what: &str,
+    fix_flag: &str,
+    file: &Path,
+) -> Result<String> {
+    let (begin, end) = (markers.0.as_str(), markers.1.as_str());
+    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
+    let start = lines.iter().position(|l| l.trim_end() == begin);
+    let stop = start.and_then(|s| lines[s..].iter().position(|l| l.trim_end() == end).map(|i| s + i));
+    let conflict = |reason: String| Error::ConfigFile { path: file.to_owned(), reason };
+    if start.is_some() && stop.is_none() {
+        return Err(conflict(format!(
+            "the managed block for {what} has a begin marker but no end marker (fix: restore the line `{end}` or delete the partial block)"
+        )));
+    }
+    for (i, line) in lines.iter().enumerate() {
+        let inside = matches!((start, stop), (Some(s), Some(e)) if (s..=e).contains(&i));
+        if !inside && line.trim() == header {
+            return Err(conflict(format!(
+                "{header} is already defined outside credpush's managed block at line {} (fix: remove that section, or choose another {fix_flag})",
+                i + 1
+            )));
+        }
+    }
+    Ok(match (start, stop) {
+        (Some(s), Some(e)) => {
+            let mut out: String = lines[..s].concat();
+            out.push_str(block);
+            out.push_str(&lines[e + 1..].concat());
+            out
+        }
+        _ => {
+            let mut out = existing.to_owned();
+            if !out.is_empty() {
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push('\n');
+            }
+            out.push_str(block);
+            out
+        }
+    })
 }
 
 /// The document a `credential_process` line reads, when it is one of the two commands [`ProfileSpec::command`]

@@ -51,6 +51,11 @@ pub fn parse(body: &[u8]) -> Result<Reply, String> {
     }
 }
 
+/// Parses a read-only reader's answer: the shown file alone (`templates/remote_show.sh`).
+pub fn parse_show(body: &[u8]) -> Result<Shown, String> {
+    parse_shown(body)
+}
+
 /// `show PATH`, then `absent`, `toolarge SIZE`, or `present MODE SIZE` and exactly SIZE bytes and a newline.
 fn parse_shown(body: &[u8]) -> Result<Shown, String> {
     let (first, rest) = line(body);

@@ -8,7 +8,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::delivery::stop::{GRACE, Stop, reached};
-use crate::delivery::{Delivery, HostOutcome, Status, is_fd_exhaustion};
+use crate::delivery::{Delivery, Format, HostOutcome, Status, is_fd_exhaustion};
+use crate::host::credentials::CredentialsSection;
 use crate::host::profile::InstallOutcome;
 use crate::ssh::connect::connect;
 use crate::ssh::error::PushError;
@@ -155,9 +156,13 @@ async fn attempt(
         () = reached(stop, Stop::Cut) => return Err(Failure::Cut { connected: false }),
     };
     let work = async {
-        let show = delivery.profile.as_ref().map(|_| PROFILE_CONFIG);
         let (payload, at) = (&delivery.payload, deadline.into_std());
-        let written = conn.write_file(&delivery.path, &payload.json, 0o600, show, Some(payload.stamp), at).await?;
+        if delivery.format == Format::Credentials {
+            return credentials(&conn, delivery, at).await;
+        }
+        let show = delivery.profile.as_ref().map(|_| PROFILE_CONFIG);
+        let stamp = Some(payload.stamp);
+        let written = conn.write_file(&delivery.path, &payload.json, 0o600, show, stamp, at, None).await?;
         // A later rotation's document stays, and so does the profile it ensured.
         let profile = match (&delivery.profile, written.shown) {
             (Some((name, region)), Some(shown)) => {
@@ -180,6 +185,22 @@ async fn attempt(
         Err(_) => tracing::warn!("closing the ssh connection took over {CLOSE_BOUND:?}; moving on"),
     }
     result
+}
+
+/// `--format credentials`: the managed section named by the delivery's profile, in the credentials file at its
+/// path, instead of the document.
+async fn credentials(
+    conn: &crate::ssh::push::Connection,
+    delivery: &Delivery,
+    at: std::time::Instant,
+) -> Result<Pushed, PushError> {
+    let name = delivery.profile.as_ref().map_or("", |(n, _)| n.as_str());
+    let section = CredentialsSection::new("--install-profile", name).map_err(|e| PushError::Local(e.to_string()))?;
+    let payload = &delivery.payload;
+    let (written, outcome) =
+        conn.install_credentials(&delivery.path, &section, &payload.doc, payload.stamp, at).await?;
+    let profile = written.superseded.is_none().then_some(outcome);
+    Ok(Pushed { path: written.path, profile, superseded: written.superseded })
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub use crate::ssh::answer::Shown;
 use crate::ssh::answer::{self, Reply};
 use crate::ssh::exec::{self, Answer};
 
+use crate::host::credentials::CredentialsSection;
+use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use crate::host::secret::Secret;
 use crate::ssh::error::PushError;
@@ -24,6 +26,10 @@ pub(crate) const WRITE_SCRIPT: &str = concat!(
     include_str!("../../templates/remote_dirs.sh"),
     include_str!("../../templates/remote_write.sh")
 );
+
+/// The read-only reader of a file the next exec merges into and writes (`--format credentials`).
+const SHOW_SCRIPT: &str =
+    concat!(include_str!("../../templates/remote_common.sh"), include_str!("../../templates/remote_show.sh"));
 
 /// What a successful push did on one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +65,9 @@ impl Connection {
     /// has the checksum of what was sent. With `show`, the same exec also reads that small file back, so a
     /// rotation that also keeps a profile costs one exec when the profile is already right. `stamp` (when the
     /// rotation assumed its role) makes the writer leave a document a later rotation wrote; past `deadline` the
-    /// writer renames nothing.
+    /// writer renames nothing. `expect` (the sha256 of the file as an earlier exec read it, or `absent`) makes it
+    /// leave a file that changed since.
+    #[allow(clippy::too_many_arguments)]
     pub async fn write_file(
         &self,
         path: &str,
@@ -68,6 +76,7 @@ impl Connection {
         show: Option<&str>,
         stamp: Option<u64>,
         deadline: Instant,
+        expect: Option<&str>,
     ) -> Result<Written, PushError> {
         let bytes = content.expose().as_bytes();
         let want = hex(&Sha256::digest(bytes));
@@ -77,7 +86,10 @@ impl Connection {
         let stamp = stamp.map_or_else(|| "-".to_owned(), |s| s.to_string());
         let mut argv: Vec<String> = ["-c", WRITE_SCRIPT, "credpush", path].map(str::to_owned).to_vec();
         argv.extend([format!("{mode:o}"), stamp, secs.as_secs().max(1).to_string(), nonce.clone()]);
-        argv.extend(show.map(str::to_owned));
+        if show.is_some() || expect.is_some() {
+            argv.push(show.unwrap_or_default().to_owned());
+        }
+        argv.extend(expect.map(str::to_owned));
         // A header with the checksum and length, the content, an end marker: a stream cut short, or one whose end
         // never comes, changes nothing on the host.
         let header = format!("credpush-write {want} {}\n", bytes.len());
@@ -134,8 +146,43 @@ impl Connection {
         if outcome == InstallOutcome::Updated && merged == text {
             return Ok(InstallOutcome::Unchanged);
         }
-        self.write_file(&shown.path, &Secret::new(merged), mode, None, None, deadline).await?;
+        self.write_file(&shown.path, &Secret::new(merged), mode, None, None, deadline, None).await?;
         Ok(outcome)
+    }
+
+    /// `--format credentials`: merges `section` for `doc` into `file` (`~/.aws/credentials`) on the host. One
+    /// read-only exec reads the file (it holds secrets, so its text is a [`Secret`] here and never in a message);
+    /// the merge happens here; the write is 0600, stamped like a document (no roll-back), and made only if the
+    /// file is still what was read.
+    pub async fn install_credentials(
+        &self,
+        file: &str,
+        section: &CredentialsSection,
+        doc: &CredentialDocument,
+        stamp: u64,
+        deadline: Instant,
+    ) -> Result<(Written, InstallOutcome), PushError> {
+        let body = self.probe_bytes(SHOW_SCRIPT, &[file], "credentials reader").await?;
+        let remote = |path: &str, detail: String| PushError::Remote { path: path.to_owned(), detail };
+        let Shown { path, existing, too_large } = answer::parse_show(&body).map_err(|d| remote(file, d))?;
+        if let Some(size) = too_large {
+            return Err(remote(
+                &path,
+                format!(
+                    "it is {size} bytes (or not a regular file), over the 64 KiB credpush reads back to merge the credentials section (fix: trim it, or rotate this host with --format json)"
+                ),
+            ));
+        }
+        let (text, expect, outcome) = match existing {
+            Some((_, text)) => {
+                let sha = hex(&Sha256::digest(text.as_bytes()));
+                (Secret::new(text), sha, InstallOutcome::Updated)
+            }
+            None => (Secret::new(""), "absent".to_owned(), InstallOutcome::Created),
+        };
+        let merged = section.merge(&text, doc, Path::new(&path)).map_err(|e| remote(&path, e.to_string()))?;
+        let written = self.write_file(&path, &merged, 0o600, None, Some(stamp), deadline, Some(&expect)).await?;
+        Ok((written, outcome))
     }
 
     /// Runs `sh ARGV` (through `sudo -n -H -u USER` under become) over ssh or locally, with `input` on stdin,
@@ -160,14 +207,20 @@ impl Connection {
     /// returns its framed answer, whatever login scripts printed around it. It runs as the writer does (become,
     /// local), so it reads what the writer wrote.
     pub async fn probe(&self, script: &str, args: &[&str]) -> Result<String, PushError> {
+        let body = self.probe_bytes(script, args, "status probe").await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// [`Connection::probe`], answering the frame's bytes as they came; `what` names the script in errors.
+    async fn probe_bytes(&self, script: &str, args: &[&str], what: &str) -> Result<Vec<u8>, PushError> {
         let nonce = bounded::nonce();
         let mut argv: Vec<String> = ["-c", script, "credpush"].map(str::to_owned).to_vec();
         argv.extend(args.iter().map(|a| (*a).to_owned()));
         argv.push(nonce.clone());
         let answer = self.run_writer(argv, &[]).await?;
         match bounded::frame(&answer.stdout, &nonce) {
-            Some(body) => Ok(String::from_utf8_lossy(&body).into_owned()),
-            None => Err(PushError::Ssh(format!("the status probe gave no answer: {}", self.unframed(&answer)))),
+            Some(body) => Ok(body),
+            None => Err(PushError::Ssh(format!("the {what} gave no answer: {}", self.unframed(&answer)))),
         }
     }
 

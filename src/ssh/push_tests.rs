@@ -117,3 +117,46 @@ fn remote_writer_shows_a_second_file_in_the_same_exec() {
     let (_, body) = write(home.path(), "~/.aws/temp.json", "3", &input(b"{}"), &["~/.aws/config"]);
     assert_eq!(shown(&body).too_large, Some(70_000));
 }
+
+#[test]
+fn remote_writer_leaves_a_file_that_changed_since_it_was_read() {
+    let home = home();
+    let file = home.path().join(".aws/credentials");
+    let sha = |b: &[u8]| hex(&Sha256::digest(b));
+    // Nothing there, as the reader said: written.
+    let (code, body) = write(home.path(), "~/.aws/credentials", "1", &input(b"one\n"), &["", "absent"]);
+    assert_eq!(code, Some(0), "{body}");
+    // Read as "one", then changed by hand before the write: left alone, with the reason.
+    std::fs::write(&file, "edited\n").expect("edit");
+    let (code, body) = write(home.path(), "~/.aws/credentials", "2", &input(b"two\n"), &["", &sha(b"one\n")]);
+    assert_eq!(code, Some(75), "{body}");
+    assert!(body.contains("changed since credpush read it to merge"), "{body}");
+    assert_eq!(std::fs::read(&file).expect("file"), b"edited\n");
+    // "absent" while a file exists is a change too; the right checksum goes through.
+    let (code, _) = write(home.path(), "~/.aws/credentials", "3", &input(b"three\n"), &["", "absent"]);
+    assert_eq!(code, Some(75));
+    let (code, body) = write(home.path(), "~/.aws/credentials", "4", &input(b"four\n"), &["", &sha(b"edited\n")]);
+    assert_eq!((code, std::fs::read(&file).expect("file")), (Some(0), b"four\n".to_vec()), "{body}");
+}
+
+#[test]
+fn the_reader_shows_a_file_without_changing_anything() {
+    let home = home();
+    let read = |path: &str| {
+        let out = Command::new("sh")
+            .args(["-c", SHOW_SCRIPT, "credpush", path, NONCE])
+            .env("HOME", home.path())
+            .output()
+            .expect("sh");
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+        let captured = rt.block_on(bounded::read(std::io::Cursor::new(out.stdout), Bound::ANSWER)).expect("read");
+        answer::parse_show(&frame(&captured, NONCE).expect("framed")).expect("parsed")
+    };
+    let file = home.path().join(".aws/credentials");
+    assert_eq!(read("~/.aws/credentials").existing, None);
+    assert!(!home.path().join(".aws").exists(), "the reader creates nothing");
+    std::fs::create_dir(home.path().join(".aws")).expect("dir");
+    std::fs::write(&file, "[a]\r\nk = v").expect("file");
+    let shown = read("~/.aws/credentials");
+    assert_eq!((shown.path, shown.existing), (file.display().to_string(), Some((0o644, "[a]\r\nk = v".to_owned()))));
+}
