@@ -4,6 +4,7 @@
 
 mod commands;
 mod delivery;
+mod formats;
 mod guards;
 mod hostile;
 mod lifecycle;
