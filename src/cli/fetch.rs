@@ -35,6 +35,11 @@ pub struct FetchCmd {
     #[arg(long, value_name = "NAME")]
     pub install_profile: Option<String>,
 
+    /// What is written: the document at --path, or a managed [NAME] section (NAME from --install-profile) of the
+    /// AWS credentials file at --path (e.g. ~/.aws/credentials) [default: json].
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::cli::rotate::FormatArg::Json)]
+    pub format: crate::cli::rotate::FormatArg,
+
     /// Region of the parameter (also written into the profile) [default: the agent's, else the standard chain].
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
@@ -49,6 +54,7 @@ pub async fn run(cmd: FetchCmd) -> Result<i32> {
         cmd.owner.as_deref(),
         cmd.install_profile.as_deref(),
         region.as_deref(),
+        cmd.format == crate::cli::rotate::FormatArg::Credentials,
     )?;
     let config = crate::aws::config::for_host(region.as_deref()).await?;
     let (value, version) = crate::ssm::client::Ssm::new(&config).get_document(&opts.parameter).await?;

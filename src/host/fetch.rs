@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::host::credentials::CredentialsSection;
 use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use crate::host::secret::Secret;
@@ -43,6 +44,9 @@ pub struct FetchOptions {
     pub profile: Option<String>,
     /// The region written into that profile.
     pub region: Option<String>,
+    /// `--format credentials`: the section (named by `--install-profile`) merged into the file at `path`,
+    /// instead of the document.
+    pub section: Option<CredentialsSection>,
 }
 
 /// The local user who owns the document.
@@ -102,13 +106,14 @@ impl FetchOutcome {
 
 impl FetchOptions {
     /// Checks the flags before any AWS call: an absolute, literal path; an owner that exists (default: root);
-    /// a profile name and region botocore accepts.
+    /// a profile name and region botocore accepts. With `credentials`, the profile names the section to write.
     pub fn new(
         parameter: &str,
         path: &str,
         owner: Option<&str>,
         profile: Option<&str>,
         region: Option<&str>,
+        credentials: bool,
     ) -> Result<Self> {
         if !parameter.starts_with('/') || parameter.len() > 1011 || parameter.chars().any(|c| c.is_control()) {
             return Err(Error::invalid("--parameter", parameter, "expected a parameter name such as /credpush/deploy"));
@@ -133,15 +138,28 @@ impl FetchOptions {
             Some(rest) => owner.home.join(rest),
             None => PathBuf::from(path),
         };
-        if let Some(name) = profile {
-            ProfileSpec::new(name, &path.to_string_lossy(), region)?;
-        }
+        let section = match (credentials, profile) {
+            (false, Some(name)) => {
+                ProfileSpec::new(name, &path.to_string_lossy(), region)?;
+                None
+            }
+            (false, None) => None,
+            (true, Some(name)) => Some(CredentialsSection::new("--install-profile", name)?),
+            (true, None) => {
+                return Err(Error::invalid(
+                    "--format",
+                    "credentials",
+                    "needs --install-profile NAME, the [NAME] section to write (e.g. --install-profile onprem)",
+                ));
+            }
+        };
         Ok(Self {
             parameter: parameter.to_owned(),
             path,
             owner,
-            profile: profile.map(str::to_owned),
+            profile: profile.filter(|_| section.is_none()).map(str::to_owned),
             region: region.map(str::to_owned),
+            section,
         })
     }
 }
@@ -181,9 +199,13 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             opts.path.display()
         )));
     }
-    let written = held != Some(fetched.version) || !opts.path.is_file();
+    let existed = opts.path.is_file();
+    let written = held != Some(fetched.version) || !existed;
     if written {
-        let bytes = doc.to_json();
+        let bytes = match &opts.section {
+            None => doc.to_json(),
+            Some(section) => section.merge(&read_credentials(&opts.path)?, &doc, &opts.path)?,
+        };
         crate::host::fsutil::write_atomic_owned(
             &opts.path,
             bytes.expose().as_bytes(),
@@ -200,9 +222,11 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             Some(opts.owner.gid),
         )?;
     }
-    let profile = match &opts.profile {
-        Some(name) => Some(install_profile(opts, name)?),
-        None => None,
+    let profile = match (&opts.profile, &opts.section) {
+        (Some(name), _) => Some(install_profile(opts, name)?),
+        (None, Some(_)) if !written => Some(InstallOutcome::Unchanged),
+        (None, Some(_)) => Some(if existed { InstallOutcome::Updated } else { InstallOutcome::Created }),
+        (None, None) => None,
     };
     let tail: String = doc.access_key_id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     Ok(FetchOutcome {
@@ -300,6 +324,18 @@ pub fn check_directory_chain(dir: &Path, uid: u32) -> std::result::Result<(), St
         }
     }
     Ok(())
+}
+
+/// The credentials file a section is merged into, read under the fetch lock ("" when there is none yet). It holds
+/// secrets, so its text stays a [`Secret`].
+fn read_credentials(path: &Path) -> Result<Secret> {
+    use crate::host::input::{InputError, read_regular};
+    match read_regular(path, MAX_CONFIG) {
+        Ok(bytes) => crate::host::credentials::decode(bytes, path),
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(Secret::new("")),
+        Err(InputError::Io(e)) => Err(Error::io("read", path, e)),
+        Err(e) => Err(Error::ConfigFile { path: path.to_owned(), reason: e.to_string() }),
+    }
 }
 
 /// Merges the profile into the owner's `~/.aws/config` as `credpush profile --install` does: the block between

@@ -38,7 +38,38 @@ fn opts(path: &Path) -> FetchOptions {
         owner: me(),
         profile: None,
         region: None,
+        section: None,
     }
+}
+
+#[test]
+fn the_credentials_format_merges_a_section_and_keeps_the_rest() {
+    let dir = private_dir();
+    let path = dir.path().join("aws/credentials");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::set_permissions(path.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(&path, "[default]\naws_access_key_id = AKIAOTHER\n").unwrap();
+    let now = OffsetDateTime::now_utc();
+    let o =
+        FetchOptions { section: Some(CredentialsSection::new("--install-profile", "onprem").unwrap()), ..opts(&path) };
+    let one = apply(&o, &Fetched { value: doc("ASIAONEKEYAAAA", now + time::Duration::hours(1)), version: 1 }, now);
+    assert_eq!(one.unwrap().profile, Some(InstallOutcome::Updated));
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("[default]\naws_access_key_id = AKIAOTHER\n\n# >>> credpush managed credentials"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[onprem]\naws_access_key_id = ASIAONEKEYAAAA\naws_secret_access_key = fetch-secret-value\n")
+    );
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    let same = apply(&o, &Fetched { value: doc("ASIAONEKEYAAAA", now + time::Duration::hours(1)), version: 1 }, now);
+    assert_eq!(same.unwrap().profile, Some(InstallOutcome::Unchanged));
+    let two = apply(&o, &Fetched { value: doc("ASIATWOKEYBBBB", now + time::Duration::hours(1)), version: 2 }, now);
+    assert!(two.unwrap().written);
+    let again = fs::read_to_string(&path).unwrap();
+    assert_eq!(again.replace("ASIATWOKEYBBBB", "ASIAONEKEYAAAA"), text, "only the section changed");
+    assert!(FetchOptions::new("/credpush/x", "/x/credentials", None, None, None, true).is_err(), "a name is needed");
 }
 
 #[test]
@@ -99,16 +130,17 @@ fn a_directory_others_can_write_is_refused() {
 
 #[test]
 fn flags_are_checked_first() {
-    let e = FetchOptions::new("/credpush/x", "aws/temp.json", None, None, None).unwrap_err().to_string();
+    let e = FetchOptions::new("/credpush/x", "aws/temp.json", None, None, None, false).unwrap_err().to_string();
     assert!(e.starts_with("--path \"aws/temp.json\" is invalid"), "{e}");
-    let e = FetchOptions::new("/credpush/x", "/a/../b", None, None, None).unwrap_err().to_string();
+    let e = FetchOptions::new("/credpush/x", "/a/../b", None, None, None, false).unwrap_err().to_string();
     assert!(e.starts_with("--path \"/a/../b\" is invalid"), "{e}");
-    let root = FetchOptions::new("/credpush/x", "~/.aws/temp.json", Some("root"), None, None).unwrap();
+    let root = FetchOptions::new("/credpush/x", "~/.aws/temp.json", Some("root"), None, None, false).unwrap();
     let home = crate::host::ids::user_by_uid(0).map(|u| PathBuf::from(u.home)).unwrap();
     assert_eq!(root.path, home.join(".aws/temp.json"));
-    let e = FetchOptions::new("credpush", "/x/temp.json", None, None, None).unwrap_err().to_string();
+    let e = FetchOptions::new("credpush", "/x/temp.json", None, None, None, false).unwrap_err().to_string();
     assert!(e.starts_with("--parameter \"credpush\" is invalid"), "{e}");
-    let e =
-        FetchOptions::new("/credpush/x", "/x/temp.json", Some("no-such-user-x"), None, None).unwrap_err().to_string();
+    let e = FetchOptions::new("/credpush/x", "/x/temp.json", Some("no-such-user-x"), None, None, false)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("--owner \"no-such-user-x\" is invalid: is not a user on this host"), "{e}");
 }

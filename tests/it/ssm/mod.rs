@@ -10,6 +10,7 @@
 
 mod delivery;
 mod failures;
+mod formats;
 mod iam;
 
 use std::io::{BufRead, BufReader};
