@@ -10,8 +10,8 @@ use crate::host::document::CredentialDocument;
 pub const MODULE: &str = "credpush";
 
 /// Every option the module accepts, sorted as Ansible lists them.
-pub const SUPPORTED: [&str; 10] =
-    ["config_file", "content", "group", "mode", "owner", "path", "profile", "region", "stamp", "state"];
+pub const SUPPORTED: [&str; 11] =
+    ["config_file", "content", "format", "group", "mode", "owner", "path", "profile", "region", "stamp", "state"];
 
 /// The largest args file read: a document is under 4 KiB, so anything far bigger is not ours.
 pub const MAX_ARGS_BYTES: u64 = 1 << 20;
@@ -46,6 +46,9 @@ pub struct ModuleArgs {
     pub config_file: Option<String>,
     /// `region` written into the profile.
     pub region: Option<String>,
+    /// `format: credentials`: `path` is an AWS credentials file, and `profile` names the managed section written
+    /// into it instead of the document.
+    pub credentials: bool,
     /// `stamp`: when the rotation assumed its role (nanoseconds since the epoch), set by the action; a document a
     /// later rotation wrote is left alone.
     pub stamp: Option<u64>,
@@ -85,6 +88,7 @@ struct Raw {
     config_file: Option<String>,
     region: Option<String>,
     stamp: Option<Scalar>,
+    format: Option<String>,
 }
 
 impl Scalar {
@@ -155,6 +159,17 @@ pub fn parse(text: &[u8], now: time::OffsetDateTime) -> Result<ModuleArgs, Strin
     if state == State::Absent && raw.profile.is_some() {
         return Err("parameters are mutually exclusive: profile|state=absent".into());
     }
+    let credentials = match raw.format.as_deref() {
+        None | Some("json") => false,
+        Some("credentials") => true,
+        Some(other) => return Err(format!("value of format must be one of: json, credentials, got: {other}")),
+    };
+    if credentials && state == State::Absent {
+        return Err("parameters are mutually exclusive: format=credentials|state=absent".into());
+    }
+    if credentials && raw.profile.is_none() {
+        return Err("format is credentials but all of the following are missing: profile".into());
+    }
     let mode = raw.mode.map(parse_mode).transpose()?.unwrap_or(0o600);
     let stamp = raw
         .stamp
@@ -173,6 +188,7 @@ pub fn parse(text: &[u8], now: time::OffsetDateTime) -> Result<ModuleArgs, Strin
         profile: raw.profile,
         config_file: raw.config_file,
         region: raw.region,
+        credentials,
         stamp,
         check_mode: internal.check_mode,
         diff: internal.diff,
@@ -269,7 +285,7 @@ mod tests {
         let err = |v: Value| parse_json(v).unwrap_err();
         assert_eq!(
             err(json!({"path": "/x", "content": doc_text("S"), "bogus": 1, "also": 2})),
-            "Unsupported parameters for (credpush) module: also, bogus. Supported parameters include: config_file, content, group, mode, owner, path, profile, region, stamp, state."
+            "Unsupported parameters for (credpush) module: also, bogus. Supported parameters include: config_file, content, format, group, mode, owner, path, profile, region, stamp, state."
         );
         assert_eq!(err(json!({"content": doc_text("S")})), "missing required arguments: path");
         assert_eq!(err(json!({"path": "/x"})), "state is present but all of the following are missing: content");
@@ -285,6 +301,15 @@ mod tests {
         assert!(err(json!({"path": "/x", "content": big})).contains("over the 65536 a credential document can be"));
         assert!(err(json!({"path": "/x", "content": doc_text("S"), "stamp": "soon"})).starts_with("stamp "));
         assert!(err(json!({"path": ["/x"]})).contains("argument 'path' is of type list"));
+        assert_eq!(
+            err(json!({"path": "/x", "content": doc_text("S"), "format": "credentials"})),
+            "format is credentials but all of the following are missing: profile"
+        );
+        assert_eq!(
+            err(json!({"path": "/x", "content": doc_text("S"), "format": "ini"})),
+            "value of format must be one of: json, credentials, got: ini"
+        );
+        assert!(err(json!({"path": "/x", "state": "absent", "format": "credentials"})).contains("mutually exclusive"));
         for bad in [
             json!("0640"),
             json!("0604"),

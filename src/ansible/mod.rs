@@ -8,6 +8,7 @@
 //! `no_log` hides only the task line, and a registered result prints in full.
 
 pub mod args;
+mod credentials;
 use crate::host::ids;
 
 use std::io::Read;
@@ -143,6 +144,9 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
         return Ok(Value::Object(result));
     };
     debug_assert_eq!(a.state, State::Present);
+    if a.credentials {
+        return credentials::apply(a, doc, &path, current, (uid, gid));
+    }
     let json = doc.to_json();
     let want = json.expose().as_bytes();
     let sha = hex(&Sha256::digest(want));

@@ -2,6 +2,7 @@
 //! sshd hosts and moto's STS. `playbook` covers the shipped playbook and the example inventories, `module` the
 //! module's contract through Ansible (idempotence, check and diff modes, secrets, bad input).
 
+mod formats;
 mod module;
 mod playbook;
 mod signals;

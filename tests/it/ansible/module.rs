@@ -94,7 +94,7 @@ fn bad_documents_and_args_fail_with_ansible_messages_and_leave_the_file() {
         ),
         (
             format!("        path: {path}\n        content: '{doc}'\n        dest: /tmp/x\n"),
-            "Unsupported parameters for (credpush) module: dest. Supported parameters include: config_file, content, group, mode, owner, path, profile, region, stamp, state.",
+            "Unsupported parameters for (credpush) module: dest. Supported parameters include: config_file, content, format, group, mode, owner, path, profile, region, stamp, state.",
         ),
         (format!("        content: '{doc}'\n"), "missing required arguments: path"),
         // The action's own arguments (ansible/action_plugins/credpush.py).
