@@ -221,3 +221,30 @@ fn the_profile_diff_shows_only_the_managed_block() {
     let block = spec.managed_block(&edited);
     assert!(block.contains("aws_session_token = (masked)") && !block.contains("HANDWRITTEN"), "{block}");
 }
+
+#[test]
+fn credentials_format_in_four_steps_with_a_masked_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("aws/credentials");
+    std::fs::create_dir(dir.path().join("aws")).unwrap();
+    std::fs::set_permissions(dir.path().join("aws"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(&target, "[default]\naws_secret_access_key = theirs\n").unwrap();
+    let content = doc("ASIAEXAMPLEKEY5555");
+    let args = |check: bool| {
+        json!({"path": target, "content": content, "format": "credentials", "profile": "onprem",
+            "_ansible_check_mode": check, "_ansible_diff": true})
+    };
+    let first = module(dir.path(), args(true));
+    assert_eq!(first["changed"], true, "{first}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "[default]\naws_secret_access_key = theirs\n");
+    let diff = first["diff"][0]["after"].as_str().unwrap_or_default();
+    assert!(diff.contains("aws_access_key_id = ****5555\naws_secret_access_key = (redacted)"), "{first}");
+    assert!(!first.to_string().contains("theirs"), "the diff shows none of the other sections: {first}");
+    assert_eq!(module(dir.path(), args(false))["changed"], true);
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with("[default]\naws_secret_access_key = theirs\n\n# >>> credpush managed credentials"));
+    assert_eq!(std::fs::metadata(&target).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(module(dir.path(), args(true))["changed"], false);
+    let last = module(dir.path(), args(false));
+    assert_eq!((last["changed"].as_bool(), std::fs::read_to_string(&target).unwrap()), (Some(false), text), "{last}");
+}
