@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::aws::params::{AssumeParams, RoleArn, StsFlags, StsLimits, clean_session_name};
 use crate::aws::sts::{Sts, check_role_chaining};
 use crate::delivery::stop::Stop;
-use crate::delivery::{Format, HostOutcome, Payload, Status};
+use crate::delivery::{HostOutcome, Payload, Status};
 use crate::duration::parse_span;
 use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
 use crate::fleet::fanout::{self, FanoutOptions, not_attempted};
@@ -56,10 +56,11 @@ pub struct RotateOptions {
     /// The SSM transport's flags (`--ssm-targets`, `--parameter`, `--owner`, ...).
     pub ssm: SsmOptions,
     /// `--format`: the document, or a section of each host's credentials file.
-    pub format: Format,
+    pub format: crate::delivery::Format,
 }
 
 mod dry_run;
+mod format;
 
 /// AssumeRole calls in flight at once with --session-per-host (STS throttles bursts per account).
 const STS_CONCURRENCY: usize = 8;
@@ -86,7 +87,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     if let Some(name) = &cmd.install_profile {
         crate::host::profile::ProfileSpec::new(name, "/checked/temp.json", cmd.sts.region.as_deref())?;
     }
-    let default_path = check_format(&cmd)?;
+    let default_path = format::check(&cmd)?;
     if let Some(every) = &cmd.every {
         warn_schedule(every, &cmd.sts)?;
     }
@@ -105,16 +106,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
             default_role.as_ref(),
         )?
     };
-    if let Some(t) = targets.iter().find(|t| cmd.format == Format::Credentials && matches!(t.route, Route::Ssm(_))) {
-        return Err(Error::invalid(
-            "--format",
-            "credentials",
-            format!(
-                "reaches SSH and local hosts only, and {} is an SSM managed instance (fix: run credpush fetch --format credentials there, or --limit it out)",
-                t.name
-            ),
-        ));
-    }
+    format::refuse_ssm_hosts(cmd.format, &targets)?;
     if cmd.fleet.no_inventory_commands {
         crate::fleet::target::refuse_inventory_commands(&targets)?;
     }
@@ -208,24 +200,6 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     outcomes.extend(pushed);
     outcomes.extend(delivered);
     finish(&cmd, outcomes, started, sts_failed || ssm_failed)
-}
-
-/// `--format credentials` names its section with `--install-profile` (or each host's credpush_profile) and goes
-/// to SSH and local hosts; returns the path for hosts without credpush_path (`~/.aws/credentials` by default).
-fn check_format(cmd: &RotateOptions) -> Result<Option<&str>> {
-    if cmd.format == Format::Json {
-        return Ok(cmd.path.as_deref());
-    }
-    let refuse = |why: &str| Err(Error::invalid("--format", "credentials", why));
-    if cmd.install_profile.is_none() {
-        return refuse("needs --install-profile NAME, the [NAME] section to write (e.g. --install-profile onprem)");
-    }
-    if !cmd.ssm.targets.is_empty() {
-        return refuse(
-            "reaches SSH and local hosts only (fix: run credpush fetch --format credentials on SSM instances)",
-        );
-    }
-    Ok(Some(cmd.path.as_deref().unwrap_or(crate::host::credentials::CREDENTIALS_FILE)))
 }
 
 /// Prints the report and picks the exit code.
