@@ -68,6 +68,9 @@ fn credentials_format_writes_a_section_the_aws_cli_reads_and_keeps_the_rest() {
     let second = std::fs::read_to_string(file("host1")).expect("credentials");
     assert!(second.starts_with(&format!("{theirs}\n\n{BEGIN}\n")) && second.matches(BEGIN).count() == 1, "{second:?}");
     assert!(!second.contains(&secret), "the section was replaced");
+    // sshd (LogLevel DEBUG3) logs every exec: a rotation costs two per host, the read and the write.
+    let execs = std::fs::read_to_string(h("host2").dir.join("sshd.log")).unwrap_or_default();
+    assert_eq!(execs.matches("entering command sh -c").count(), 4, "two rotations of host2");
 
     // No roll-back: a later rotation's stamp beside the file keeps this run's section out.
     std::fs::write(h("host1").home.join(".aws/.credentials.credpush-stamp"), "9000000000000000000\n").expect("stamp");
