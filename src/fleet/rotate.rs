@@ -21,6 +21,7 @@ use crate::fleet::signals;
 use crate::fleet::ssm::{SsmJob, SsmOptions};
 use crate::fleet::target::{HostTarget, Route};
 use crate::fleet::{FleetOptions, Selection, limits, report};
+use crate::ssh::connect::{TrustCheck, check_trust};
 use crate::ssh::deliver::DeliverOptions;
 use crate::ssh::settings::SshSettings;
 use crate::ssm::deliver::Group;
@@ -233,13 +234,18 @@ async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize
         let (ssh, sem) = (ssh.clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let outcome = crate::ssh::connect::check_trust(&host, &ssh).await;
+            let outcome = check_trust(&host, &ssh).await;
             (key, outcome)
         });
     }
     let mut refused = Vec::new();
     while let Some(joined) = set.join_next().await {
-        let Ok((key, Err(reason))) = joined else { continue };
+        let Ok((key, Err(why))) = joined else { continue };
+        let reason = match why {
+            TrustCheck::Refused(reason) => reason,
+            // Out of descriptors or processes: say so, rather than blame the inventory for this machine's limits.
+            TrustCheck::Local(source) => return Err(Error::Spawn { program: "ssh -G", source }),
+        };
         for name in by_key.get(&key).into_iter().flatten() {
             refused.push((name.clone(), key.4.join(" "), reason.clone()));
         }
