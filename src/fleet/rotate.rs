@@ -333,7 +333,7 @@ async fn assume_all(
                 let groups = ssm_groups[i].clone();
                 // SSM hosts are in the groups; a closed SSM queue cannot happen before this loop ends.
                 if !groups.is_empty() {
-                    let _ = ssm_jobs.send(SsmJob { role_arn, doc: Arc::new(doc), groups });
+                    let _ = ssm_jobs.send(SsmJob { role_arn, doc: Arc::new(doc), stamp, groups });
                 }
                 for h in hosts.filter(|&h| !matches!(targets[h].route, Route::Ssm(_))) {
                     // A closed queue means the fan-out stopped at a signal: the host never starts.

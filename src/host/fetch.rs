@@ -3,9 +3,11 @@
 //! (deploy/credpush-fetch.yml) runs it as root under the agent.
 //!
 //! - The document must be Version 1 with every field, and must not have expired.
-//! - The parameter version that was written is kept beside the document (`PATH.ssm-version`). An older version
-//!   is refused, so that two fetches that overlap (a slow instance, a retried command) cannot roll the host back.
-//!   A lock file beside the document orders them.
+//! - No roll-back. A rotation's value carries `CredpushAssumedAt`, when it assumed its role; the writer keeps it
+//!   beside the document and leaves the file alone when a later rotation's stamp is there (reported
+//!   [`SUPERSEDED`], exit 0), as every writer does. Overlapping rotations can put their versions in the other order,
+//!   so versions do not decide. A value put by hand has no stamp: it is stamped now, and a version older than the
+//!   one written (`PATH.ssm-version`) is refused. A lock file beside the document orders overlapping fetches.
 //! - Every directory from `/` down to the document's must be owned by root or the owner and not writable by group
 //!   or others. Missing ones are created 0700 for the owner. The file is written atomically, 0600, and given to
 //!   the owner before the rename.
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::host::atomic::{self, WriteOptions, Written};
 use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use crate::host::secret::Secret;
@@ -67,11 +70,17 @@ pub struct Fetched {
     pub version: i64,
 }
 
+/// The word of fetch's summary line for a document a later rotation had written; the SSM transport reports such
+/// an instance `superseded`, not failed.
+pub const SUPERSEDED: &str = "kept, a later rotation wrote it";
+
 /// What a fetch did. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOutcome {
     /// Whether the document was written (false when this version was already there).
     pub written: bool,
+    /// Not written: a later rotation (assumed at this stamp, nanoseconds since the epoch) had written the file.
+    pub superseded: Option<u64>,
     /// The parameter version now on the host.
     pub version: i64,
     /// The document's expiration (RFC 3339).
@@ -85,7 +94,11 @@ pub struct FetchOutcome {
 impl FetchOutcome {
     /// The one line fetch prints: the path, the version, the expiration and the key id's last four characters.
     pub fn summary(&self, path: &Path) -> String {
-        let verb = if self.written { "written" } else { "unchanged" };
+        let verb = match (self.written, self.superseded) {
+            (_, Some(kept)) => format!("{SUPERSEDED} (assumed at {})", atomic::stamp_rfc3339(kept)),
+            (true, None) => "written".to_owned(),
+            (false, None) => "unchanged".to_owned(),
+        };
         let mut line = format!(
             "{} {verb}: parameter version {}, expires {}, key id ...{}",
             path.display(),
@@ -156,7 +169,7 @@ fn resolve_owner(name: &str) -> Result<Owner> {
 /// Checks `fetched` and writes it for the owner; see the module docs for the rules. Returns what was done.
 pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Result<FetchOutcome> {
     let refused = |reason: String| Error::FetchRefused { parameter: opts.parameter.clone(), reason };
-    let doc = CredentialDocument::parse(fetched.value.expose().as_bytes())
+    let (doc, assumed_at) = CredentialDocument::parse_stamped(fetched.value.expose().as_bytes())
         .map_err(|e| refused(format!("version {} is {e}", fetched.version)))?;
     if doc.is_expired(now) {
         return Err(refused(format!(
@@ -171,7 +184,10 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
     let _lock = lock(&sidecar(&opts.path, "lock"), &opts.owner)?;
     let version_file = sidecar(&opts.path, "ssm-version");
     let held = read_version(&version_file, &opts.parameter);
-    if let Some(held) = held
+    // A value a rotation stamped is ordered by its stamp (below), which also survives a parameter deleted and
+    // made again (its versions start over at 1). Only a value put by hand falls back on the version order.
+    if assumed_at.is_none()
+        && let Some(held) = held
         && held > fetched.version
     {
         return Err(refused(format!(
@@ -181,16 +197,25 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             opts.path.display()
         )));
     }
-    let written = held != Some(fetched.version) || !opts.path.is_file();
+    let mut written = held != Some(fetched.version) || !opts.path.is_file();
+    let mut superseded = None;
     if written {
         let bytes = doc.to_json();
-        crate::host::fsutil::write_atomic_owned(
-            &opts.path,
-            bytes.expose().as_bytes(),
-            0o600,
-            Some(opts.owner.uid),
-            Some(opts.owner.gid),
-        )?;
+        // The no-roll-back rule of every writer, by the time the rotation assumed its role: overlapping rotations
+        // can put their parameter versions in the other order. A value without a stamp (put by hand) is stamped
+        // now, so only a later rotation replaces it, as the Ansible module does.
+        let write = WriteOptions {
+            mode: 0o600,
+            owner: Some(opts.owner.uid),
+            group: Some(opts.owner.gid),
+            stamp: Some(assumed_at.unwrap_or_else(atomic::now_stamp)),
+            lock_wait: std::time::Duration::from_secs(10),
+        };
+        if let Written::Newer(kept) = atomic::write_file(&opts.path, bytes.expose().as_bytes(), &write)? {
+            (written, superseded) = (false, Some(kept));
+        }
+    }
+    if written {
         let line = format!("{} {}\n", opts.parameter, fetched.version);
         crate::host::fsutil::write_atomic_owned(
             &version_file,
@@ -207,6 +232,7 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
     let tail: String = doc.access_key_id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     Ok(FetchOutcome {
         written,
+        superseded,
         version: fetched.version,
         expiration: doc.expiration_rfc3339(),
         key_tail: tail,
