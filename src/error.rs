@@ -6,7 +6,7 @@
 //! |------|---------|
 //! | 0 | success (for `rotate`: every host ok) |
 //! | 1 | `rotate` ran, and at least one host failed, was unreachable, or was skipped by a signal |
-//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; an open file limit too low for one host; or a refused request such as role chaining past 1 hour |
+//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; a directory on the way to a written file that breaks the directory rule; an open file limit too low for one host; or a refused request such as role chaining past 1 hour |
 //! | 3 | AWS: no caller credentials, STS unreachable or silent past `--sts-deadline`, access denied, any other STS error |
 //! | 4 | a local file could not be read or written, `serve` could not listen on its address, or a program credpush runs could not be started |
 //!
@@ -223,15 +223,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// A directory on the way to a secret that others could change.
-    #[error("directory {} is not safe for a secret: {reason}", path.display())]
-    UnsafeDirectory {
-        /// The directory the document goes into.
-        path: PathBuf,
-        /// Which directory on the way, and the fix.
-        reason: String,
-    },
-
     /// An SSM call failed (PutParameter, SendCommand, GetParameter, the invocation reads).
     #[error("SSM {operation} for {object} failed: {message} (fix: {fix})")]
     Ssm {
@@ -315,7 +306,6 @@ impl Error {
             | Error::HostVar { .. }
             | Error::NoRole { .. }
             | Error::FetchRefused { .. }
-            | Error::UnsafeDirectory { .. }
             | Error::FdLimit { .. } => EXIT_INPUT,
             #[cfg(feature = "cli")]
             Error::Inventory(_) => EXIT_INPUT,
@@ -329,6 +319,7 @@ impl Error {
             | Error::Sts { .. }
             | Error::StsEndpoint { .. }
             | Error::Ssm { .. } => EXIT_AWS,
+            Error::Dir(e) if e.is_refusal() => EXIT_INPUT,
             Error::Io { .. } | Error::Listen { .. } | Error::Dir(_) | Error::Spawn { .. } => EXIT_IO,
         }
     }

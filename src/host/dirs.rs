@@ -107,6 +107,22 @@ pub enum DirError {
     },
 }
 
+impl DirError {
+    /// True when the directory rule refused the path (who owns or may write a directory, what is there), as
+    /// opposed to an operation that failed on the way: the first is the input's to fix (exit 2), the second this
+    /// machine's (exit 4).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DirError::Owner { .. }
+                | DirError::Writable { .. }
+                | DirError::NotWriters { .. }
+                | DirError::NotDir(_)
+                | DirError::IsDir(_)
+        )
+    }
+}
+
 pub(super) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(rustix::io::Errno) -> DirError + 'a {
     move |e| DirError::Io { action, path: path.to_owned(), source: e.into() }
 }

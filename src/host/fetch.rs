@@ -17,9 +17,9 @@
 //! Nothing here prints the document: the caller prints [`FetchOutcome::summary`], which holds only the expiration
 //! and the last four characters of the access key id.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -178,8 +178,9 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             doc.expiration_rfc3339()
         )));
     }
-    let dir = parent(&opts.path);
-    ensure_dirs(dir, &opts.owner)?;
+    // The directory rule, by descriptor from `/` down (what is missing is created 0700 for the owner); the
+    // writer below walks it again for the rename.
+    crate::host::dirs::open_dir(parent(&opts.path), true, Some(opts.owner.uid))?;
     // One fetch at a time per document: the version check and the write happen under the lock.
     let _lock = lock(&sidecar(&opts.path, "lock"), &opts.owner)?;
     let version_file = sidecar(&opts.path, "ssm-version");
@@ -275,59 +276,6 @@ fn lock(path: &Path, owner: &Owner) -> Result<File> {
     Ok(file)
 }
 
-/// Checks every existing directory from `/` to `dir` and creates the missing ones 0700 for the owner.
-// TODO(issue 16): use the shared directory-chain check the `trust` branch adds to src/host/ once it lands.
-fn ensure_dirs(dir: &Path, owner: &Owner) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut existing = dir;
-    while fs::symlink_metadata(existing).is_err() {
-        missing.push(existing.to_owned());
-        existing = parent(existing);
-    }
-    // Links are followed to where they lead, and that real chain is what is checked.
-    let real = fs::canonicalize(existing).map_err(|e| Error::io("resolve", existing, e))?;
-    check_directory_chain(&real, owner.uid)
-        .map_err(|reason| Error::UnsafeDirectory { path: dir.to_owned(), reason })?;
-    for d in missing.iter().rev() {
-        DirBuilder::new().mode(0o700).create(d).map_err(|e| Error::io("create directory", d, e))?;
-        std::os::unix::fs::chown(d, Some(owner.uid), Some(owner.gid))
-            .map_err(|e| Error::io("change the owner of", d, e))?;
-    }
-    Ok(())
-}
-
-/// sshd's StrictModes rule for the directories on the way to a secret: each is owned by root or `uid`, and
-/// neither its group nor others may write to it. `dir` must be absolute and free of links.
-pub fn check_directory_chain(dir: &Path, uid: u32) -> std::result::Result<(), String> {
-    let mut at = PathBuf::from("/");
-    let chain = std::iter::once(Path::new("/").to_owned()).chain(dir.components().skip(1).map(|c| {
-        at.push(c);
-        at.clone()
-    }));
-    for d in chain {
-        let meta = fs::metadata(&d).map_err(|e| format!("cannot inspect {}: {e}", d.display()))?;
-        if !meta.is_dir() {
-            return Err(format!("{} is not a directory", d.display()));
-        }
-        if meta.uid() != 0 && meta.uid() != uid {
-            return Err(format!(
-                "{} is owned by uid {}, neither root nor the owner (fix: chown it, or choose another --path)",
-                d.display(),
-                meta.uid()
-            ));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} is writable by {} (mode {:o}; fix: chmod go-w it, or choose another --path)",
-                d.display(),
-                if meta.mode() & 0o002 != 0 { "others" } else { "its group" },
-                meta.mode() & 0o7777
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Merges the profile into the owner's `~/.aws/config` as `credpush profile --install` does: the block between
 /// credpush's markers replaced, everything else byte for byte; an existing file keeps its mode and owner, a new
 /// one is 0600 and the owner's.
@@ -335,7 +283,7 @@ fn install_profile(opts: &FetchOptions, name: &str) -> Result<InstallOutcome> {
     let path = opts.path.to_string_lossy();
     let spec = ProfileSpec::new(name, &path, opts.region.as_deref())?;
     let config = opts.owner.home.join(".aws/config");
-    ensure_dirs(parent(&config), &opts.owner)?;
+    crate::host::dirs::open_dir(parent(&config), true, Some(opts.owner.uid))?;
     let current = match File::open(&config) {
         Ok(f) => {
             let meta = f.metadata().map_err(|e| Error::io("inspect", &config, e))?;
