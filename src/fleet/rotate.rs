@@ -21,7 +21,6 @@ use crate::fleet::signals;
 use crate::fleet::ssm::{SsmJob, SsmOptions};
 use crate::fleet::target::{HostTarget, Route};
 use crate::fleet::{FleetOptions, Selection, limits, report};
-use crate::ssh::connect::{TrustCheck, check_trust};
 use crate::ssh::deliver::DeliverOptions;
 use crate::ssh::settings::SshSettings;
 use crate::ssm::deliver::Group;
@@ -125,7 +124,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     let defaults = (cmd.path.as_deref(), cmd.install_profile.as_deref(), cmd.sts.region.as_deref());
     let ssm_groups = crate::fleet::ssm::plan(&roles, &targets, ssm_role.as_ref(), &cmd.ssm, defaults)?;
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
-    check_trust_all(&targets, &ssh, fds.forks).await?;
+    crate::fleet::trust::check_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {
         term::print(&dry_run::dry_run(&targets, &sessions, cmd.json))?;
@@ -210,51 +209,6 @@ fn finish(cmd: &RotateOptions, mut outcomes: Vec<HostOutcome>, started: Instant,
     } else {
         EXIT_HOSTS_FAILED
     })
-}
-
-/// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
-/// [`crate::ssh::args`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time (the fork count the
-/// open file limit allows), once per distinct connection (address, port, user, key and args): hosts that share
-/// one share its answer.
-async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
-    type Key = (String, Option<u16>, Option<String>, Option<std::path::PathBuf>, Vec<String>);
-    let mut by_key: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-    let mut hosts: BTreeMap<Key, crate::ssh::host::SshHost> = BTreeMap::new();
-    for (name, host) in targets.iter().filter_map(|t| Some((t.name.clone(), t.ssh()?))) {
-        if !host.ssh_args_have_config {
-            continue;
-        }
-        let key = (host.address.clone(), host.port, host.user.clone(), host.key_file.clone(), host.ssh_args.clone());
-        by_key.entry(key.clone()).or_default().push(name);
-        hosts.entry(key).or_insert_with(|| host.clone());
-    }
-    let sem = Arc::new(Semaphore::new(forks.max(1)));
-    let mut set = JoinSet::new();
-    for (key, host) in hosts {
-        let (ssh, sem) = (ssh.clone(), sem.clone());
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let outcome = check_trust(&host, &ssh).await;
-            (key, outcome)
-        });
-    }
-    let mut refused = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        let Ok((key, Err(why))) = joined else { continue };
-        let reason = match why {
-            TrustCheck::Refused(reason) => reason,
-            // Out of descriptors or processes: say so, rather than blame the inventory for this machine's limits.
-            TrustCheck::Local(source) => return Err(Error::Spawn { program: "ssh -G", source }),
-        };
-        for name in by_key.get(&key).into_iter().flatten() {
-            refused.push((name.clone(), key.4.join(" "), reason.clone()));
-        }
-    }
-    refused.sort();
-    match refused.into_iter().next() {
-        None => Ok(()),
-        Some((host, value, reason)) => Err(Error::HostVar { host, var: "ansible_ssh_*_args", value, reason }),
-    }
 }
 
 /// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.

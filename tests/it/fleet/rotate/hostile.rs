@@ -58,6 +58,15 @@ fn ssh_options_that_would_trust_an_unknown_key_are_refused_before_sts() {
     }
     assert_eq!(moto.recorded_actions("AssumeRole").len(), 0, "a refused inventory must not reach STS");
     assert!(!fleet.hosts[0].document().exists());
+    // status reads what a host says about its document; it refuses the same -F before it probes anything.
+    let inv =
+        inventory(&fleet, &[("host1", "host1", format!("ansible_ssh_common_args='-F {}'", evil_config.display()))]);
+    let mut status = env.credpush();
+    status.args(["status", "--json", "--ssh-config"]).arg(fleet.ssh_config()).arg("-i").arg(&inv);
+    let r = run(&mut status).expect_code(2);
+    assert!(r.stderr.starts_with("credpush: error: host host1: ansible_ssh_"), "{}", r.stderr);
+    assert!(r.stderr.contains("its ssh args change host key trust: userknownhostsfile is"), "{}", r.stderr);
+    assert!(!fleet.logs().contains("Accepted publickey"), "status connected: {}", fleet.logs());
 }
 
 /// The `-F` check runs `ssh -G`. When this machine cannot start it (no ssh on PATH here; out of descriptors or
