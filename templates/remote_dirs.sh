@@ -1,5 +1,5 @@
 # credpush's directory rule on a host, shared by the remote writer (templates/remote_write.sh) and the Ansible
-# action's remote_tmp script (ansible/action_plugins/credpush.py): before anything secret is written, every
+# action's remote_tmp script (the collection's plugins/action/credpush.py): before anything secret is written, every
 # directory from / to where it goes must be owned by root or the writing user and not writable by group or others
 # (unless it is sticky and root's, as /tmp is), and the last one must be the writing user's, as sshd's StrictModes
 # asks of ~/.ssh. Otherwise another local user could swap a directory or plant a symlink and receive the secret.

@@ -1,6 +1,7 @@
-//! The Ansible side with real ansible-core 2.19: `ansible/rotate.yml` and the credpush module against loopback
-//! sshd hosts and moto's STS. `playbook` covers the shipped playbook and the example inventories, `module` the
-//! module's contract through Ansible (idempotence, check and diff modes, secrets, bad input).
+//! The Ansible side with real ansible-core 2.19: `ansible/rotate.yml` (the credpush.credpush collection's playbook)
+//! and the credpush module against loopback sshd hosts and moto's STS. `playbook` covers the shipped playbook and
+//! the example inventories, `module` the module's contract through Ansible (idempotence, check and diff modes,
+//! secrets, bad input), `collection` the collection itself: ansible-doc, the built tarball installed and run.
 
 mod module;
 mod playbook;
@@ -13,6 +14,9 @@ use std::sync::Mutex;
 use crate::harness::{Env, Moto, Run, run, tool};
 use crate::sshd::Fleet;
 
+/// The credpush.credpush collection in the repository.
+pub(crate) const COLLECTION: &str = "ansible/collections/ansible_collections/credpush/credpush";
+
 /// The repository root.
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +26,7 @@ pub(crate) fn repo() -> PathBuf {
 pub(super) fn module_binary() -> PathBuf {
     static BUILT: Mutex<bool> = Mutex::new(false);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let path = repo().join("ansible/library/credpush");
+    let path = repo().join(COLLECTION).join("plugins/modules/credpush");
     if !*built {
         let out = Command::new(repo().join("scripts/build-module")).current_dir(repo()).output().expect("build-module");
         assert!(out.status.success(), "scripts/build-module failed: {}", String::from_utf8_lossy(&out.stderr));

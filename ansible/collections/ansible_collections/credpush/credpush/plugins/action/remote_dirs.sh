@@ -1,0 +1,1 @@
+../../../../../../../templates/remote_dirs.sh
