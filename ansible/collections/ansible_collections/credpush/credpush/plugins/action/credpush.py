@@ -90,8 +90,12 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         # Ansible's own checks and wording ("Unsupported parameters for (...) module: ..."), even in check mode.
-        _checked, checked = self.validate_argument_spec(argument_spec=argument_spec(),
-                                                        mutually_exclusive=[["role_arn", "content"]])
+        try:
+            _checked, checked = self.validate_argument_spec(argument_spec=argument_spec(),
+                                                            mutually_exclusive=[["role_arn", "content"]])
+        except AnsibleActionFail as e:
+            # Ansible names the module after this file's Python name; the task's name for it reads better.
+            return dict(result, failed=True, msg=e.message.replace(f"({self._load_name})", f"({MODULE})", 1))
         # Options the task left out stay out: the module applies its own defaults, and `stamp` only the action sets.
         args = {k: v for k, v in checked.items() if v is not None}
         role = args.pop("role_arn", None)
