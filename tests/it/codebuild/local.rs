@@ -35,7 +35,7 @@ fn copy_tree(from: &Path, to: &Path) {
         if entry.file_type().expect("type").is_dir() {
             copy_tree(&entry.path(), &to.join(&name));
         } else if entry.file_type().expect("type").is_symlink() {
-            // The collection's link to templates/remote_dirs.sh, relative, as git checks it out.
+            // templates/remote_dirs.sh, a relative link into ansible/, as git checks it out.
             std::os::unix::fs::symlink(std::fs::read_link(entry.path()).expect("readlink"), to.join(&name))
                 .expect("symlink");
         } else {

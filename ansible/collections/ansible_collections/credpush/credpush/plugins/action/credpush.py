@@ -34,9 +34,8 @@ from ansible.vars.clean import remove_internal_keys
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The directory rule credpush's remote writer applies: remote_tmp and everything above it must be owned by root or
 # the (become) user and closed to group and others, or another local user could swap the temp dir and receive the
-# args (the whole document) or run their own binary as the target user. In the repository this is a link to
-# templates/remote_dirs.sh, the one copy the Rust writer also embeds; `ansible-galaxy collection build` stores the
-# file itself.
+# args (the whole document) or run their own binary as the target user. The one copy of the rule: the Rust writer
+# embeds it too, through the link templates/remote_dirs.sh.
 DIRS_RULE = os.path.join(HERE, "remote_dirs.sh")
 # The module's documentation, which is also the task's argument spec.
 MODULE_DOC = os.path.join(HERE, "..", "modules", "credpush.yml")
