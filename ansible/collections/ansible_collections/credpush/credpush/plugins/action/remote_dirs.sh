@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # credpush's directory rule on a host, shared by the remote writer (templates/remote_write.sh) and the Ansible
 # action's remote_tmp script (credpush.py beside it; a collection holds files, not links, so the file is here and
 # templates/remote_dirs.sh links to it): before anything secret is written, every directory from / to where it goes
