@@ -291,6 +291,17 @@ mod tests {
     }
 
     #[test]
+    fn the_task_options_hold_every_module_option_the_task_may_set() {
+        // The collection's documentation lists TASK_OPTIONS (tests/it/ansible/collection.rs checks it), and the
+        // action lets through only what it documents: a module option missing here could never be passed.
+        for option in SUPPORTED {
+            assert!(option == "stamp" || TASK_OPTIONS.contains(&option), "{option} is not a task option");
+        }
+        assert!(!TASK_OPTIONS.contains(&"stamp"), "only the action sets stamp");
+        assert!(TASK_OPTIONS.is_sorted(), "Ansible lists them sorted");
+    }
+
+    #[test]
     fn refuses_with_ansible_wording_and_never_quotes_content() {
         let err = |v: Value| parse_json(v).unwrap_err();
         assert_eq!(
