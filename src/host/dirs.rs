@@ -1,6 +1,6 @@
 //! The directory rule, for every writer in Rust (the local writer, the Ansible module, and `fetch`: call
 //! [`open_dir`], then write through [`crate::host::atomic`]). The shell writer applies the same rule in
-//! `templates/remote_dirs.sh`.
+//! `templates/remote_dirs.sh` (a link to the Ansible collection's copy, which the action reads).
 //!
 //! Before anything is written, every directory from `/` to the file's parent must be owned by root or the
 //! writing user and not writable by group or others, unless it is sticky and root's (as `/tmp` is); the parent
