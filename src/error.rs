@@ -6,9 +6,9 @@
 //! |------|---------|
 //! | 0 | success (for `rotate`: every host ok) |
 //! | 1 | `rotate` ran, and at least one host failed, was unreachable, or was skipped by a signal |
-//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; an open file limit too low for one host; or a refused request such as role chaining past 1 hour |
+//! | 2 | bad input: flags, ARN, duration, tag, policy file, profile path, inventory; a directory on the way to a written file that breaks the directory rule; an open file limit too low for one host; or a refused request such as role chaining past 1 hour |
 //! | 3 | AWS: no caller credentials, STS unreachable or silent past `--sts-deadline`, access denied, any other STS error |
-//! | 4 | a local file could not be read or written, or `serve` could not listen on its address |
+//! | 4 | a local file could not be read or written, `serve` could not listen on its address, or a program credpush runs could not be started |
 //!
 //! Messages are lower case, name the input, say what is wrong and how to fix it, and never carry a secret.
 
@@ -223,15 +223,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// A directory on the way to a secret that others could change.
-    #[error("directory {} is not safe for a secret: {reason}", path.display())]
-    UnsafeDirectory {
-        /// The directory the document goes into.
-        path: PathBuf,
-        /// Which directory on the way, and the fix.
-        reason: String,
-    },
-
     /// An SSM call failed (PutParameter, SendCommand, GetParameter, the invocation reads).
     #[error("SSM {operation} for {object} failed: {message} (fix: {fix})")]
     Ssm {
@@ -276,6 +267,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A program credpush runs could not be started on this machine.
+    #[error("could not start {program}: {source} (fix: {})", spawn_fix(source))]
+    Spawn {
+        /// The program, as the message names it.
+        program: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A local file operation failed.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
@@ -305,7 +306,6 @@ impl Error {
             | Error::HostVar { .. }
             | Error::NoRole { .. }
             | Error::FetchRefused { .. }
-            | Error::UnsafeDirectory { .. }
             | Error::FdLimit { .. } => EXIT_INPUT,
             #[cfg(feature = "cli")]
             Error::Inventory(_) => EXIT_INPUT,
@@ -319,7 +319,8 @@ impl Error {
             | Error::Sts { .. }
             | Error::StsEndpoint { .. }
             | Error::Ssm { .. } => EXIT_AWS,
-            Error::Io { .. } | Error::Listen { .. } | Error::Dir(_) => EXIT_IO,
+            Error::Dir(e) if e.is_refusal() => EXIT_INPUT,
+            Error::Io { .. } | Error::Listen { .. } | Error::Dir(_) | Error::Spawn { .. } => EXIT_IO,
         }
     }
 
@@ -336,3 +337,36 @@ impl Error {
 
 /// `Result` with credpush's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The fix for a failed spawn, by the kind of failure.
+fn spawn_fix(e: &std::io::Error) -> &'static str {
+    use rustix::io::Errno;
+    match Errno::from_io_error(e) {
+        Some(Errno::MFILE | Errno::NFILE) => "raise the open file limit, e.g. ulimit -n 4096, or lower --forks",
+        Some(Errno::AGAIN) => "raise the process limit (ulimit -u), or lower --forks",
+        Some(Errno::NOENT) => "install the OpenSSH client, or put ssh on PATH",
+        _ => "check that this machine can start processes",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_spawn_names_the_limit_it_ran_into() {
+        let line = |errno: rustix::io::Errno| {
+            Error::Spawn { program: "ssh -G", source: std::io::Error::from_raw_os_error(errno.raw_os_error()) }
+                .to_string()
+        };
+        assert!(
+            line(rustix::io::Errno::MFILE)
+                .ends_with("(fix: raise the open file limit, e.g. ulimit -n 4096, or lower --forks)")
+        );
+        assert!(line(rustix::io::Errno::NFILE).contains("ulimit -n"));
+        assert!(line(rustix::io::Errno::AGAIN).contains("ulimit -u"));
+        assert!(line(rustix::io::Errno::NOENT).contains("install the OpenSSH client"));
+        let e = Error::Spawn { program: "ssh -G", source: std::io::Error::from_raw_os_error(1) };
+        assert_eq!(e.exit_code(), EXIT_IO);
+    }
+}

@@ -13,6 +13,27 @@ pub const MODULE: &str = "credpush";
 pub const SUPPORTED: [&str; 11] =
     ["config_file", "content", "format", "group", "mode", "owner", "path", "profile", "region", "stamp", "state"];
 
+/// The options of the credpush task, as the collection documents them (plugins/modules/credpush.yml) and its
+/// action checks them: the module's own (less `stamp`, which only the action sets) and the action's, which the
+/// action consumes on the controller. "Unsupported parameters" lists these, since they are what a task may pass.
+pub const TASK_OPTIONS: [&str; 15] = [
+    "config_file",
+    "content",
+    "credpush_bin",
+    "duration",
+    "external_id",
+    "format",
+    "group",
+    "mode",
+    "owner",
+    "path",
+    "profile",
+    "region",
+    "role_arn",
+    "session_name",
+    "state",
+];
+
 /// The largest args file read: a document is under 4 KiB, so anything far bigger is not ours.
 pub const MAX_ARGS_BYTES: u64 = 1 << 20;
 
@@ -109,12 +130,18 @@ pub fn parse(text: &[u8], now: time::OffsetDateTime) -> Result<ModuleArgs, Strin
     let internal: Internal = serde_json::from_value(Value::Object(internal))
         .map_err(|e| format!("unexpected internal Ansible argument: {e}"))?;
     let mut unknown: Vec<&str> = given.keys().map(String::as_str).filter(|k| !SUPPORTED.contains(k)).collect();
+    if let Some(option) = unknown.iter().find(|k| TASK_OPTIONS.contains(k)) {
+        // Only the action reads these; they reach the module when it runs without its action.
+        return Err(format!(
+            "{option} is an option of the credpush action, which runs on the controller before the module (fix: call the module as credpush.credpush.credpush, with its action)"
+        ));
+    }
     if !unknown.is_empty() {
         unknown.sort_unstable();
         return Err(format!(
             "Unsupported parameters for ({MODULE}) module: {}. Supported parameters include: {}.",
             unknown.join(", "),
-            SUPPORTED.join(", ")
+            TASK_OPTIONS.join(", ")
         ));
     }
     // Ansible drops omitted options (`default(omit)`) but passes explicit nulls; both mean "not set".
@@ -281,11 +308,26 @@ mod tests {
     }
 
     #[test]
+    fn the_task_options_hold_every_module_option_the_task_may_set() {
+        // The collection's documentation lists TASK_OPTIONS (tests/it/ansible/collection.rs checks it), and the
+        // action lets through only what it documents: a module option missing here could never be passed.
+        for option in SUPPORTED {
+            assert!(option == "stamp" || TASK_OPTIONS.contains(&option), "{option} is not a task option");
+        }
+        assert!(!TASK_OPTIONS.contains(&"stamp"), "only the action sets stamp");
+        assert!(TASK_OPTIONS.is_sorted(), "Ansible lists them sorted");
+    }
+
+    #[test]
     fn refuses_with_ansible_wording_and_never_quotes_content() {
         let err = |v: Value| parse_json(v).unwrap_err();
         assert_eq!(
             err(json!({"path": "/x", "content": doc_text("S"), "bogus": 1, "also": 2})),
-            "Unsupported parameters for (credpush) module: also, bogus. Supported parameters include: config_file, content, format, group, mode, owner, path, profile, region, stamp, state."
+            "Unsupported parameters for (credpush) module: also, bogus. Supported parameters include: config_file, content, credpush_bin, duration, external_id, format, group, mode, owner, path, profile, region, role_arn, session_name, state."
+        );
+        assert_eq!(
+            err(json!({"path": "/x", "content": doc_text("S"), "role_arn": "arn:aws:iam::123456789012:role/r"})),
+            "role_arn is an option of the credpush action, which runs on the controller before the module (fix: call the module as credpush.credpush.credpush, with its action)"
         );
         assert_eq!(err(json!({"content": doc_text("S")})), "missing required arguments: path");
         assert_eq!(err(json!({"path": "/x"})), "state is present but all of the following are missing: content");

@@ -1,5 +1,5 @@
-//! The Ansible module (`ansible/library/credpush`, built from `src/bin/credpush-ansible.rs`): Ansible copies it to
-//! a host and runs it with the path of a JSON args file; it answers with exactly one JSON object on stdout.
+//! The Ansible module (`credpush.credpush.credpush`, built from `src/bin/credpush-ansible.rs`): Ansible copies it
+//! to a host and runs it with the path of a JSON args file; it answers with exactly one JSON object on stdout.
 //!
 //! It writes a `credential_process` document with the same contract as `credpush rotate`'s SSH writer (temp file
 //! in the same directory, fsync, rename, read back and compared) through [`crate::host::fsutil`], and ensures the

@@ -1,5 +1,6 @@
-//! The credpush Ansible module (installed as `ansible/library/credpush` by `scripts/build-module`). Ansible runs it
-//! on a host as `credpush ARGS_FILE`; it prints exactly one JSON object on stdout, on every path.
+//! The credpush Ansible module (installed as the credpush.credpush collection's `plugins/modules/credpush` by
+//! `scripts/build-module`). Ansible runs it on a host as `credpush ARGS_FILE`; it prints exactly one JSON object on
+//! stdout, on every path.
 
 use std::io::Write;
 use std::path::Path;

@@ -10,9 +10,10 @@ use crate::term;
 /// Exit codes of `credpush fetch` (its help and the README).
 pub const FETCH_EXIT_CODES: &str = "\
 Exit codes:
-  0  the document is in place (written, or this version was already there)
+  0  the document is in place (written, or this version was already there), or a later rotation's
+     document was there and was kept
   2  bad input: flags, an unknown owner, an unsafe directory; or the document was refused
-     (invalid, expired, or older than the version written): the old file is kept
+     (invalid, expired, or, for a value put by hand, older than the version written): the old file is kept
   3  AWS: no credentials, or GetParameter failed (access denied, not found, the key)
   4  a local file could not be read or written";
 

@@ -28,7 +28,7 @@ Exit codes:
      plan: the schedule is unsafe
   2  bad input (flags, ARN, duration, tag, policy file, profile path, inventory) or a refused request
   3  AWS: no caller credentials, STS unreachable or silent past --sts-deadline, access denied, other STS errors
-  4  a local file could not be read or written";
+  4  a local file could not be read or written, or a program (ssh -G) could not be started";
 
 const READ_EXIT_CODES: &str = "\
 Exit codes:

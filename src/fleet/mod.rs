@@ -14,6 +14,7 @@ pub mod status;
 pub mod status_report;
 pub mod sudo;
 pub mod target;
+pub mod trust;
 
 use std::path::PathBuf;
 

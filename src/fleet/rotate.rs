@@ -129,7 +129,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     let defaults = (cmd.path.as_deref(), cmd.install_profile.as_deref(), cmd.sts.region.as_deref());
     let ssm_groups = crate::fleet::ssm::plan(&roles, &targets, ssm_role.as_ref(), &cmd.ssm, defaults)?;
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
-    check_trust_all(&targets, &ssh, fds.forks).await?;
+    crate::fleet::trust::check_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {
         term::print(&dry_run::dry_run(&targets, &sessions, cmd.json))?;
@@ -217,46 +217,6 @@ fn finish(cmd: &RotateOptions, mut outcomes: Vec<HostOutcome>, started: Instant,
     })
 }
 
-/// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see
-/// [`crate::ssh::args`]). Runs `ssh -G` for hosts with a `-F` in their args, `forks` at a time (the fork count the
-/// open file limit allows), once per distinct connection (address, port, user, key and args): hosts that share
-/// one share its answer.
-async fn check_trust_all(targets: &[HostTarget], ssh: &SshSettings, forks: usize) -> Result<()> {
-    type Key = (String, Option<u16>, Option<String>, Option<std::path::PathBuf>, Vec<String>);
-    let mut by_key: BTreeMap<Key, Vec<String>> = BTreeMap::new();
-    let mut hosts: BTreeMap<Key, crate::ssh::host::SshHost> = BTreeMap::new();
-    for (name, host) in targets.iter().filter_map(|t| Some((t.name.clone(), t.ssh()?))) {
-        if !host.ssh_args_have_config {
-            continue;
-        }
-        let key = (host.address.clone(), host.port, host.user.clone(), host.key_file.clone(), host.ssh_args.clone());
-        by_key.entry(key.clone()).or_default().push(name);
-        hosts.entry(key).or_insert_with(|| host.clone());
-    }
-    let sem = Arc::new(Semaphore::new(forks.max(1)));
-    let mut set = JoinSet::new();
-    for (key, host) in hosts {
-        let (ssh, sem) = (ssh.clone(), sem.clone());
-        set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let outcome = crate::ssh::connect::check_trust(&host, &ssh).await;
-            (key, outcome)
-        });
-    }
-    let mut refused = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        let Ok((key, Err(reason))) = joined else { continue };
-        for name in by_key.get(&key).into_iter().flatten() {
-            refused.push((name.clone(), key.4.join(" "), reason.clone()));
-        }
-    }
-    refused.sort();
-    match refused.into_iter().next() {
-        None => Ok(()),
-        Some((host, value, reason)) => Err(Error::HostVar { host, var: "ansible_ssh_*_args", value, reason }),
-    }
-}
-
 /// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.
 fn plan_sessions(targets: &[HostTarget], sts: &StsFlags, per_host: bool) -> Result<Vec<Session>> {
     if per_host {
@@ -333,7 +293,7 @@ async fn assume_all(
                 let groups = ssm_groups[i].clone();
                 // SSM hosts are in the groups; a closed SSM queue cannot happen before this loop ends.
                 if !groups.is_empty() {
-                    let _ = ssm_jobs.send(SsmJob { role_arn, doc: Arc::new(doc), groups });
+                    let _ = ssm_jobs.send(SsmJob { role_arn, doc: Arc::new(doc), stamp, groups });
                 }
                 for h in hosts.filter(|&h| !matches!(targets[h].route, Route::Ssm(_))) {
                     // A closed queue means the fan-out stopped at a signal: the host never starts.

@@ -125,6 +125,8 @@ pub struct SsmJob {
     pub role_arn: String,
     /// Its credentials.
     pub doc: Arc<CredentialDocument>,
+    /// When its role was assumed (see [`crate::delivery::Payload::stamp`]): the parameter carries it to `fetch`.
+    pub stamp: u64,
     /// Its groups.
     pub groups: Vec<Group>,
 }
@@ -268,7 +270,8 @@ pub async fn run(
         set.spawn(async move {
             let role_name = job.role_arn.rsplit('/').next().unwrap_or_default().to_owned();
             let cancel = async move { reached(&mut stop, Stop::Drain).await };
-            let (reports, failed) = deliver(&ssm, &role_name, &job.doc, &job.groups, &settings, cancel).await;
+            let (reports, failed) =
+                deliver(&ssm, &role_name, (&job.doc, job.stamp), &job.groups, &settings, cancel).await;
             (reports.into_iter().map(|r| outcome(r, &job.role_arn)).collect::<Vec<_>>(), failed)
         });
     }
@@ -293,6 +296,7 @@ fn outcome(r: InstanceReport, role_arn: &str) -> HostOutcome {
             Ending::Failed => Status::Failed,
             Ending::Unreachable => Status::Unreachable,
             Ending::Skipped => Status::Skipped,
+            Ending::Superseded => Status::Superseded,
         },
         seconds: r.seconds,
         path: r.path,

@@ -296,6 +296,9 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
         crate::fleet::target::refuse_inventory_commands(&targets)?;
     }
     let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout, cmd.fleet.ssh_config.clone())?;
+    // A probe reads what a host says about its document: a host whose trust the inventory changed could say
+    // anything, so status refuses such args as rotate does.
+    crate::fleet::trust::check_all(&targets, &ssh, fds.forks).await?;
     let now = OffsetDateTime::now_utc();
     let probed = probe_all(targets, ssh, fds.forks, Duration::from_secs(timeout), "~/.aws/config").await;
     let mut report: Vec<HostStatus> = probed

@@ -209,6 +209,13 @@ pub fn write_file(path: &Path, contents: &[u8], opts: &WriteOptions) -> Result<W
     open_dir(dir, true, opts.owner)?.write(name, contents, opts)
 }
 
+/// A stamp as reports show it: RFC 3339 UTC to the second, or the number when it is out of range.
+pub fn stamp_rfc3339(stamp: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(stamp))
+        .map(crate::host::document::format_expiration)
+        .unwrap_or_else(|_| stamp.to_string())
+}
+
 /// This machine's clock in nanoseconds since the epoch: the stamp of a rotation that assumes its role now.
 pub fn now_stamp() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

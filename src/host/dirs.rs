@@ -1,6 +1,6 @@
 //! The directory rule, for every writer in Rust (the local writer, the Ansible module, and `fetch`: call
 //! [`open_dir`], then write through [`crate::host::atomic`]). The shell writer applies the same rule in
-//! `templates/remote_dirs.sh`.
+//! `templates/remote_dirs.sh` (a link to the Ansible collection's copy, which the action reads).
 //!
 //! Before anything is written, every directory from `/` to the file's parent must be owned by root or the
 //! writing user and not writable by group or others, unless it is sticky and root's (as `/tmp` is); the parent
@@ -105,6 +105,22 @@ pub enum DirError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl DirError {
+    /// True when the directory rule refused the path (who owns or may write a directory, what is there), as
+    /// opposed to an operation that failed on the way: the first is the input's to fix (exit 2), the second this
+    /// machine's (exit 4).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DirError::Owner { .. }
+                | DirError::Writable { .. }
+                | DirError::NotWriters { .. }
+                | DirError::NotDir(_)
+                | DirError::IsDir(_)
+        )
+    }
 }
 
 pub(super) fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(rustix::io::Errno) -> DirError + 'a {

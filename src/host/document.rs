@@ -59,11 +59,24 @@ struct Wire<'a> {
     secret_access_key: &'a str,
     session_token: &'a str,
     expiration: &'a str,
+    /// Only in an SSM parameter's value: when the rotation assumed its role (nanoseconds since the epoch), so
+    /// that `fetch` keeps the no-roll-back rule by assume time as every other writer does. Never on a host.
+    #[serde(rename = "CredpushAssumedAt", default, skip_serializing_if = "Option::is_none")]
+    assumed_at: Option<u64>,
 }
 
 impl CredentialDocument {
     /// Serializes to the exact bytes to store, ending in a newline. The result is secret.
     pub fn to_json(&self) -> Secret {
+        self.wire_json(None)
+    }
+
+    /// The value of an SSM parameter: the document plus `CredpushAssumedAt` (see [`Self::parse_stamped`]).
+    pub fn to_json_stamped(&self, assumed_at: u64) -> Secret {
+        self.wire_json(Some(assumed_at))
+    }
+
+    fn wire_json(&self, assumed_at: Option<u64>) -> Secret {
         let expiration = format_expiration(self.expiration);
         let wire = Wire {
             version: 1,
@@ -71,6 +84,7 @@ impl CredentialDocument {
             secret_access_key: self.secret_access_key.expose(),
             session_token: self.session_token.expose(),
             expiration: &expiration,
+            assumed_at,
         };
         // Serializing a struct of strings cannot fail.
         let mut text = serde_json::to_string(&wire).unwrap_or_default();
@@ -80,6 +94,14 @@ impl CredentialDocument {
 
     /// Parses and validates a stored document.
     pub fn parse(bytes: &[u8]) -> Result<Self, DocumentError> {
+        match Self::parse_stamped(bytes)? {
+            (doc, None) => Ok(doc),
+            (_, Some(_)) => Err(DocumentError::Malformed("unknown field CredpushAssumedAt".into())),
+        }
+    }
+
+    /// Parses an SSM parameter's value: a document, with `CredpushAssumedAt` when a rotation put it there.
+    pub fn parse_stamped(bytes: &[u8]) -> Result<(Self, Option<u64>), DocumentError> {
         if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
             return Err(DocumentError::TooLarge(bytes.len()));
         }
@@ -105,12 +127,13 @@ impl CredentialDocument {
             .ok()
             .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
             .ok_or_else(|| DocumentError::Expiration(wire.expiration.to_owned()))?;
-        Ok(Self {
+        let doc = Self {
             access_key_id: wire.access_key_id.to_owned(),
             secret_access_key: Secret::new(wire.secret_access_key),
             session_token: Secret::new(wire.session_token),
             expiration,
-        })
+        };
+        Ok((doc, wire.assumed_at))
     }
 
     /// Time left until expiry at `now`; negative once expired.
@@ -221,5 +244,15 @@ mod tests {
     fn debug_never_shows_secrets() {
         let text = format!("{:?}", doc(datetime!(2026-11-28 04:00:00 UTC)));
         assert!(!text.contains("s3cr3t") && !text.contains("token-value"), "{text}");
+    }
+
+    #[test]
+    fn the_assume_stamp_is_read_from_a_parameter_and_never_accepted_in_a_document() {
+        let doc = doc(datetime!(2026-11-28 04:00:00 UTC));
+        let value = doc.to_json_stamped(42);
+        assert_eq!(CredentialDocument::parse_stamped(value.expose().as_bytes()), Ok((doc.clone(), Some(42))));
+        assert_eq!(CredentialDocument::parse_stamped(doc.to_json().expose().as_bytes()), Ok((doc.clone(), None)));
+        let refused = CredentialDocument::parse(value.expose().as_bytes()).unwrap_err();
+        assert_eq!(refused, DocumentError::Malformed("unknown field CredpushAssumedAt".into()));
     }
 }

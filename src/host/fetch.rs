@@ -3,9 +3,11 @@
 //! (deploy/credpush-fetch.yml) runs it as root under the agent.
 //!
 //! - The document must be Version 1 with every field, and must not have expired.
-//! - The parameter version that was written is kept beside the document (`PATH.ssm-version`). An older version
-//!   is refused, so that two fetches that overlap (a slow instance, a retried command) cannot roll the host back.
-//!   A lock file beside the document orders them.
+//! - No roll-back. A rotation's value carries `CredpushAssumedAt`, when it assumed its role; the writer keeps it
+//!   beside the document and leaves the file alone when a later rotation's stamp is there (reported
+//!   [`SUPERSEDED`], exit 0), as every writer does. Overlapping rotations can put their versions in the other order,
+//!   so versions do not decide. A value put by hand has no stamp: it is stamped now, and a version older than the
+//!   one written (`PATH.ssm-version`) is refused. A lock file beside the document orders overlapping fetches.
 //! - Every directory from `/` down to the document's must be owned by root or the owner and not writable by group
 //!   or others. Missing ones are created 0700 for the owner. The file is written atomically, 0600, and given to
 //!   the owner before the rename.
@@ -15,14 +17,15 @@
 //! Nothing here prints the document: the caller prints [`FetchOutcome::summary`], which holds only the expiration
 //! and the last four characters of the access key id.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::host::atomic::{self, WriteOptions, Written};
 use crate::host::credentials::CredentialsSection;
 use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
@@ -71,11 +74,17 @@ pub struct Fetched {
     pub version: i64,
 }
 
+/// The word of fetch's summary line for a document a later rotation had written; the SSM transport reports such
+/// an instance `superseded`, not failed.
+pub const SUPERSEDED: &str = "kept, a later rotation wrote it";
+
 /// What a fetch did. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOutcome {
     /// Whether the document was written (false when this version was already there).
     pub written: bool,
+    /// Not written: a later rotation (assumed at this stamp, nanoseconds since the epoch) had written the file.
+    pub superseded: Option<u64>,
     /// The parameter version now on the host.
     pub version: i64,
     /// The document's expiration (RFC 3339).
@@ -89,7 +98,11 @@ pub struct FetchOutcome {
 impl FetchOutcome {
     /// The one line fetch prints: the path, the version, the expiration and the key id's last four characters.
     pub fn summary(&self, path: &Path) -> String {
-        let verb = if self.written { "written" } else { "unchanged" };
+        let verb = match (self.written, self.superseded) {
+            (_, Some(kept)) => format!("{SUPERSEDED} (assumed at {})", atomic::stamp_rfc3339(kept)),
+            (true, None) => "written".to_owned(),
+            (false, None) => "unchanged".to_owned(),
+        };
         let mut line = format!(
             "{} {verb}: parameter version {}, expires {}, key id ...{}",
             path.display(),
@@ -174,7 +187,7 @@ fn resolve_owner(name: &str) -> Result<Owner> {
 /// Checks `fetched` and writes it for the owner; see the module docs for the rules. Returns what was done.
 pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Result<FetchOutcome> {
     let refused = |reason: String| Error::FetchRefused { parameter: opts.parameter.clone(), reason };
-    let doc = CredentialDocument::parse(fetched.value.expose().as_bytes())
+    let (doc, assumed_at) = CredentialDocument::parse_stamped(fetched.value.expose().as_bytes())
         .map_err(|e| refused(format!("version {} is {e}", fetched.version)))?;
     if doc.is_expired(now) {
         return Err(refused(format!(
@@ -183,13 +196,17 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             doc.expiration_rfc3339()
         )));
     }
-    let dir = parent(&opts.path);
-    ensure_dirs(dir, &opts.owner)?;
+    // The directory rule, by descriptor from `/` down (what is missing is created 0700 for the owner); the
+    // writer below walks it again for the rename.
+    crate::host::dirs::open_dir(parent(&opts.path), true, Some(opts.owner.uid))?;
     // One fetch at a time per document: the version check and the write happen under the lock.
     let _lock = lock(&sidecar(&opts.path, "lock"), &opts.owner)?;
     let version_file = sidecar(&opts.path, "ssm-version");
     let held = read_version(&version_file, &opts.parameter);
-    if let Some(held) = held
+    // A value a rotation stamped is ordered by its stamp (below), which also survives a parameter deleted and
+    // made again (its versions start over at 1). Only a value put by hand falls back on the version order.
+    if assumed_at.is_none()
+        && let Some(held) = held
         && held > fetched.version
     {
         return Err(refused(format!(
@@ -200,19 +217,28 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
         )));
     }
     let existed = opts.path.is_file();
-    let written = held != Some(fetched.version) || !existed;
+    let mut written = held != Some(fetched.version) || !existed;
+    let mut superseded = None;
     if written {
         let bytes = match &opts.section {
             None => doc.to_json(),
             Some(section) => section.merge(&read_credentials(&opts.path)?, &doc, &opts.path)?,
         };
-        crate::host::fsutil::write_atomic_owned(
-            &opts.path,
-            bytes.expose().as_bytes(),
-            0o600,
-            Some(opts.owner.uid),
-            Some(opts.owner.gid),
-        )?;
+        // The no-roll-back rule of every writer, by the time the rotation assumed its role: overlapping rotations
+        // can put their parameter versions in the other order. A value without a stamp (put by hand) is stamped
+        // now, so only a later rotation replaces it, as the Ansible module does.
+        let write = WriteOptions {
+            mode: 0o600,
+            owner: Some(opts.owner.uid),
+            group: Some(opts.owner.gid),
+            stamp: Some(assumed_at.unwrap_or_else(atomic::now_stamp)),
+            lock_wait: std::time::Duration::from_secs(10),
+        };
+        if let Written::Newer(kept) = atomic::write_file(&opts.path, bytes.expose().as_bytes(), &write)? {
+            (written, superseded) = (false, Some(kept));
+        }
+    }
+    if written {
         let line = format!("{} {}\n", opts.parameter, fetched.version);
         crate::host::fsutil::write_atomic_owned(
             &version_file,
@@ -231,6 +257,7 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
     let tail: String = doc.access_key_id.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     Ok(FetchOutcome {
         written,
+        superseded,
         version: fetched.version,
         expiration: doc.expiration_rfc3339(),
         key_tail: tail,
@@ -273,59 +300,6 @@ fn lock(path: &Path, owner: &Owner) -> Result<File> {
     Ok(file)
 }
 
-/// Checks every existing directory from `/` to `dir` and creates the missing ones 0700 for the owner.
-// TODO(issue 16): use the shared directory-chain check the `trust` branch adds to src/host/ once it lands.
-fn ensure_dirs(dir: &Path, owner: &Owner) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut existing = dir;
-    while fs::symlink_metadata(existing).is_err() {
-        missing.push(existing.to_owned());
-        existing = parent(existing);
-    }
-    // Links are followed to where they lead, and that real chain is what is checked.
-    let real = fs::canonicalize(existing).map_err(|e| Error::io("resolve", existing, e))?;
-    check_directory_chain(&real, owner.uid)
-        .map_err(|reason| Error::UnsafeDirectory { path: dir.to_owned(), reason })?;
-    for d in missing.iter().rev() {
-        DirBuilder::new().mode(0o700).create(d).map_err(|e| Error::io("create directory", d, e))?;
-        std::os::unix::fs::chown(d, Some(owner.uid), Some(owner.gid))
-            .map_err(|e| Error::io("change the owner of", d, e))?;
-    }
-    Ok(())
-}
-
-/// sshd's StrictModes rule for the directories on the way to a secret: each is owned by root or `uid`, and
-/// neither its group nor others may write to it. `dir` must be absolute and free of links.
-pub fn check_directory_chain(dir: &Path, uid: u32) -> std::result::Result<(), String> {
-    let mut at = PathBuf::from("/");
-    let chain = std::iter::once(Path::new("/").to_owned()).chain(dir.components().skip(1).map(|c| {
-        at.push(c);
-        at.clone()
-    }));
-    for d in chain {
-        let meta = fs::metadata(&d).map_err(|e| format!("cannot inspect {}: {e}", d.display()))?;
-        if !meta.is_dir() {
-            return Err(format!("{} is not a directory", d.display()));
-        }
-        if meta.uid() != 0 && meta.uid() != uid {
-            return Err(format!(
-                "{} is owned by uid {}, neither root nor the owner (fix: chown it, or choose another --path)",
-                d.display(),
-                meta.uid()
-            ));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} is writable by {} (mode {:o}; fix: chmod go-w it, or choose another --path)",
-                d.display(),
-                if meta.mode() & 0o002 != 0 { "others" } else { "its group" },
-                meta.mode() & 0o7777
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The credentials file a section is merged into, read under the fetch lock ("" when there is none yet). It holds
 /// secrets, so its text stays a [`Secret`].
 fn read_credentials(path: &Path) -> Result<Secret> {
@@ -345,7 +319,7 @@ fn install_profile(opts: &FetchOptions, name: &str) -> Result<InstallOutcome> {
     let path = opts.path.to_string_lossy();
     let spec = ProfileSpec::new(name, &path, opts.region.as_deref())?;
     let config = opts.owner.home.join(".aws/config");
-    ensure_dirs(parent(&config), &opts.owner)?;
+    crate::host::dirs::open_dir(parent(&config), true, Some(opts.owner.uid))?;
     let current = match File::open(&config) {
         Ok(f) => {
             let meta = f.metadata().map_err(|e| Error::io("inspect", &config, e))?;

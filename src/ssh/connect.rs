@@ -37,9 +37,19 @@ pub async fn connect(peer: Peer<'_>, settings: &SshSettings) -> Result<Connectio
     }
 }
 
+/// Why [`check_trust`] did not pass a host.
+#[derive(Debug)]
+pub enum TrustCheck {
+    /// The inventory's args change trust, or ssh could not resolve them: the inventory's problem.
+    Refused(String),
+    /// `ssh -G` could not be started at all (out of descriptors or processes, no ssh): this machine's problem,
+    /// which says nothing about the inventory.
+    Local(std::io::Error),
+}
+
 /// Checks that the inventory's ssh args (a `-F` file above all) leave host key trust as the operator's own
 /// config sets it: ssh resolves the trust options both ways (`ssh -G`), and they must be equal. Returns why not.
-pub async fn check_trust(target: &SshHost, settings: &SshSettings) -> Result<(), String> {
+pub async fn check_trust(target: &SshHost, settings: &SshSettings) -> Result<(), TrustCheck> {
     if !target.ssh_args_have_config {
         return Ok(());
     }
@@ -57,18 +67,20 @@ pub async fn check_trust(target: &SshHost, settings: &SshSettings) -> Result<(),
                 .output();
             match tokio::time::timeout(Duration::from_secs(10), out).await {
                 Ok(Ok(o)) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-                Ok(Ok(o)) => Err(format!("ssh -G failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-                Ok(Err(e)) => Err(format!("cannot start ssh: {e}")),
-                Err(_) => Err("ssh -G did not finish within 10s".to_owned()),
+                Ok(Ok(o)) => {
+                    Err(TrustCheck::Refused(format!("ssh -G failed: {}", String::from_utf8_lossy(&o.stderr).trim())))
+                }
+                Ok(Err(e)) => Err(TrustCheck::Local(e)),
+                Err(_) => Err(TrustCheck::Refused("ssh -G did not finish within 10s".to_owned())),
             }
         }
     };
     let (operator, inventory) = tokio::try_join!(resolve(true), resolve(false))?;
     match crate::ssh::args::trust_difference(&operator, &inventory) {
         None => Ok(()),
-        Some((key, mine, theirs)) => Err(format!(
+        Some((key, mine, theirs)) => Err(TrustCheck::Refused(format!(
             "its ssh args change host key trust: {key} is {theirs:?} with them and {mine:?} in your ssh config; set host key options in your ssh config, not in the inventory"
-        )),
+        ))),
     }
 }
 

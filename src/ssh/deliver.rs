@@ -103,9 +103,7 @@ pub async fn deliver(
 
 /// The report text of a host a later rotation had already written (`kept` is its stamp).
 fn superseded(kept: u64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(kept))
-        .map(crate::host::document::format_expiration)
-        .unwrap_or_else(|_| kept.to_string());
+    let at = crate::host::atomic::stamp_rfc3339(kept);
     format!("replaced by a newer rotation (one that assumed its role at {at}); this run's document was left unwritten")
 }
 

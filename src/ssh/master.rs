@@ -136,8 +136,14 @@ pub async fn launch(pinned: &Pinned, host: &HostArgs<'_>, socket: &Path, log: &P
         guard.0 = None;
         return Ok(());
     }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    Err(LaunchError::Failed(if text.trim().is_empty() { format!("ssh exited with {status}") } else { text }))
+    // Lossy: a log that is not UTF-8 (a banner in another encoding) still says why.
+    let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned());
+    Err(LaunchError::Failed(match text {
+        Ok(text) if !text.trim().is_empty() => text,
+        Ok(_) => format!("ssh exited with {status} and logged nothing"),
+        // ssh could not even open its log: the control directory is gone or unwritable.
+        Err(e) => format!("ssh exited with {status}; its log {} could not be read: {e}", log.display()),
+    }))
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub enum Ending {
     Unreachable,
     /// The run was interrupted before the instance was final.
     Skipped,
+    /// fetch left the document alone: a later rotation had written it (not a failure).
+    Superseded,
 }
 
 /// One instance's line. Holds no secret.
@@ -109,20 +111,20 @@ struct Sent {
     done: bool,
 }
 
-/// Delivers `doc` (the role `role_name`'s credentials) to every group. Returns one report per instance, and
+/// Delivers `doc` (the role `role_name`'s credentials, assumed at the stamp beside it) to every group. Returns one report per instance, and
 /// whether an AWS call failed (PutParameter, SendCommand: the caller's permissions or the key), which makes the
 /// run exit 3. `cancel` ends the polling early (a signal): instances not yet final are then skipped.
 pub async fn deliver(
     ssm: &Ssm,
     role_name: &str,
-    doc: &CredentialDocument,
+    (doc, stamp): (&CredentialDocument, u64),
     groups: &[Group],
     settings: &Settings,
     cancel: impl Future<Output = ()>,
 ) -> (Vec<InstanceReport>, bool) {
     let mut reports = Vec::new();
     let mut aws_failed = false;
-    let json = doc.to_json();
+    let json = doc.to_json_stamped(stamp);
     let expiration = doc.expiration_rfc3339();
 
     // Phase 1: every parameter once. A failed put sends no command for its groups.
@@ -281,6 +283,10 @@ async fn judge(
 ) -> InstanceReport {
     let status = format!("SSM status {} ({})", state.status, state.details);
     match state.status.as_str() {
+        "Success" if state.fetch_output.as_deref().is_some_and(|o| o.contains(crate::host::fetch::SUPERSEDED)) => {
+            let line = state.fetch_output.as_deref().and_then(last_line);
+            report(g, inst, Ending::Superseded, secs, line)
+        }
         "Success" => {
             let mut r = report(g, inst, Ending::Ok, secs, None);
             r.expiration = Some(expiration.to_owned());

@@ -1,6 +1,7 @@
 //! Unit tests of the parent module.
 
 use super::*;
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 fn me() -> Owner {
@@ -24,7 +25,7 @@ fn doc(key: &str, expires: OffsetDateTime) -> Secret {
 fn private_dir() -> tempfile::TempDir {
     let base = std::env::var_os("HOME")
         .map(PathBuf::from)
-        .filter(|h| h.is_absolute() && check_directory_chain(h, me().uid).is_ok())
+        .filter(|h| h.is_absolute() && crate::host::dirs::open_dir(h, false, None).is_ok())
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     let t = tempfile::Builder::new().prefix(".credpush-fetch-test-").tempdir_in(base).unwrap();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o700)).unwrap();
@@ -96,6 +97,41 @@ fn newer_versions_win_and_older_ones_are_refused() {
     assert!(fs::read_to_string(&path).unwrap().contains("ASIAV3KEYCCCC"));
 }
 
+fn stamped(key: &str, expires: OffsetDateTime, assumed_at: u64) -> Secret {
+    CredentialDocument::parse(doc(key, expires).expose().as_bytes()).unwrap().to_json_stamped(assumed_at)
+}
+
+/// Two overlapping rotations put their versions in the other order: the one that assumed its role later wins,
+/// whatever the versions say, and the loser is `superseded`, not an error. A parameter made again (versions
+/// start over) is still written when its rotation is later.
+#[test]
+fn stamped_values_are_ordered_by_assume_time_not_by_version() {
+    let dir = private_dir();
+    let path = dir.path().join("aws/temp.json");
+    let now = OffsetDateTime::now_utc();
+    let (o, exp) = (opts(&path), now + time::Duration::hours(1));
+    let (t0, t1, t2) = (1_800_000_000_000_000_000, 1_800_000_000_000_000_001, 1_800_000_100_000_000_000);
+    let later = apply(&o, &Fetched { value: stamped("ASIALATERAAAA", exp, t1), version: 5 }, now).unwrap();
+    assert!(later.written && later.superseded.is_none());
+    let earlier = apply(&o, &Fetched { value: stamped("ASIAEARLYBBBB", exp, t0), version: 6 }, now).unwrap();
+    assert_eq!((earlier.written, earlier.superseded), (false, Some(t1)));
+    let line = earlier.summary(&path);
+    assert!(line.contains(SUPERSEDED) && line.contains("2027-01-15T08:00:00Z"), "{line}");
+    let on_disk = fs::read_to_string(&path).unwrap();
+    assert!(on_disk.contains("ASIALATERAAAA") && !on_disk.contains("CredpushAssumedAt"), "{on_disk}");
+    let remade = apply(&o, &Fetched { value: stamped("ASIAREMADCCCC", exp, t2), version: 1 }, now).unwrap();
+    assert!(remade.written, "a later rotation into a parameter made again is written");
+    assert!(fs::read_to_string(&path).unwrap().contains("ASIAREMADCCCC"));
+    // A value put by hand carries no stamp: it is stamped now, so it does not replace that later rotation's
+    // document; and on another path it is still refused below the version written.
+    let by_hand = apply(&o, &Fetched { value: doc("ASIAHANDSDDDD", exp), version: 2 }, now).unwrap();
+    assert_eq!(by_hand.superseded, Some(t2));
+    let o = opts(&dir.path().join("aws/hand.json"));
+    assert!(apply(&o, &Fetched { value: doc("ASIAHANDSDDDD", exp), version: 2 }, now).unwrap().written);
+    let older = apply(&o, &Fetched { value: doc("ASIAHANDSEEEE", exp), version: 1 }, now);
+    assert!(older.unwrap_err().to_string().contains("version 1 is older than version 2"));
+}
+
 #[test]
 fn expired_and_malformed_documents_leave_the_old_file() {
     let dir = private_dir();
@@ -124,7 +160,7 @@ fn a_directory_others_can_write_is_refused() {
     let err = apply(&opts(&path), &Fetched { value: doc("ASIAX", now + time::Duration::hours(1)), version: 1 }, now)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("is writable by others"), "{err}");
+    assert!(err.contains("is writable by group or others"), "{err}");
     assert!(!open.join("sub").exists(), "nothing is created under an unsafe directory");
 }
 

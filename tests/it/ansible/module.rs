@@ -62,7 +62,7 @@ fn one_task(dir: &Path, args: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "- name: One call\n  hosts: onprem\n  gather_facts: false\n  tasks:\n    - name: Call the module\n      credpush:\n{args}      register: result\n      no_log: true\n      ignore_errors: true\n    - name: Show\n      ansible.builtin.debug:\n        var: result\n"
+            "- name: One call\n  hosts: onprem\n  gather_facts: false\n  tasks:\n    - name: Call the module\n      credpush.credpush.credpush:\n{args}      register: result\n      no_log: true\n      ignore_errors: true\n    - name: Show\n      ansible.builtin.debug:\n        var: result\n"
         ),
     )
     .expect("playbook");
@@ -94,10 +94,10 @@ fn bad_documents_and_args_fail_with_ansible_messages_and_leave_the_file() {
         ),
         (
             format!("        path: {path}\n        content: '{doc}'\n        dest: /tmp/x\n"),
-            "Unsupported parameters for (credpush) module: dest. Supported parameters include: config_file, content, format, group, mode, owner, path, profile, region, stamp, state.",
+            "Unsupported parameters for (credpush.credpush.credpush) module: dest. Supported parameters include: config_file, content, credpush_bin, duration, external_id, format, group, mode, owner, path, profile, region, role_arn, session_name, state.",
         ),
         (format!("        content: '{doc}'\n"), "missing required arguments: path"),
-        // The action's own arguments (ansible/action_plugins/credpush.py).
+        // The action's own arguments (the collection's plugins/action/credpush.py).
         (
             format!("        path: {path}\n        role_arn: ''\n"),
             "host host1 has no role to assume (fix: set credpush_role_arn",

@@ -28,11 +28,16 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read_dir") {
         let entry = entry.expect("entry");
         let name = entry.file_name();
-        if name == "library" || name == "__pycache__" {
+        // The built module (git-ignored): the build installs its own, as a checkout would have none.
+        if name == "__pycache__" || to.ends_with("plugins/modules") && name == "credpush" {
             continue;
         }
         if entry.file_type().expect("type").is_dir() {
             copy_tree(&entry.path(), &to.join(&name));
+        } else if entry.file_type().expect("type").is_symlink() {
+            // templates/remote_dirs.sh, a relative link into ansible/, as git checks it out.
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).expect("readlink"), to.join(&name))
+                .expect("symlink");
         } else {
             std::fs::copy(entry.path(), to.join(&name)).expect("copy");
         }

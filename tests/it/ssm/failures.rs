@@ -1,6 +1,7 @@
-//! Failures: an instance whose fetch fails is `failed` alone with fetch's one-line reason; an instance that never
-//! polls is `unreachable` within --timeout; a denied PutParameter exits 3 before any SendCommand; and `credpush
-//! fetch` itself refuses an expired document and keeps the old file.
+//! Failures: an instance whose fetch fails is `failed` alone with fetch's one-line reason (one a later rotation
+//! reached is `superseded`); an instance that never polls is `unreachable` within --timeout; a denied
+//! PutParameter exits 3 before any SendCommand; and `credpush fetch` itself refuses an expired document and keeps
+//! the old file.
 
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,11 @@ fn a_failing_fetch_fails_alone_and_a_silent_instance_is_unreachable() {
     let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 3, offline: 1 }));
     w.make_dirs();
     let [good, rollback, no_owner, silent] = [&w.instances[0], &w.instances[1], &w.instances[2], &w.instances[3]];
-    // A later rotation already reached this instance: its version sidecar names a newer version.
-    let sidecar = rollback.dir.join("temp.json.ssm-version");
-    std::fs::write(&sidecar, "/credpush/credpush-onprem 999\n").expect("sidecar");
+    // A later rotation already reached this instance: its stamp (when it assumed its role) is kept beside the
+    // document, and its version sidecar names a higher version than this parameter has (versions are not what
+    // orders stamped values). The instance is superseded, not failed, and keeps its document.
+    std::fs::write(rollback.dir.join(".temp.json.credpush-stamp"), "4102444800000000000\n").expect("stamp");
+    std::fs::write(rollback.dir.join("temp.json.ssm-version"), "/credpush/credpush-onprem 999\n").expect("sidecar");
     std::fs::write(rollback.document(), "newer\n").expect("document");
     let mut inv = String::from("[onprem]\n");
     for (name, i, owner) in [
@@ -39,8 +42,8 @@ fn a_failing_fetch_fails_alone_and_a_silent_instance_is_unreachable() {
     let report: Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(status_of(&report, "good").0, "ok", "{report}");
     let (s, e) = status_of(&report, "rollback");
-    assert_eq!(s, "failed", "{report}");
-    assert!(e.contains("is older than version 999"), "{e}");
+    assert_eq!(s, "superseded", "{report}");
+    assert!(e.contains("kept, a later rotation wrote it (assumed at 2100-01-01T00:00:00Z)"), "{e}");
     assert_eq!(std::fs::read_to_string(rollback.document()).expect("kept"), "newer\n");
     let (s, e) = status_of(&report, "noowner");
     assert_eq!(s, "failed", "{report}");

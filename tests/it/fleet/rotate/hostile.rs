@@ -58,6 +58,35 @@ fn ssh_options_that_would_trust_an_unknown_key_are_refused_before_sts() {
     }
     assert_eq!(moto.recorded_actions("AssumeRole").len(), 0, "a refused inventory must not reach STS");
     assert!(!fleet.hosts[0].document().exists());
+    // status reads what a host says about its document; it refuses the same -F before it probes anything.
+    let inv =
+        inventory(&fleet, &[("host1", "host1", format!("ansible_ssh_common_args='-F {}'", evil_config.display()))]);
+    let mut status = env.credpush();
+    status.args(["status", "--json", "--ssh-config"]).arg(fleet.ssh_config()).arg("-i").arg(&inv);
+    let r = run(&mut status).expect_code(2);
+    assert!(r.stderr.starts_with("credpush: error: host host1: ansible_ssh_"), "{}", r.stderr);
+    assert!(r.stderr.contains("its ssh args change host key trust: userknownhostsfile is"), "{}", r.stderr);
+    assert!(!fleet.logs().contains("Accepted publickey"), "status connected: {}", fleet.logs());
+}
+
+/// The `-F` check runs `ssh -G`. When this machine cannot start it (no ssh on PATH here; out of descriptors or
+/// processes elsewhere), the run says so and exits 4. Before: exit 2, "host host1: ansible_ssh_*_args … cannot
+/// start ssh", blaming an inventory that was fine.
+#[test]
+fn a_dash_f_check_that_cannot_start_ssh_blames_this_machine_not_the_inventory() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
+    let config = fleet.root.path().join("plain_config");
+    std::fs::write(&config, "Host *\n  ServerAliveInterval 5\n").expect("config");
+    let inv = inventory(&fleet, &[("host1", "host1", format!("ansible_ssh_common_args='-F {}'", config.display()))]);
+    let no_ssh = fleet.root.path().join("empty-bin");
+    std::fs::create_dir_all(&no_ssh).expect("mkdir");
+    let mut cmd = rotate(&env, &moto, &fleet, &inv, &["--json"]);
+    let r = run(cmd.env("PATH", &no_ssh)).expect_code(4);
+    assert_eq!(r.stderr.lines().count(), 1, "one line: {}", r.stderr);
+    assert!(r.stderr.starts_with("credpush: error: could not start ssh -G: "), "{}", r.stderr);
+    assert!(r.stderr.contains("(fix: install the OpenSSH client, or put ssh on PATH)"), "{}", r.stderr);
+    assert!(!r.stderr.contains("host1"), "the inventory is not blamed: {}", r.stderr);
+    assert_eq!(moto.recorded_actions("AssumeRole").len(), 0);
 }
 
 #[test]

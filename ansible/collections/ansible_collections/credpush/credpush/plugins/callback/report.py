@@ -1,4 +1,4 @@
-# credpush_report: writes the play's per-host outcome as credpush-report.json, in the shape of
+# credpush.credpush.report: writes the play's per-host outcome as credpush-report.json, in the shape of
 # `credpush rotate --json` ({"summary": {...}, "seconds": N, "hosts": [{"host", "status", ...}]}), so the CodeBuild
 # build reports the playbook path the way it reports the rotate path.
 #
@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-name: credpush_report
+name: report
 type: notification
 short_description: Writes one JSON entry per host, as credpush rotate --json does
 description:
@@ -16,7 +16,7 @@ description:
     unreachable or skipped; the reason; the document's path and expiration) and counts by status.
   - Results are not copied whole; only fields that never hold a secret are.
 requirements:
-  - enable it with callbacks_enabled (ANSIBLE_CALLBACKS_ENABLED=credpush_report)
+  - enable it with callbacks_enabled (ANSIBLE_CALLBACKS_ENABLED=credpush.credpush.report)
 options:
   path:
     description: The report file, written atomically (temp file in the same directory, fsync, rename).
@@ -45,7 +45,7 @@ MAX_ERROR = 2000
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
-    CALLBACK_NAME = "credpush_report"
+    CALLBACK_NAME = "credpush.credpush.report"
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self, *args, **kwargs):

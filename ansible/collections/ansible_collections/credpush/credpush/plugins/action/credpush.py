@@ -1,4 +1,4 @@
-# The controller half of the credpush module (the binary in ../library/credpush does the write on the host).
+# The controller half of the credpush module (the binary in ../modules/credpush does the write on the host).
 #
 # Why an action plugin: Ansible runs a binary module in six ssh round trips per host (make a temp dir, copy the
 # module, copy the args, chmod, run, remove), and the playbook needed five more tasks per host to assume the role,
@@ -10,6 +10,8 @@
 #     makes a private temp dir under remote_tmp, runs the module and removes the dir, under become if set.
 # `content` may still be given instead of `role_arn` (then the task needs no_log: the document is an argument).
 # Secrets never enter a command line: the command text holds only the quoted remote_tmp.
+# The task's arguments are checked here, against the options ansible-doc shows (../modules/credpush.yml), before
+# any role is assumed.
 from __future__ import annotations
 
 import fcntl
@@ -21,16 +23,29 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 from ansible import constants as C
+from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.plugins.action import ActionBase
 from ansible.vars.clean import remove_internal_keys
 
-# The directory rule credpush's remote writer applies (templates/remote_dirs.sh, read from this checkout so there
-# is one copy): remote_tmp and everything above it must be owned by root or the (become) user and closed to
-# group and others, or another local user could swap the temp dir and receive the args (the whole document) or
-# run their own binary as the target user.
-DIRS_RULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "templates", "remote_dirs.sh")
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The directory rule credpush's remote writer applies: remote_tmp and everything above it must be owned by root or
+# the (become) user and closed to group and others, or another local user could swap the temp dir and receive the
+# args (the whole document) or run their own binary as the target user. The one copy of the rule: the Rust writer
+# embeds it too, through the link templates/remote_dirs.sh.
+DIRS_RULE = os.path.join(HERE, "remote_dirs.sh")
+# The module's documentation, which is also the task's argument spec.
+MODULE_DOC = os.path.join(HERE, "..", "modules", "credpush.yml")
+# This collection's name for the module, from where the plugin loader put this file
+# (ansible_collections.NAMESPACE.NAME.plugins.action.credpush).
+MODULE = ".".join(__name__.split(".")[1:3] + ["credpush"]) if __name__.startswith("ansible_collections.") else "credpush"
+# The assume flags, from the task's options of the same name.
+ASSUME_FLAGS = ("duration", "external_id", "session_name")
+# Options whose value is secret: Ansible masks them in anything it prints.
+NO_LOG = ("content",)
 TRUST_EXIT = 77
 
 # The remote script. Its only data is the base directory, quoted by the caller; the args and the module arrive on
@@ -73,7 +88,15 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
+        # Ansible's own checks and wording ("Unsupported parameters for (...) module: ..."), even in check mode.
+        try:
+            _checked, checked = self.validate_argument_spec(argument_spec=argument_spec(),
+                                                            mutually_exclusive=[["role_arn", "content"]])
+        except AnsibleActionFail as e:
+            # Ansible names the module after this file's Python name; the task's name for it reads better.
+            return dict(result, failed=True, msg=e.message.replace(f"({self._load_name})", f"({MODULE})", 1))
+        # Options the task left out stay out: the module applies its own defaults, and `stamp` only the action sets.
+        args = {k: v for k, v in checked.items() if v is not None}
         role = args.pop("role_arn", None)
         binary = args.pop("credpush_bin", None) or "credpush"
         refused = self._refused_become_flags()
@@ -81,7 +104,7 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, msg=refused)
         # How to assume: controller-side options, never sent to the module.
         assume_opts = {}
-        for k in ("external_id", "duration"):
+        for k in ASSUME_FLAGS:
             v = args.pop(k, None)
             if v not in (None, ""):
                 assume_opts[k] = str(v)
@@ -89,8 +112,6 @@ class ActionModule(ActionBase):
             base = remote_base(self.get_shell_option("remote_tmp", default="~/.ansible/tmp"))
         except ValueError as e:
             return dict(result, failed=True, msg=str(e))
-        if role is not None and "content" in args:
-            return dict(result, failed=True, msg="parameters are mutually exclusive: role_arn|content")
         if role is not None:
             if not str(role):
                 return dict(result, failed=True, msg=(
@@ -124,8 +145,8 @@ class ActionModule(ActionBase):
         return None
 
     def _run_module(self, args, task_vars, base):
-        self._update_module_args("credpush", args, task_vars)
-        built, _path = self._configure_module(module_name="credpush", module_args=args, task_vars=task_vars)
+        self._update_module_args(MODULE, args, task_vars)
+        built, _path = self._configure_module(module_name=MODULE, module_args=args, task_vars=task_vars)
         encoder = get_module_encoder(built.serialization_profile, Direction.CONTROLLER_TO_MODULE)
         line = json.dumps(args, cls=encoder)
         cmd = self._compute_environment_string() + SCRIPT.format(rule=dirs_rule(), base=base)
@@ -138,8 +159,24 @@ class ActionModule(ActionBase):
         return data
 
 
+def argument_spec():
+    """The task's argument spec, from the module's documented options (one source: what ansible-doc shows is what
+    a task may pass)."""
+    try:
+        with open(MODULE_DOC, encoding="utf-8") as f:
+            options = yaml.safe_load(f)["DOCUMENTATION"]["options"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+        raise AnsibleActionFail(f"the credpush module's documentation {MODULE_DOC} cannot be read: {e}") from e
+    spec = {}
+    for name, doc in options.items():
+        spec[name] = {k: doc[k] for k in ("type", "required", "choices", "default") if k in doc}
+        if name in NO_LOG:
+            spec[name]["no_log"] = True
+    return spec
+
+
 def dirs_rule():
-    """The shell text of the directory rule, from this checkout's templates."""
+    """The shell text of the directory rule (DIRS_RULE)."""
     with open(DIRS_RULE, encoding="utf-8") as f:
         return f.read()
 
