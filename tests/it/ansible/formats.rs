@@ -24,7 +24,7 @@ fn the_module_writes_a_credentials_section_the_aws_cli_reads() {
     let playbook = env.path("formats.yml");
     std::fs::write(
         &playbook,
-        "- name: Credentials section\n  hosts: onprem\n  gather_facts: false\n  tasks:\n    - name: Rotate into ~/.aws/credentials\n      credpush:\n        role_arn: \"{{ credpush_default_role_arn }}\"\n        credpush_bin: \"{{ credpush_bin }}\"\n        path: ~/.aws/credentials\n        format: credentials\n        profile: onprem\n      no_log: true\n",
+        "- name: Credentials section\n  hosts: onprem\n  gather_facts: false\n  tasks:\n    - name: Rotate into ~/.aws/credentials\n      credpush.credpush.credpush:\n        role_arn: \"{{ credpush_default_role_arn }}\"\n        credpush_bin: \"{{ credpush_bin }}\"\n        path: ~/.aws/credentials\n        format: credentials\n        profile: onprem\n      no_log: true\n",
     )
     .expect("playbook");
     // --diff and -vvv: whatever Ansible prints, no secret of the section is in it.
