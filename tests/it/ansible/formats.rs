@@ -1,9 +1,10 @@
-//! The module with `format: credentials`, through real Ansible: the action assumes the role, the module merges a
-//! managed `[onprem]` section into the host's `~/.aws/credentials`, and the real AWS CLI on the host reads it.
+//! The module with `format: credentials`, through real Ansible and the shipped playbook (`credpush_format`): the
+//! action assumes the role, the module merges a managed `[onprem]` section into the host's `~/.aws/credentials`
+//! (the playbook's default path for that format), and the real AWS CLI on the host reads it.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use super::{Ansible, play, recap};
+use super::{Ansible, play, recap, repo};
 use crate::harness::{Env, Moto};
 use crate::sshd::Fleet;
 
@@ -21,14 +22,10 @@ fn the_module_writes_a_credentials_section_the_aws_cli_reads() {
     let theirs = "[default]\naws_access_key_id = AKIAEXAMPLEOTHER\naws_secret_access_key = theirs\n";
     std::fs::write(&file, theirs).expect("credentials");
     crate::sshd::give_to_test_user(&file);
-    let playbook = env.path("formats.yml");
-    std::fs::write(
-        &playbook,
-        "- name: Credentials section\n  hosts: onprem\n  gather_facts: false\n  tasks:\n    - name: Rotate into ~/.aws/credentials\n      credpush.credpush.credpush:\n        role_arn: \"{{ credpush_default_role_arn }}\"\n        credpush_bin: \"{{ credpush_bin }}\"\n        path: ~/.aws/credentials\n        format: credentials\n        profile: onprem\n      no_log: true\n",
-    )
-    .expect("playbook");
     // --diff and -vvv: whatever Ansible prints, no secret of the section is in it.
-    let r = play(&mut ansible.playbook(&playbook, &inv, &["--diff", "-vvv"]), 0);
+    // The shipped playbook, with the format and the section's name as the inventory or -e would give them.
+    let vars = ["-e", "credpush_format=credentials credpush_profile=onprem", "--diff", "-vvv"];
+    let r = play(&mut ansible.playbook(&repo().join("ansible/rotate.yml"), &inv, &vars), 0);
     assert_eq!(recap(&r, "host1"), (1, 0, 0), "{}", r.stdout);
 
     let text = std::fs::read_to_string(&file).expect("credentials");
