@@ -1,0 +1,95 @@
+//! The built binary as a Lambda function: run under the Runtime API emulator (tests/support/lambda_runtime.py),
+//! with a session of the execution role `credpush-lambda` as its credentials, against moto (auth enforced) and
+//! the SSM agent emulator of `ssm`. The emulator's limits are stated in its file; what matters here is that it
+//! serves the documented `next` / `response` / `error` exchange and hands the function Lambda's variables.
+
+mod invoke;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Env, run, tool};
+use crate::ssm::{SsmWorld, repo};
+
+/// What one run of the emulator reported (see its docstring).
+pub struct Environment {
+    /// The emulator's JSON.
+    pub result: Value,
+}
+
+impl Environment {
+    /// The `n`th invocation.
+    pub fn invocation(&self, n: usize) -> &Value {
+        &self.result["invocations"][n]
+    }
+
+    /// What the function printed on stderr (its log), as lines.
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.text("stderr").lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// One of the captured streams.
+    pub fn text(&self, stream: &str) -> &str {
+        self.result[stream].as_str().unwrap_or_default()
+    }
+}
+
+/// Runs the function for `events`, one environment, with `vars` as its configuration (CREDPUSH_*), the world's
+/// endpoints and the execution role's session.
+pub fn function(env: &Env, w: &SsmWorld, events: &[Value], vars: &[(&str, &str)]) -> Environment {
+    let file = env.path("events.json");
+    std::fs::write(&file, Value::from(events.to_vec()).to_string()).expect("events");
+    let mut cmd = env.cmd(tool("python"));
+    cmd.arg(repo().join("tests/support/lambda_runtime.py"))
+        .arg("--events")
+        .arg(&file)
+        .args(["--timeout", "60", "--"])
+        .arg(crate::harness::credpush_bin());
+    as_function(&mut cmd, w);
+    // The instances run `credpush fetch` with this build, wherever the tests built it.
+    cmd.env("CREDPUSH_SSM_CREDPUSH_PATH", env!("CARGO_BIN_EXE_credpush"));
+    cmd.envs(vars.iter().copied());
+    let r = run(&mut cmd).expect_code(0);
+    Environment { result: serde_json::from_str(&r.stdout).expect("emulator json") }
+}
+
+/// The environment Lambda gives the function: the execution role's session, the region; here also the
+/// endpoints (moto for STS, the agent emulator for SSM).
+fn as_function<'a>(cmd: &'a mut Command, w: &SsmWorld) -> &'a mut Command {
+    let s = &w.world["lambda"];
+    cmd.env("AWS_ENDPOINT_URL_STS", &w.moto.endpoint)
+        .env("AWS_ENDPOINT_URL_SSM", &w.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", s["access_key_id"].as_str().expect("key"))
+        .env("AWS_SECRET_ACCESS_KEY", s["secret_access_key"].as_str().expect("secret"))
+        .env("AWS_SESSION_TOKEN", s["session_token"].as_str().expect("token"))
+}
+
+/// The event EventBridge Scheduler delivers: the schedule's Input, as is.
+pub fn scheduler_event(w: &SsmWorld, path: &Path, owner: &str) -> Value {
+    json!({
+        "role_arn": w.target_role(),
+        "ssm_targets": ["Key=tag:credpush,Values=g1"],
+        "path": path.to_str().expect("utf-8"),
+        "owner": owner,
+    })
+}
+
+/// STS calls moto has recorded so far.
+pub fn sts_calls(w: &SsmWorld) -> usize {
+    ["GetCallerIdentity", "AssumeRole"].iter().map(|a| w.moto.recorded_actions(a).len()).sum()
+}
+
+#[test]
+fn without_the_runtime_variable_the_same_binary_is_the_cli() {
+    let env = Env::new();
+    // The schedule the stack uses, checked by the CLI of the very binary the function runs.
+    let r = run(env.credpush().args(["plan", "--every", "30m", "--role-chaining"])).expect_code(0);
+    assert!(r.stdout.contains("safe"), "{}", r.stdout);
+    // With the variable but outside Lambda (no function variables): one line, exit 2, no panic.
+    let r = run(env.credpush().env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9").arg("plan")).expect_code(2);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("AWS_LAMBDA_FUNCTION_NAME") && r.stderr.contains("unset AWS_LAMBDA_RUNTIME_API"));
+}
