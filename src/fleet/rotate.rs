@@ -16,11 +16,11 @@ use crate::delivery::{HostOutcome, Payload, Status};
 use crate::duration::parse_span;
 use crate::error::{EXIT_OK, Error, Result};
 use crate::fleet::fanout::{self, FanoutOptions, not_attempted};
+use crate::fleet::report::{Finished, Ran};
 use crate::fleet::shard::Shard;
 use crate::fleet::signals;
 use crate::fleet::ssm::{SsmJob, SsmOptions};
 use crate::fleet::target::{HostTarget, Route};
-use crate::fleet::report::{Finished, Ran};
 use crate::fleet::{FleetOptions, Selection, limits, report};
 use crate::ssh::deliver::DeliverOptions;
 use crate::ssh::settings::SshSettings;
@@ -210,9 +210,9 @@ pub async fn run(cmd: &RotateOptions) -> Result<Ran> {
 }
 
 /// Sorts the outcomes for the report.
-fn finish(mut outcomes: Vec<HostOutcome>, started: Instant, aws_failed: bool) -> Finished {
+fn finish(mut outcomes: Vec<HostOutcome>, started: Instant, aws_failed: bool) -> Ran {
     report::sort(&mut outcomes);
-    Finished { outcomes, seconds: started.elapsed().as_secs_f64(), aws_failed }
+    Ran::Done(Finished { outcomes, seconds: started.elapsed().as_secs_f64(), aws_failed })
 }
 
 /// Refuses, before any STS call, hosts whose inventory ssh args would change host key trust (see

@@ -41,7 +41,10 @@ fn bad_events_are_refused_by_key() {
     let cases = [
         (json!({"role_arn": ROLE, "ssm_targets": targets, "rolearn": "x"}), "event key \"rolearn\" is unknown"),
         (json!({"role_arn": "arn:aws:iam::123:user/x", "ssm_targets": targets}), "event key role_arn \""),
-        (json!({"role_arn": ROLE, "ssm_targets": targets, "duration": "2h"}), "event key duration \"2h\" is over the 1-hour"),
+        (
+            json!({"role_arn": ROLE, "ssm_targets": targets, "duration": "2h"}),
+            "event key duration \"2h\" is over the 1-hour",
+        ),
         (json!({"role_arn": ROLE, "ssm_targets": targets, "duration": 3601}), "event key duration \"3601\" is over"),
         (json!({"role_arn": ROLE, "ssm_targets": targets, "duration": "5m"}), "event key duration \"5m\" is invalid"),
         (json!({"role_arn": ROLE, "ssm_targets": ["Values=x"]}), "event key ssm_targets \"Values=x\" is invalid"),
@@ -67,7 +70,8 @@ fn a_bad_default_names_its_environment_variable() {
     let env = [("CREDPUSH_ROLE_ARN", "deploy"), ("CREDPUSH_SSM_TARGETS", "Key=tag:a,Values=b")];
     let err = options(json!({}), &env).unwrap_err().0;
     assert!(err.starts_with("environment variable CREDPUSH_ROLE_ARN \"deploy\" is invalid"), "{err}");
-    let env = [("CREDPUSH_ROLE_ARN", ROLE), ("CREDPUSH_SSM_TARGETS", "Key=tag:a,Values=b"), ("CREDPUSH_DURATION", "2h")];
+    let env =
+        [("CREDPUSH_ROLE_ARN", ROLE), ("CREDPUSH_SSM_TARGETS", "Key=tag:a,Values=b"), ("CREDPUSH_DURATION", "2h")];
     let err = options(json!({}), &env).unwrap_err().0;
     assert!(err.starts_with("environment variable CREDPUSH_DURATION \"2h\" is over"), "{err}");
     // The event's own value wins over a bad default.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::event::{EventError, Request};
 use crate::delivery::Status;
-use crate::error::{EXIT_AWS, EXIT_INPUT, Error};
+use crate::error::{EXIT_AWS, EXIT_INPUT};
 use crate::fleet::report::{self, Finished, Ran};
 
 /// `errorType` of an event credpush refused before any AWS call (fix the event or the environment).

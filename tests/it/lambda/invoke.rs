@@ -62,7 +62,11 @@ fn bad_events_are_invocation_errors_naming_the_key_with_no_sts_call() {
     let mut wants = Vec::new();
     for (key, value, want) in [
         ("ssm_target", json!(["Key=tag:credpush,Values=g1"]), "event key \"ssm_target\" is unknown"),
-        ("role_arn", json!("arn:aws:iam::123456789012:user/onprem"), "event key role_arn \"arn:aws:iam::123456789012:user/onprem\" is invalid"),
+        (
+            "role_arn",
+            json!("arn:aws:iam::123456789012:user/onprem"),
+            "event key role_arn \"arn:aws:iam::123456789012:user/onprem\" is invalid",
+        ),
         ("duration", json!("2h"), "event key duration \"2h\" is over the 1-hour limit STS applies to role chaining"),
         ("max_errors", json!("lots"), "event key max_errors \"lots\" is invalid"),
     ] {
@@ -77,7 +81,11 @@ fn bad_events_are_invocation_errors_naming_the_key_with_no_sts_call() {
     let out = function(&env, &w, &events, &[("CREDPUSH_SSM_TARGETS", "Key=tag")]);
     for (n, want) in wants.iter().enumerate() {
         let inv = out.invocation(n);
-        assert_eq!((inv["outcome"].as_str(), inv["error_type"].as_str()), (Some("error"), Some("credpush.InvalidEvent")), "{inv}");
+        assert_eq!(
+            (inv["outcome"].as_str(), inv["error_type"].as_str()),
+            (Some("error"), Some("credpush.InvalidEvent")),
+            "{inv}"
+        );
         assert_eq!(inv["body"]["errorType"], "credpush.InvalidEvent", "{inv}");
         let message = inv["body"]["errorMessage"].as_str().expect("message");
         assert!(message.starts_with(want) && !message.contains('\n'), "{message}");
@@ -96,7 +104,11 @@ fn an_instance_that_fails_makes_the_invocation_an_error_naming_it() {
     event["timeout"] = json!("6s");
     let out = function(&env, &w, &[event], &[]);
     let inv = out.invocation(0);
-    assert_eq!((inv["outcome"].as_str(), inv["error_type"].as_str()), (Some("error"), Some("credpush.HostsFailed")), "{inv}");
+    assert_eq!(
+        (inv["outcome"].as_str(), inv["error_type"].as_str()),
+        (Some("error"), Some("credpush.HostsFailed")),
+        "{inv}"
+    );
     let message = inv["body"]["errorMessage"].as_str().expect("message");
     assert!(message.starts_with(&format!("1 of 3 instances not ok: {} (unreachable: ", silent.id)), "{message}");
     assert!(!message.contains(&w.instances[1].id) && !message.contains('\n'), "{message}");

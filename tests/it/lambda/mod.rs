@@ -3,6 +3,7 @@
 //! the SSM agent emulator of `ssm`. The emulator's limits are stated in its file; what matters here is that it
 //! serves the documented `next` / `response` / `error` exchange and hands the function Lambda's variables.
 
+mod iam;
 mod invoke;
 
 use std::path::Path;
@@ -45,7 +46,8 @@ pub fn function(env: &Env, w: &SsmWorld, events: &[Value], vars: &[(&str, &str)]
     cmd.arg(repo().join("tests/support/lambda_runtime.py"))
         .arg("--events")
         .arg(&file)
-        .args(["--timeout", "60", "--"])
+        // deploy/credpush-lambda.yml's Timeout.
+        .args(["--timeout", "120", "--"])
         .arg(crate::harness::credpush_bin());
     as_function(&mut cmd, w);
     // The instances run `credpush fetch` with this build, wherever the tests built it.
@@ -67,14 +69,15 @@ fn as_function<'a>(cmd: &'a mut Command, w: &SsmWorld) -> &'a mut Command {
         .env("AWS_SESSION_TOKEN", s["session_token"].as_str().expect("token"))
 }
 
-/// The event EventBridge Scheduler delivers: the schedule's Input, as is.
+/// The event EventBridge Scheduler delivers: deploy/credpush-lambda.yml's schedule Input, resolved for the
+/// world's group (`g1`) and the stack's defaults (which name the world's role, key, parameter and document).
 pub fn scheduler_event(w: &SsmWorld, path: &Path, owner: &str) -> Value {
-    json!({
-        "role_arn": w.target_role(),
-        "ssm_targets": ["Key=tag:credpush,Values=g1"],
-        "path": path.to_str().expect("utf-8"),
-        "owner": owner,
-    })
+    let params = json!({"InstanceGroup": "g1", "DocumentPath": path.to_str().expect("utf-8"), "DocumentOwner": owner});
+    let mut cmd = Command::new(tool("python"));
+    cmd.arg(repo().join("tests/support/lambda_stack.py")).arg("input").arg(params.to_string()).env_clear();
+    let event: Value = serde_json::from_str(&run(&mut cmd).expect_code(0).stdout).expect("input json");
+    assert_eq!(event["role_arn"], w.target_role(), "the stack's defaults no longer match the SSM world");
+    event
 }
 
 /// STS calls moto has recorded so far.
