@@ -49,7 +49,10 @@ pub async fn handle(payload: &Value, ctx: &Context, env: impl Fn(&str) -> Option
     };
     log_outcomes(request_id, &done);
     if done.exit_code() != crate::error::EXIT_OK {
-        return Err(fail(request_id, HOSTS_FAILED, failed_message(&done)));
+        // An STS or SSM call that failed for the run (AssumeRole, PutParameter) is the account's problem, not
+        // the instances'; the alarm's reader looks at the role or the key first.
+        let kind = if done.aws_failed { AWS_ERROR } else { HOSTS_FAILED };
+        return Err(fail(request_id, kind, failed_message(&done)));
     }
     serde_json::from_str(&done.render(true)).map_err(|e| fail(request_id, LOCAL_ERROR, e.to_string()))
 }

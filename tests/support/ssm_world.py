@@ -7,8 +7,6 @@ Writes the agent emulator's config (tests/support/ssm_agent.py) to AGENT_CONFIG,
   rotator, rotator_noput: users {arn, access_key_id, secret_access_key}, both trusted by the target role;
       rotator holds the SSM and KMS actions a rotation needs, rotator_noput lacks ssm:PutParameter
   target_role_arn: the role whose credentials are delivered (credpush-onprem)
-  lambda: {role_arn, access_key_id, secret_access_key, session_token}: a session of credpush-lambda (the
-      rotator's actions), as Lambda gives a function its execution role
   key_id, key_arn: the customer-managed key, aliased alias/credpush
   document_name: the fetch document, created from SPEC's document
 
@@ -51,25 +49,12 @@ def main() -> None:
         "reader": user("ssm-reader", ["ssm:ListCommands", "ssm:GetParameter", "ssm:DescribeParameters"]),
         "document_name": DOCUMENT,
     }
-    # The Lambda function's execution role (tests/it/lambda): the rotator's actions, and its session's
-    # credentials, as Lambda hands them to the function; an assumed role, so STS caps what it assumes at 1 hour.
-    lambda_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    lambda_arn = iam.create_role(RoleName="credpush-lambda", AssumeRolePolicyDocument=json.dumps(lambda_trust))["Role"]["Arn"]
-    lambda_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": rotate + ["ssm:PutParameter"], "Resource": "*"}]}
-    iam.put_role_policy(RoleName="credpush-lambda", PolicyName="rotator", PolicyDocument=json.dumps(lambda_policy))
-    c = sts.assume_role(RoleArn=lambda_arn, RoleSessionName="credpush", DurationSeconds=3600)["Credentials"]
-    world["lambda"] = {
-        "role_arn": lambda_arn,
-        "access_key_id": c["AccessKeyId"],
-        "secret_access_key": c["SecretAccessKey"],
-        "session_token": c["SessionToken"],
-    }
     trust = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": [world["rotator"]["arn"], world["rotator_noput"]["arn"], lambda_arn]},
+                "Principal": {"AWS": [world["rotator"]["arn"], world["rotator_noput"]["arn"]]},
                 "Action": "sts:AssumeRole",
             }
         ],

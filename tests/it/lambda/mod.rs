@@ -1,5 +1,5 @@
 //! The built binary as a Lambda function: run under the Runtime API emulator (tests/support/lambda_runtime.py),
-//! with a session of the execution role `credpush-lambda` as its credentials, against moto (auth enforced) and
+//! with the rotator's credentials (see `as_function`), against moto (auth enforced) and
 //! the SSM agent emulator of `ssm`. The emulator's limits are stated in its file; what matters here is that it
 //! serves the documented `next` / `response` / `error` exchange and hands the function Lambda's variables.
 
@@ -57,16 +57,12 @@ pub fn function(env: &Env, w: &SsmWorld, events: &[Value], vars: &[(&str, &str)]
     Environment { result: serde_json::from_str(&r.stdout).expect("emulator json") }
 }
 
-/// The environment Lambda gives the function: the execution role's session, the region; here also the
-/// endpoints (moto for STS, the agent emulator for SSM).
+/// The environment Lambda gives the function: credentials, the region; here also the endpoints (moto for STS,
+/// the agent emulator for SSM). In Lambda the credentials are the execution role's session; here they are the
+/// world's rotator user's (the same actions), because moto refuses sts:AssumeRole to any assumed-role caller,
+/// whatever its policies allow. The 1-hour cap on chained sessions is the event check's, made before any call.
 fn as_function<'a>(cmd: &'a mut Command, w: &SsmWorld) -> &'a mut Command {
-    let s = &w.world["lambda"];
-    cmd.env("AWS_ENDPOINT_URL_STS", &w.moto.endpoint)
-        .env("AWS_ENDPOINT_URL_SSM", &w.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", s["access_key_id"].as_str().expect("key"))
-        .env("AWS_SECRET_ACCESS_KEY", s["secret_access_key"].as_str().expect("secret"))
-        .env("AWS_SESSION_TOKEN", s["session_token"].as_str().expect("token"))
+    w.as_user(cmd, &w.user("rotator"))
 }
 
 /// The event EventBridge Scheduler delivers: deploy/credpush-lambda.yml's schedule Input, resolved for the
