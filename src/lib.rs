@@ -7,6 +7,8 @@
 //!
 //! - [`cli`]: the clap types and one thin file per subcommand. The only layer that sees clap: it turns flags into
 //!   the plain options of the layers below ([`fleet::rotate::RotateOptions`], [`aws::params::StsFlags`], …).
+//! - [`lambda`]: the other front end. With `AWS_LAMBDA_RUNTIME_API` set, the binary serves the Lambda Runtime
+//!   API; each event (keys = `rotate`'s flags in snake_case) becomes the same options and the same SSM rotation.
 //! - [`fleet`]: many hosts. [`fleet::target`] reads each host's inventory variables into a
 //!   [`fleet::target::HostTarget`] with a [`fleet::target::Route`] (ssh or local today);
 //!   [`fleet::rotate::rotate`] assumes once per role and hands every host to [`fleet::fanout::run`], which
@@ -57,6 +59,8 @@ pub mod delivery;
 pub mod fleet;
 #[cfg(feature = "cli")]
 pub mod inventory;
+#[cfg(feature = "cli")]
+pub mod lambda;
 #[cfg(feature = "cli")]
 pub mod ssh;
 #[cfg(feature = "cli")]

@@ -12,6 +12,11 @@ fn main() {
     // /proc files owned by root and refuses ptrace; its children are dumpable again from their own exec. On a
     // kernel without prctl the run goes on, no worse off than before.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    // The same binary is the Lambda function (src/lambda): the Lambda service sets this variable for its runtime.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        init_logging(0);
+        std::process::exit(credpush::lambda::serve());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => usage_error(err),

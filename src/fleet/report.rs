@@ -47,6 +47,44 @@ impl Summary {
     }
 }
 
+/// How a rotation ended, before anything is printed.
+#[derive(Debug)]
+pub enum Ran {
+    /// The whole answer is this text (a dry run): printed as is, exit 0.
+    Text(String),
+    /// The hosts' outcomes.
+    Done(Finished),
+}
+
+/// A rotation's outcomes, sorted by host, and whether an AWS call (STS, or SSM before any instance ran) failed.
+#[derive(Debug)]
+pub struct Finished {
+    /// One per host or instance.
+    pub outcomes: Vec<HostOutcome>,
+    /// The run's wall time.
+    pub seconds: f64,
+    /// An AWS call failed for the run as a whole.
+    pub aws_failed: bool,
+}
+
+impl Finished {
+    /// The report, human or JSON.
+    pub fn render(&self, json: bool) -> String {
+        if json { self::json(&self.outcomes, self.seconds) } else { human(&self.outcomes, self.seconds) }
+    }
+
+    /// The exit code: 3 when an AWS call failed, else 1 when a host is not ok, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.aws_failed {
+            crate::error::EXIT_AWS
+        } else if Summary::of(&self.outcomes).all_ok() {
+            crate::error::EXIT_OK
+        } else {
+            crate::error::EXIT_HOSTS_FAILED
+        }
+    }
+}
+
 /// Sorts outcomes by host name, the order both renderings use.
 pub fn sort(outcomes: &mut [HostOutcome]) {
     outcomes.sort_by(|a, b| a.host.cmp(&b.host));

@@ -14,8 +14,9 @@ use crate::aws::sts::{Sts, check_role_chaining};
 use crate::delivery::stop::Stop;
 use crate::delivery::{HostOutcome, Payload, Status};
 use crate::duration::parse_span;
-use crate::error::{EXIT_AWS, EXIT_HOSTS_FAILED, EXIT_OK, Error, Result};
+use crate::error::{EXIT_OK, Error, Result};
 use crate::fleet::fanout::{self, FanoutOptions, not_attempted};
+use crate::fleet::report::{Finished, Ran};
 use crate::fleet::shard::Shard;
 use crate::fleet::signals;
 use crate::fleet::ssm::{SsmJob, SsmOptions};
@@ -71,9 +72,24 @@ struct Session {
     hosts: Vec<usize>,
 }
 
-/// Runs `credpush rotate`; returns the exit code (0 all ok, 1 some host failed or was skipped, 3 an STS call
-/// failed).
+/// Runs `credpush rotate` and prints its report; returns the exit code (0 all ok, 1 some host failed or was
+/// skipped, 3 an STS call failed).
 pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
+    match run(&cmd).await? {
+        Ran::Text(text) => {
+            term::print(&text)?;
+            Ok(EXIT_OK)
+        }
+        Ran::Done(done) => {
+            term::print(&done.render(cmd.json))?;
+            Ok(done.exit_code())
+        }
+    }
+}
+
+/// Runs the rotation and returns how it ended, printing nothing on stdout: the front ends (the command line, the
+/// Lambda handler) render it.
+pub async fn run(cmd: &RotateOptions) -> Result<Ran> {
     let started = Instant::now();
     let default_role = cmd.role_arn.as_deref().map(RoleArn::parse).transpose()?;
     let timeout_secs = parse_span("--timeout", &cmd.fleet.timeout, "expected seconds or a span like 30s, 2m")?;
@@ -115,9 +131,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     {
         // A shard the hash left empty is a normal outcome of a small fleet, not a failed build.
         eprintln!("credpush: shard {shard} holds none of the selected hosts; nothing to do");
-        let report = if cmd.json { report::json(&[], 0.0) } else { report::human(&[], 0.0) };
-        crate::term::print(&report)?;
-        return Ok(EXIT_OK);
+        return Ok(Ran::Done(Finished { outcomes: Vec::new(), seconds: 0.0, aws_failed: false }));
     }
     let mut sessions = plan_sessions(&targets, &cmd.sts, cmd.session_per_host)?;
     if let Some(role) = &ssm_role
@@ -132,8 +146,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     crate::fleet::trust::check_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {
-        term::print(&dry_run::dry_run(&targets, &sessions, cmd.json))?;
-        return Ok(EXIT_OK);
+        return Ok(Ran::Text(dry_run::dry_run(&targets, &sessions, cmd.json)));
     }
 
     // From the first network call on, a signal ends the run with a report instead of killing it.
@@ -172,7 +185,7 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
         () = crate::delivery::stop::reached(&mut stop, Stop::Drain) => {
             eprintln!("credpush: interrupted before any AssumeRole call: no host was contacted");
             let outcomes = targets.iter().map(fanout::skipped).collect();
-            return finish(&cmd, outcomes, started, false);
+            return Ok(finish(outcomes, started, false));
         }
     };
     let opts = Arc::new(FanoutOptions {
@@ -199,22 +212,13 @@ pub async fn rotate(cmd: RotateOptions) -> Result<i32> {
     let ((mut outcomes, sts_failed), pushed, (delivered, ssm_failed)) = tokio::join!(feed, push, through_ssm);
     outcomes.extend(pushed);
     outcomes.extend(delivered);
-    finish(&cmd, outcomes, started, sts_failed || ssm_failed)
+    Ok(finish(outcomes, started, sts_failed || ssm_failed))
 }
 
-/// Prints the report and picks the exit code.
-fn finish(cmd: &RotateOptions, mut outcomes: Vec<HostOutcome>, started: Instant, sts_failed: bool) -> Result<i32> {
+/// Sorts the outcomes for the report.
+fn finish(mut outcomes: Vec<HostOutcome>, started: Instant, aws_failed: bool) -> Ran {
     report::sort(&mut outcomes);
-    let seconds = started.elapsed().as_secs_f64();
-    let text = if cmd.json { report::json(&outcomes, seconds) } else { report::human(&outcomes, seconds) };
-    term::print(&text)?;
-    Ok(if sts_failed {
-        EXIT_AWS
-    } else if report::Summary::of(&outcomes).all_ok() {
-        EXIT_OK
-    } else {
-        EXIT_HOSTS_FAILED
-    })
+    Ran::Done(Finished { outcomes, seconds: started.elapsed().as_secs_f64(), aws_failed })
 }
 
 /// Groups hosts into AssumeRole calls: one per role, or one per host with CloudTrail-friendly names.

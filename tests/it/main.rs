@@ -4,7 +4,7 @@
 //!
 //! The folders follow `src/`'s layers: `cli` (bad command lines), `fleet` (rotate, status, faults), `aws`
 //! (assume), `host` (doctor, profile, serve), `inventory`, `ansible` (module and playbook), `codebuild`, `ssm` (the
-//! SSM transport against moto and the agent emulator).
+//! SSM transport against moto and the agent emulator), `lambda` (the binary as a Lambda function).
 
 mod ansible;
 mod aws;
@@ -14,6 +14,7 @@ mod fleet;
 mod harness;
 mod host;
 mod inventory;
+mod lambda;
 mod procs;
 mod sshd;
 mod ssm;
