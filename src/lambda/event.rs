@@ -193,6 +193,9 @@ impl Request {
                 max_errors: or("max_errors", "100%"),
                 owner: self.text("owner"),
             },
+            // The function drives SSM, whose `fetch` writes the JSON document (a credentials section is asked of
+            // fetch on the host, not of the rotation).
+            format: crate::delivery::Format::Json,
         })
     }
 
