@@ -103,7 +103,7 @@ pub async fn run(cmd: &RotateOptions) -> Result<Ran> {
     if let Some(name) = &cmd.install_profile {
         crate::host::profile::ProfileSpec::new(name, "/checked/temp.json", cmd.sts.region.as_deref())?;
     }
-    let default_path = format::check(&cmd)?;
+    let default_path = format::check(cmd)?;
     if let Some(every) = &cmd.every {
         warn_schedule(every, &cmd.sts)?;
     }
