@@ -22,23 +22,29 @@ fn role(name: &str) -> String {
 }
 
 fn evaluate(moto: &Moto, cases: &Value) -> Value {
+    let template = repo().join("deploy/credpush-ssm.yml");
+    evaluate_with(moto, "ssm_iam.py", &[moto.endpoint.as_ref(), template.as_os_str()], cases)
+}
+
+/// Runs the policy evaluator `tests/support/SCRIPT ARGS` with `cases` on stdin, moto's auth off while it loads
+/// the policies (it acts as the account's admin), and returns its JSON verdicts.
+pub(crate) fn evaluate_with(moto: &Moto, script: &str, args: &[&std::ffi::OsStr], cases: &Value) -> Value {
     let port: u16 = moto.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
     assert!(http(port, "POST", "/moto-api/reset-auth", "inf").is_some());
     let mut child = Command::new(tool("python"))
-        .arg(repo().join("tests/support/ssm_iam.py"))
-        .arg(&moto.endpoint)
-        .arg(repo().join("deploy/credpush-ssm.yml"))
+        .arg(repo().join("tests/support").join(script))
+        .args(args)
         .env_clear()
         .env("HOME", "/nonexistent")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("ssm_iam.py");
+        .expect(script);
     child.stdin.take().expect("stdin").write_all(cases.to_string().as_bytes()).expect("cases");
-    let out = child.wait_with_output().expect("ssm_iam.py");
+    let out = child.wait_with_output().expect(script);
     assert!(http(port, "POST", "/moto-api/reset-auth", "0").is_some());
-    assert!(out.status.success(), "ssm_iam.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("json")
 }
 

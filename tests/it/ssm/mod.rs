@@ -11,7 +11,7 @@
 mod delivery;
 mod failures;
 mod formats;
-mod iam;
+pub(crate) mod iam;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
