@@ -39,6 +39,8 @@ BEGIN = "<!-- scripts/bench: generated from here to the end marker; history foll
 END = "<!-- scripts/bench: end -->"
 HOST_USER = "credpush-it"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The Ansible module as scripts/build-module installs it, inside the credpush.credpush collection.
+MODULE = os.path.join(REPO, "ansible/collections/ansible_collections/credpush/credpush/plugins/modules/credpush")
 
 
 def parse_args():
@@ -308,7 +310,7 @@ def machine(venv):
         "openssh": version(["ssh", "-V"], r"OpenSSH_[^ ,]+"),
         "ansible": version([os.path.join(venv, "bin", "ansible"), "--version"], r"core [0-9.]+"),
         "commit": version(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
-        "module_bytes": os.path.getsize(os.path.join(REPO, "ansible", "library", "credpush")),
+        "module_bytes": os.path.getsize(MODULE),
     }
 
 
