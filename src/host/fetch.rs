@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::host::atomic::{self, WriteOptions, Written};
 use crate::host::credentials::CredentialsSection;
+use crate::host::dirs::TrustedDir;
 use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use crate::host::secret::Secret;
@@ -196,9 +197,9 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             doc.expiration_rfc3339()
         )));
     }
-    // The directory rule, by descriptor from `/` down (what is missing is created 0700 for the owner); the
-    // writer below walks it again for the rename.
-    crate::host::dirs::open_dir(parent(&opts.path), true, Some(opts.owner.uid))?;
+    // The directory rule, by descriptor from `/` down (what is missing is created 0700 for the owner), once: the
+    // document and its version are written through the directory it leaves open.
+    let (dir, name) = owned_dir(&opts.path, &opts.owner)?;
     // One fetch at a time per document: the version check and the write happen under the lock.
     let _lock = lock(&sidecar(&opts.path, "lock"), &opts.owner)?;
     let version_file = sidecar(&opts.path, "ssm-version");
@@ -234,19 +235,14 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
             stamp: Some(assumed_at.unwrap_or_else(atomic::now_stamp)),
             lock_wait: std::time::Duration::from_secs(10),
         };
-        if let Written::Newer(kept) = atomic::write_file(&opts.path, bytes.expose().as_bytes(), &write)? {
+        if let Written::Newer(kept) = dir.write(name, bytes.expose().as_bytes(), &write)? {
             (written, superseded) = (false, Some(kept));
         }
     }
     if written {
         let line = format!("{} {}\n", opts.parameter, fetched.version);
-        crate::host::fsutil::write_atomic_owned(
-            &version_file,
-            line.as_bytes(),
-            0o600,
-            Some(opts.owner.uid),
-            Some(opts.owner.gid),
-        )?;
+        let sidecar_name = version_file.file_name().unwrap_or_default();
+        dir.write(sidecar_name, line.as_bytes(), &plain_write(0o600, opts.owner.uid, opts.owner.gid))?;
     }
     let profile = match (&opts.profile, &opts.section) {
         (Some(name), _) => Some(install_profile(opts, name)?),
@@ -263,6 +259,24 @@ pub fn apply(opts: &FetchOptions, fetched: &Fetched, now: OffsetDateTime) -> Res
         key_tail: tail,
         profile,
     })
+}
+
+/// `path`'s directory, opened under the directory rule for `owner` (see [`crate::host::dirs::open_dir`]), and
+/// the file's name in it.
+fn owned_dir<'a>(path: &'a Path, owner: &Owner) -> Result<(TrustedDir, &'a std::ffi::OsStr)> {
+    let name = path.file_name().ok_or_else(|| crate::host::dirs::DirError::IsDir(path.to_owned()))?;
+    Ok((crate::host::dirs::open_dir(parent(path), true, Some(owner.uid))?, name))
+}
+
+/// The options of a file that is not a rotation's document: no stamp, no lock.
+fn plain_write(mode: u32, uid: u32, gid: u32) -> WriteOptions {
+    WriteOptions {
+        mode,
+        owner: Some(uid),
+        group: Some(gid),
+        stamp: None,
+        lock_wait: std::time::Duration::from_secs(10),
+    }
 }
 
 fn parent(path: &Path) -> &Path {
@@ -319,7 +333,7 @@ fn install_profile(opts: &FetchOptions, name: &str) -> Result<InstallOutcome> {
     let path = opts.path.to_string_lossy();
     let spec = ProfileSpec::new(name, &path, opts.region.as_deref())?;
     let config = opts.owner.home.join(".aws/config");
-    crate::host::dirs::open_dir(parent(&config), true, Some(opts.owner.uid))?;
+    let (dir, config_name) = owned_dir(&config, &opts.owner)?;
     let current = match File::open(&config) {
         Ok(f) => {
             let meta = f.metadata().map_err(|e| Error::io("inspect", &config, e))?;
@@ -346,7 +360,7 @@ fn install_profile(opts: &FetchOptions, name: &str) -> Result<InstallOutcome> {
         Some((_, mode, uid, gid)) => (InstallOutcome::Updated, *mode, *uid, *gid),
         None => (InstallOutcome::Created, 0o600, opts.owner.uid, opts.owner.gid),
     };
-    crate::host::fsutil::write_atomic_owned(&config, merged.as_bytes(), mode, Some(uid), Some(gid))?;
+    dir.write(config_name, merged.as_bytes(), &plain_write(mode, uid, gid))?;
     Ok(outcome)
 }
 
