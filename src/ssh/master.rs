@@ -33,36 +33,68 @@ const LOCK: &str = "lock";
 /// The run's control directory, removed when dropped.
 #[derive(Debug)]
 pub struct ControlDir {
-    // Fields drop in order: the directory is removed while its lock is still held.
-    dir: tempfile::TempDir,
+    path: PathBuf,
+    // Dropped after `drop` has removed the directory: it is removed while its lock is still held.
     _lock: std::fs::File,
     next: AtomicU64,
 }
 
+/// Where a directory is made before it is renamed to its `credpush-<pid>-…` name: [`remove_stale`] never looks
+/// at it, so no other run can see it before its lock is held.
+const NEW_PREFIX: &str = ".credpush-new-";
+
 impl ControlDir {
     /// Creates the run's directory in the temp dir (or `/tmp` when that path is too long for sockets), after
     /// removing the directories of earlier runs whose process is gone.
+    ///
+    /// The directory appears under its scanned name only once its lock is held: it is made under a name the
+    /// sweep ignores, locked, then renamed (without replacing anything). Made and locked in place, another run
+    /// starting at the same moment could take the free lock between the two steps and remove the directory
+    /// under this run's masters.
     pub fn create() -> std::io::Result<Self> {
         let mut base = std::env::temp_dir();
         if base.as_os_str().len() > MAX_DIR_LEN - 30 {
             base = PathBuf::from("/tmp");
         }
-        remove_stale(&base);
-        let dir = tempfile::Builder::new().prefix(&format!("{DIR_PREFIX}{}-", std::process::id())).tempdir_in(&base)?;
-        let lock = std::fs::File::create(dir.path().join(LOCK))?;
+        Self::create_in(&base)
+    }
+
+    fn create_in(base: &Path) -> std::io::Result<Self> {
+        remove_stale(base);
+        let pid = std::process::id();
+        let fresh = tempfile::Builder::new().prefix(&format!("{NEW_PREFIX}{pid}-")).tempdir_in(base)?;
+        let lock = std::fs::File::create(fresh.path().join(LOCK))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
-        Ok(Self { dir, _lock: lock, next: AtomicU64::new(0) })
+        let suffix =
+            fresh.path().file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit('-').next()).unwrap_or("x");
+        let path = base.join(format!("{DIR_PREFIX}{pid}-{suffix}"));
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            fresh.path(),
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )?;
+        // Renamed: the TempDir's own path is gone, and this value removes the directory from now on.
+        let _ = fresh.keep();
+        Ok(Self { path, _lock: lock, next: AtomicU64::new(0) })
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 
     /// A fresh socket and log path pair for one master.
     pub fn slot(&self) -> (PathBuf, PathBuf) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        (self.dir.path().join(format!("{n}.s")), self.dir.path().join(format!("{n}.log")))
+        (self.path.join(format!("{n}.s")), self.path.join(format!("{n}.log")))
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
@@ -75,7 +107,14 @@ fn remove_stale(base: &Path) {
     let me = rustix::process::getuid().as_raw();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else { continue };
+        let Some(name) = name.to_str() else { continue };
+        // A directory still under its making name is a run's only for a moment; one over a minute old was left
+        // by a run killed between making and renaming it.
+        let (rest, making) = match (name.strip_prefix(DIR_PREFIX), name.strip_prefix(NEW_PREFIX)) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => continue,
+        };
         if !rest.split('-').next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
             continue;
         }
@@ -83,9 +122,11 @@ fn remove_stale(base: &Path) {
         if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != me {
             continue;
         }
+        let old = || meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age.as_secs() > 60);
         let stale = match std::fs::File::open(entry.path().join(LOCK)) {
+            _ if making => old(),
             Ok(f) => rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
-            Err(_) => meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age.as_secs() > 60),
+            Err(_) => old(),
         };
         if stale {
             tracing::debug!(dir = %entry.path().display(), "removing the control directory of a finished run");
@@ -168,5 +209,38 @@ mod tests {
         assert!(!dead.exists(), "a finished run's directory was kept");
         assert!(fresh.exists(), "a directory without a lock is kept while it is young");
         assert!(other.exists(), "not a control directory");
+    }
+
+    #[test]
+    fn a_directory_being_made_is_never_swept() {
+        let base = tempfile::tempdir().unwrap();
+        let making = base.path().join(format!("{NEW_PREFIX}7-abc"));
+        std::fs::create_dir(&making).unwrap();
+        std::fs::File::create(making.join(LOCK)).unwrap();
+        remove_stale(base.path());
+        assert!(making.exists(), "a run's directory was removed before it was locked");
+    }
+
+    /// Runs that start together: each one's sweep must leave the others' directories alone, so every directory
+    /// exists, with its lock held, for as long as its run lives.
+    #[test]
+    fn runs_that_start_together_keep_their_directories() {
+        let base = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let base = base.path().to_owned();
+                std::thread::spawn(move || {
+                    for _ in 0..150 {
+                        let dir = ControlDir::create_in(&base).expect("create");
+                        std::thread::yield_now();
+                        assert!(dir.path().join(LOCK).exists(), "{} was swept by another run", dir.path().display());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a run lost its directory");
+        }
+        assert_eq!(std::fs::read_dir(base.path()).unwrap().count(), 0, "a dropped run left its directory");
     }
 }
