@@ -76,7 +76,7 @@ class Host:
         with open(self.inventory, "w") as f:
             f.write(f"[onprem]\nh1 ansible_host=127.0.0.1 ansible_port={self.port} ansible_user=credpush-it "
                     f"credpush_path={self.target}\n")
-        self.ctl = tempfile.mkdtemp(prefix="cp.", dir="/tmp")
+        self.ctl = tempfile.mkdtemp(prefix="cp.", dir=args.work)
         self.doc = subprocess.run([args.credpush, "assume", "--role-arn", args.role], check=True,
                                   capture_output=True).stdout
         if not self.doc.startswith(b"{"):
@@ -129,9 +129,9 @@ class Host:
                 "local_cpu_ms": (local_cpu() - c0) / n * 1000, "machine_cpu_ms": (machine_cpu() - m0) / n * 1000}
 
 
-def writer_programs(runs):
+def writer_programs(work, runs):
     """The programs the writer starts per write (strace, locally), and its time and CPU there without strace."""
-    home = tempfile.mkdtemp()
+    home = tempfile.mkdtemp(dir=work)
     os.chmod(home, 0o755)
     doc = b'{"Version":1,"AccessKeyId":"ASIA' + b"X" * 16 + b'","SecretAccessKey":"' + b"s" * 40 + b'"}\n'
     script = writer_script()
@@ -164,7 +164,7 @@ def main():
         r = rows[-1]
         print(f"bench-host: {s:<11} {r['wall_ms']:8.1f} ms wall (min {r['min_ms']:.1f})  "
               f"{r['local_cpu_ms']:6.1f} ms local CPU  {r['machine_cpu_ms']:6.1f} ms machine CPU", flush=True)
-    local = writer_programs(args.runs)
+    local = writer_programs(args.work, args.runs)
     print(f"bench-host: the writer starts {len(local['programs'])} programs per write: {' '.join(local['programs'])}")
     print(f"bench-host: run locally: {local['wall_ms']:.1f} ms wall, {local['cpu_ms']:.1f} ms CPU per write")
     by = {r["step"]: r for r in rows}
