@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -279,7 +280,10 @@ def markdown(a, info, results, calls, load):
         "",
         END,
     ]
-    return "\n".join(lines) + "\n", ratio, med
+    # Prose wrapped as the rest of the file is; headings, tables and markers as they are.
+    wrapped = [line if line[:1] in ("#", "|", "<", "") else textwrap.fill(line, 115, break_on_hyphens=False)
+               for line in lines]
+    return "\n".join(wrapped) + "\n", ratio, med
 
 
 def write_report(path, section):

@@ -19,8 +19,8 @@ The clients are made inside the handler, as credpush makes its own per invocatio
 Python loads at init (boto3's import), so the cold start column holds the import and the invocation column the
 calls. Retries are botocore's standard mode with 3 attempts, as credpush's SDK configuration has them.
 
-It runs under awslambdaric, AWS's runtime interface client that the managed python3.11 runtime uses (see the
-bootstrap beside this file). Not covered, because the benchmark's event does not use them: --install-profile's
+It runs under awslambdaric, AWS's runtime interface client for Python (the one AWS's python3.11 base images
+run), through the bootstrap beside this file. Not covered, because the benchmark's event does not use them: --install-profile's
 profile words, --region, inventory hosts, and the per-key wording of every refusal.
 """
 import datetime
