@@ -177,7 +177,6 @@ class Bench:
         after = self.key_id()
         if after is None or after == before:
             sys.exit(f"bench-lambda: {method} answered ok, but {self.doc} does not hold the new document")
-        time.sleep(0.3)  # the recorder writes after each answer; the last poll's line lands by then
         calls = self.recording.take()
         rounds = calls.count("ListCommandInvocations")
         total = out["init_ms"] + inv["ms"]
