@@ -243,7 +243,8 @@ def markdown(a, info, results, calls, load):
         f"alternating, each run one fresh execution environment of `tests/support/lambda_runtime.py` serving the "
         f"stack's scheduler event, which rotates {a.instances} emulated instances (`tests/support/ssm_agent.py`, each "
         "running `credpush fetch`) on moto with auth enforced. Every run must answer with the report of "
-        f"{a.instances} ok instances and leave the new document. " + same_calls(calls),
+        f"{a.instances} ok instances and leave the new document. One moto and one set of instances serve every "
+        "run; each run writes a new version of the parameter, as each scheduled run does. " + same_calls(calls),
         "",
         f"Machine: {info['cores']} × {info['cpu']}, {info['mem_gib']} GiB, Linux {info['kernel']}; load average "
         f"{load[0]} at the start and {load[1]} at the end (other builds and tests share these cores). credpush "
