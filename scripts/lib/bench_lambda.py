@@ -172,8 +172,10 @@ class Bench:
         inv = (out.get("invocations") or [{}])[0]
         summary = (inv.get("body") or {}).get("summary") if isinstance(inv.get("body"), dict) else None
         if inv.get("outcome") != "response" or not summary or summary.get("ok") != self.a.instances:
-            sys.exit(f"bench-lambda: {method} did not rotate {self.a.instances} instances: "
-                     f"{json.dumps(inv)[:800]}\nstderr: {out.get('stderr', '')[-800:]}")
+            got = json.dumps(inv)[:800] if inv else f"no invocation (exit {out.get('exit')}, init error " \
+                f"{json.dumps(out.get('init_error'))[:400]})"
+            sys.exit(f"bench-lambda: {method} did not rotate {self.a.instances} instances: {got}\n"
+                     f"its stderr: {out.get('stderr', '')[-800:]}")
         after = self.key_id()
         if after is None or after == before:
             sys.exit(f"bench-lambda: {method} answered ok, but {self.doc} does not hold the new document")
