@@ -43,11 +43,13 @@
 //! # Ok(()) }
 //! ```
 
-// Without the default `cli` feature only the layers the Ansible module needs are built (see Cargo.toml).
+// Without the default `cli` feature only the layers the Ansible module needs are built (see Cargo.toml): the
+// module's contract, `host`, and the whole bottom layer (error, term, duration; plain std, no optional crate).
 pub mod ansible;
 pub mod duration;
 pub mod error;
 pub mod host;
+pub mod term;
 
 #[cfg(feature = "cli")]
 pub mod aws;
@@ -65,5 +67,3 @@ pub mod lambda;
 pub mod ssh;
 #[cfg(feature = "cli")]
 pub mod ssm;
-#[cfg(feature = "cli")]
-pub mod term;
