@@ -120,7 +120,13 @@ pub(super) fn profile_word(output: &str) -> Option<&'static str> {
     ["created", "updated", "unchanged"].into_iter().find(|w| tail.starts_with(w))
 }
 
-pub(super) fn report(g: &Group, inst: &Instance, ending: Ending, seconds: f64, error: Option<String>) -> InstanceReport {
+pub(super) fn report(
+    g: &Group,
+    inst: &Instance,
+    ending: Ending,
+    seconds: f64,
+    error: Option<String>,
+) -> InstanceReport {
     InstanceReport {
         name: inst.name.clone(),
         instance_id: inst.id.clone(),
