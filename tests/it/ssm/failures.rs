@@ -1,7 +1,7 @@
 //! Failures: an instance whose fetch fails is `failed` alone with fetch's one-line reason (one a later rotation
 //! reached is `superseded`); an instance that never polls is `unreachable` within --timeout; a denied
-//! PutParameter exits 3 before any SendCommand; and `credpush fetch` itself refuses an expired document and keeps
-//! the old file.
+//! PutParameter, or a KMS key SSM cannot encrypt with, exits 3 before any SendCommand; and `credpush fetch` itself
+//! refuses an expired document and keeps the old file.
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,33 @@ fn a_denied_put_parameter_exits_3_before_any_send_command() {
     let r = run(&mut cmd).expect_code(3);
     assert!(r.stderr.contains("PutParameter") || r.stdout.contains("PutParameter"), "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("AccessDenied"), "{}", r.stdout);
+    let commands = w.aws_json(&env, &["ssm", "list-commands"]);
+    assert_eq!(commands["Commands"].as_array().expect("commands").len(), 0, "{commands}");
+    assert!(!i.document().exists());
+}
+
+/// A KMS key SSM cannot encrypt with. moto's PutParameter takes any KeyId and never calls KMS, so the denial here
+/// is the agent emulator's model of SSM's own KMS use (tests/support/ssm_agent.py, PutParameter): a key moto's KMS
+/// does not know fails with `InvalidKeyId`, as SSM documents. A key that exists but that the caller may not use
+/// (its key policy, or kms:Encrypt denied) cannot be shown: neither moto nor the emulator evaluates KMS
+/// permissions for SSM's call.
+#[test]
+fn a_kms_key_ssm_cannot_use_exits_3_before_any_send_command() {
+    let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 1, offline: 0 }));
+    w.make_dirs();
+    let i = &w.instances[0];
+    let ids = format!("Key=InstanceIds,Values={}", i.id);
+    let doc = i.document();
+    let args = ["--ssm-targets", &ids, "--path", doc.to_str().expect("utf-8"), "--owner", i.user];
+    let r = run(w.rotate(&env, &args).args(["--kms-key-id", "alias/no-such-key"])).expect_code(3);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    let (s, e) = status_of(&report, &i.id);
+    assert_eq!(s, "failed", "{report}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("PutParameter") && e.contains("InvalidKeyId") && e.contains("--kms-key-id"), "{e}");
+    // The reason is the report's one line; nothing else is said.
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert_eq!(super::recorded_ssm(&w.moto, "SendCommand").len(), 0);
     let commands = w.aws_json(&env, &["ssm", "list-commands"]);
     assert_eq!(commands["Commands"].as_array().expect("commands").len(), 0, "{commands}");
     assert!(!i.document().exists());
