@@ -77,6 +77,11 @@ impl SsmWorld {
     /// Starts moto, adds the SSM world with `spec`'s instances (all tagged `credpush=g1`), and starts the agent
     /// emulator. Online instance `n` stands for user `USERS[n % 3]`.
     pub fn start(spec: Spec) -> Self {
+        Self::start_with_pickup(spec, 0.2)
+    }
+
+    /// [`SsmWorld::start`], with the instances waiting `seconds` after a command arrives before they run it.
+    pub fn start_with_pickup(spec: Spec, seconds: f64) -> Self {
         let moto = Moto::start();
         let port: u16 = moto.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("moto port");
         let state = tempfile::Builder::new().prefix("credpush-ssm-agent-").tempdir().expect("tempdir");
@@ -103,6 +108,7 @@ impl SsmWorld {
             "document": repo().join("deploy/credpush-fetch.yml"),
             "instances": registry,
             "host_path": host_bin,
+            "pickup_delay": seconds,
         });
         let mut child = Command::new(tool("python"))
             .arg(repo().join("tests/support/ssm_world.py"))
