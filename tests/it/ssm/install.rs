@@ -154,7 +154,7 @@ fn install_checks_the_sha256_before_anything_runs_and_needs_one() {
     );
     assert_eq!(fetch["Status"], "Failed", "{fetch}");
     assert!(fetch["StandardErrorContent"].as_str().unwrap_or_default().contains("not run"), "{fetch}");
-    assert_eq!(entries(&bin_dir), [good.clone()], "the wrong download was left in place");
+    assert_eq!(entries(&bin_dir), std::slice::from_ref(&good), "the wrong download was left in place");
     assert!(!i.document().exists(), "a document was written through an unchecked binary");
 
     // A source without a sha256 is refused before any download.

@@ -6,7 +6,8 @@
 //!
 //! The emulator's limits are stated in its file. Those that matter here: moto evaluates SSM and KMS permissions
 //! against Resource "*" (so resource-scoped policies are checked as text, in `iam`); moto's SecureString calls no
-//! KMS; and all the instances share this one filesystem, so two instances given the same path write one file.
+//! KMS (the emulator looks the key up, so a missing or disabled key fails, but no KMS permission is evaluated);
+//! and all the instances share this one filesystem, so two instances given the same path write one file.
 
 mod delivery;
 mod failures;
