@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlparse
 
 import boto3
+import botocore.exceptions
 import yaml
 
 OUTPUT_LIMIT = 2500
@@ -71,6 +72,8 @@ class Agent:
             state = self.kms.describe_key(KeyId=key)["KeyMetadata"].get("KeyState", "Enabled")
         except self.kms.exceptions.NotFoundException:
             raise ApiError("InvalidKeyId", f"Invalid keyId {key}: the KMS key does not exist") from None
+        except botocore.exceptions.ClientError as e:  # the emulator's own lookup failed: say so
+            raise ApiError("InternalServerError", f"emulator: DescribeKey {key}: {e}") from None
         if state != "Enabled":
             raise ApiError("InvalidKeyId", f"Invalid keyId {key}: the KMS key is {state}")
 
