@@ -2,7 +2,6 @@
 //! SendCommand to each group's instances (at most 50 IDs per command, or up to 5 targets that SSM resolves), then
 //! polling the invocations until each instance is final or `--timeout` runs out. Every instance ends as one
 //! [`InstanceReport`]; one instance's failure never stops the others.
-
 //!
 //! This file holds the sending (parameters, command specs, batches); [`poll`] waits for the invocations, and
 //! [`outcome`] turns each instance's last SSM state into its report.
