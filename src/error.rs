@@ -14,6 +14,10 @@
 
 use std::path::PathBuf;
 
+pub use carried::Carried;
+
+mod carried;
+
 /// Exit code: every host ok, or the command succeeded.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: `rotate` finished, and at least one host failed, was unreachable, or was skipped by a signal.
@@ -250,10 +254,9 @@ pub enum Error {
         need: u64,
     },
 
-    /// The inventory could not be read.
-    #[cfg(feature = "cli")]
+    /// The inventory could not be read: an `inventory::InventoryError`, converted where that type lives.
     #[error(transparent)]
-    Inventory(#[from] crate::inventory::InventoryError),
+    Inventory(Carried),
 
     /// `credpush serve` could not listen on its address.
     #[error(
@@ -289,9 +292,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A write refused by the directory rule, or that failed on the way (names the directory and the fix).
+    /// A write refused by the directory rule (a refusal), or that failed on the way (names the directory and the
+    /// fix): a `host::dirs::DirError`, converted where that type lives.
     #[error(transparent)]
-    Dir(#[from] crate::host::dirs::DirError),
+    Dir(Carried),
 }
 
 impl Error {
@@ -306,9 +310,8 @@ impl Error {
             | Error::HostVar { .. }
             | Error::NoRole { .. }
             | Error::FetchRefused { .. }
-            | Error::FdLimit { .. } => EXIT_INPUT,
-            #[cfg(feature = "cli")]
-            Error::Inventory(_) => EXIT_INPUT,
+            | Error::FdLimit { .. }
+            | Error::Inventory(_) => EXIT_INPUT,
             Error::NoCredentials { .. }
             | Error::CallerCredentialsExpired { .. }
             | Error::CallerCredentialsMalformed { .. }

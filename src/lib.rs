@@ -10,13 +10,16 @@
 //! - [`lambda`]: the other front end. With `AWS_LAMBDA_RUNTIME_API` set, the binary serves the Lambda Runtime
 //!   API; each event (keys = `rotate`'s flags in snake_case) becomes the same options and the same SSM rotation.
 //! - [`fleet`]: many hosts. [`fleet::target`] reads each host's inventory variables into a
-//!   [`fleet::target::HostTarget`] with a [`fleet::target::Route`] (ssh or local today);
+//!   [`fleet::target::HostTarget`] with a [`fleet::target::Route`] (ssh, local or ssm);
 //!   [`fleet::rotate::rotate`] assumes once per role and hands every host to [`fleet::fanout::run`], which
-//!   passes it to the transport its route names; [`fleet::status`], [`fleet::plan`], [`fleet::shard`].
+//!   passes it to the transport its route names (SSM hosts, batch-shaped, go through [`fleet::ssm`]);
+//!   [`fleet::status`] (each host's probe through [`fleet::target::Route::probe`]), [`fleet::plan`],
+//!   [`fleet::shard`].
 //! - Transports: [`ssh`], the system ssh through the `openssh` crate: the command line and its trust rules, the
-//!   master's lifecycle, one host's push ([`ssh::deliver::deliver`]) and probe.
+//!   master's lifecycle, one host's push ([`ssh::deliver::deliver`]) and probe ([`ssh::probe::probe`]); [`ssm`],
+//!   a SecureString parameter and Run Command ([`ssm::deliver::deliver`]), read on the instance by `fetch`.
 //! - [`delivery`]: the seam between the fleet and its transports: [`delivery::Delivery`] in,
-//!   [`delivery::HostOutcome`] out, and the run's stop state.
+//!   [`delivery::HostOutcome`] out ([`delivery::Probed`] for status), and the run's stop state.
 //! - [`aws`]: one STS session per run ([`aws::sts::Sts::connect`], through the standard AWS chain), the validated
 //!   request ([`aws::params::AssumeParams`]), one-line STS failures, the clock check.
 //! - [`host`]: what runs on or writes for a host, shared with the Ansible module: the document
@@ -29,7 +32,8 @@
 //! - [`inventory`]: Ansible's INI and YAML inventories, parsed as Ansible parses them. [`ansible`]: the module's
 //!   contract (the `credpush-ansible` binary), built without the default `cli` feature so that it links none of
 //!   the AWS SDK, tokio or ssh code and stays small and static.
-//! - At the bottom: [`error::Error`] (messages name the input and the fix; documented exit codes), [`term`]
+//! - At the bottom, importing nothing above: [`error::Error`] (messages name the input and the fix; documented
+//!   exit codes; errors of upper layers carried as [`error::Carried`]), [`term`]
 //!   (escaping for terminals, a stdout that ends quietly on a closed pipe) and [`duration`] (one span parser).
 //!
 //! ```no_run
@@ -43,11 +47,13 @@
 //! # Ok(()) }
 //! ```
 
-// Without the default `cli` feature only the layers the Ansible module needs are built (see Cargo.toml).
+// Without the default `cli` feature only the layers the Ansible module needs are built (see Cargo.toml): the
+// module's contract, `host`, and the whole bottom layer (error, term, duration; plain std, no optional crate).
 pub mod ansible;
 pub mod duration;
 pub mod error;
 pub mod host;
+pub mod term;
 
 #[cfg(feature = "cli")]
 pub mod aws;
@@ -65,5 +71,3 @@ pub mod lambda;
 pub mod ssh;
 #[cfg(feature = "cli")]
 pub mod ssm;
-#[cfg(feature = "cli")]
-pub mod term;

@@ -152,6 +152,20 @@ impl Delivery {
     }
 }
 
+/// What a transport's read-only status probe gives back for one host (`credpush status`). The fleet judges the
+/// answer; a transport that cannot read a host's document without running a command there says so instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// The probe's `key value` lines (`templates/remote_status.sh`'s answer). Holds no secret.
+    Answer(String),
+    /// The host was never reached; why.
+    Unreachable(String),
+    /// Reached, but the probe failed; why.
+    Failed(String),
+    /// This host's route has no read-only probe; why, and what to use instead.
+    Unsupported(String),
+}
+
 /// Whether an error's text says a descriptor could not be had: EMFILE (os error 24) for this process or an `ssh`
 /// it started, ENFILE (os error 23) for the whole system. The errors come as text from ssh and the openssh crate,
 /// so the text is what can be checked.

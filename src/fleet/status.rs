@@ -1,24 +1,21 @@
-//! `credpush status`: what every host holds right now, without moving a secret. One exec per host runs a fixed
-//! read-only probe (`templates/remote_status.sh`) that sends back only the document's mode, owner, size, sha256,
-//! field shapes, Expiration and the key id's last 4 characters, and the credential_process lines of the
-//! credpush-managed profile blocks. Hosts are judged here, against `--warn`.
+//! `credpush status`: what every host holds right now, without moving a secret. Each host's route hands it to
+//! its transport's read-only probe ([`crate::fleet::target::Route::probe`]; over ssh, `templates/remote_status.sh`
+//! sends back only the document's mode, owner, size, sha256, field shapes, Expiration and the key id's last 4
+//! characters, and the credential_process lines of the credpush-managed profile blocks). Hosts are judged here,
+//! against `--warn`. A route without a probe (SSM) gets an `unsupported` row with the reason.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::delivery::Probed;
 use crate::fleet::target::HostTarget;
 use crate::fleet::{FleetOptions, Selection};
-use crate::ssh::connect::connect;
-use crate::ssh::error::PushError;
 use crate::ssh::settings::SshSettings;
-
-const PROBE: &str =
-    concat!(include_str!("../../templates/remote_common.sh"), include_str!("../../templates/remote_status.sh"));
 
 /// A host's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -34,6 +31,8 @@ pub enum State {
     Broken,
     /// The host did not answer.
     Unreachable,
+    /// Its route has no read-only probe (SSM); the row says why. Counts as not ok for the exit code.
+    Unsupported,
 }
 
 impl State {
@@ -45,6 +44,7 @@ impl State {
             State::Expired => "expired",
             State::Broken => "broken",
             State::Unreachable => "unreachable",
+            State::Unsupported => "unsupported",
         }
     }
 }
@@ -178,14 +178,14 @@ pub fn judge(host: &str, answer: &str, now: OffsetDateTime, warn: Duration, prof
     s
 }
 
-/// Probes every target, `forks` at a time, each within `timeout` (one retry for hosts that did not answer).
+/// Probes every target, `forks` at a time, each within `timeout`, through the transport its route names.
 pub async fn probe_all(
     targets: Vec<HostTarget>,
     ssh: SshSettings,
     forks: usize,
     timeout: Duration,
     config_file: &str,
-) -> Vec<(HostTarget, Result<String, PushError>)> {
+) -> Vec<(HostTarget, Probed)> {
     let sem = Arc::new(Semaphore::new(forks.max(1)));
     let mut set = JoinSet::new();
     for t in targets {
@@ -193,34 +193,11 @@ pub async fn probe_all(
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             // A connection credpush cannot make (winrm, a password) is reported, never attempted.
-            if let Some(why) = &t.unsupported {
-                let why = PushError::Local(why.clone());
-                return (t, Err(why));
-            }
-            let deadline = Instant::now() + timeout;
-            let mut result = Err(PushError::ConnectTimeout(timeout));
-            for attempt in 0..2 {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let one = async {
-                    let Some(peer) = t.route.ssh_peer() else {
-                        return Err(PushError::Local("status cannot probe this host's route".into()));
-                    };
-                    let conn = connect(peer, &ssh).await?;
-                    let out = conn.probe(PROBE, &[&t.path, &config]).await;
-                    if let Err(e) = conn.close().await {
-                        tracing::debug!(error = %e, "closing the connection");
-                    }
-                    out
-                };
-                result = tokio::time::timeout(left, one).await.unwrap_or(Err(PushError::ConnectTimeout(timeout)));
-                match &result {
-                    Err(e) if e.is_retryable() && attempt == 0 && Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(250)).await
-                    }
-                    _ => break,
-                }
-            }
-            (t, result)
+            let probed = match &t.unsupported {
+                Some(why) => Probed::Failed(why.clone()),
+                None => t.route.probe(&ssh, &t.path, &config, timeout).await,
+            };
+            (t, probed)
         });
     }
     let mut out = Vec::new();
@@ -232,11 +209,12 @@ pub async fn probe_all(
     out
 }
 
-/// A host that could not be probed.
-pub fn unreachable(t: &HostTarget, error: &PushError) -> HostStatus {
+/// A host whose probe gave no answer: unreachable, broken (reached, or not reachable as configured), or
+/// unsupported (its route has no read-only probe).
+pub fn not_probed(t: &HostTarget, state: State, why: String) -> HostStatus {
     HostStatus {
         host: t.name.clone(),
-        state: if error.is_unreachable() { State::Unreachable } else { State::Broken },
+        state,
         path: t.path.clone(),
         expiration: None,
         seconds_left: None,
@@ -245,7 +223,7 @@ pub fn unreachable(t: &HostTarget, error: &PushError) -> HostStatus {
         mode: None,
         owner: None,
         profiles: Vec::new(),
-        problems: vec![error.to_string()],
+        problems: vec![why],
     }
 }
 
@@ -304,8 +282,10 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
     let mut report: Vec<HostStatus> = probed
         .into_iter()
         .map(|(t, r)| match r {
-            Ok(answer) => judge(&t.name, &answer, now, Duration::from_secs(warn), cmd.profile.as_deref()),
-            Err(e) => unreachable(&t, &e),
+            Probed::Answer(answer) => judge(&t.name, &answer, now, Duration::from_secs(warn), cmd.profile.as_deref()),
+            Probed::Unreachable(why) => not_probed(&t, State::Unreachable, why),
+            Probed::Failed(why) => not_probed(&t, State::Broken, why),
+            Probed::Unsupported(why) => not_probed(&t, State::Unsupported, why),
         })
         .collect();
     report.sort_by(|a, b| a.host.cmp(&b.host));

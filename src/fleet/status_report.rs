@@ -25,8 +25,13 @@ pub fn human(hosts: &[HostStatus]) -> String {
         .collect();
     let mut out = crate::term::table(&["HOST", "STATE", "LEFT", "EXPIRES", "KEY", "MODE", "PROFILE", "DETAIL"], &rows);
     let count = |st: State| hosts.iter().filter(|h| h.state == st).count();
+    // `unsupported` only shows when a host is, so an ssh-only fleet's summary reads as before.
+    let unsupported = match count(State::Unsupported) {
+        0 => String::new(),
+        n => format!(", {n} unsupported"),
+    };
     out.push_str(&format!(
-        "{} ok, {} expiring, {} expired, {} broken, {} unreachable of {} hosts\n",
+        "{} ok, {} expiring, {} expired, {} broken, {} unreachable{unsupported} of {} hosts\n",
         count(State::Ok),
         count(State::Expiring),
         count(State::Expired),
@@ -84,7 +89,7 @@ pub fn prometheus(hosts: &[HostStatus], now: OffsetDateTime) -> String {
     }
     family(&mut out, "credpush_host_state", "1 for the state the host is in, 0 for the others.");
     for h in hosts {
-        for st in [State::Ok, State::Expiring, State::Expired, State::Broken, State::Unreachable] {
+        for st in [State::Ok, State::Expiring, State::Expired, State::Broken, State::Unreachable, State::Unsupported] {
             out.push_str(&format!(
                 "credpush_host_state{{host=\"{}\",state=\"{}\"}} {}\n",
                 label(&h.host),

@@ -2,14 +2,16 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::aws::params::RoleArn;
-use crate::delivery::{Delivery, Payload};
+use crate::delivery::{Delivery, Payload, Probed};
 use crate::error::{Error, Result};
 use crate::ssh::args::parse_inventory_args;
 use crate::ssh::host::{Become, LocalHost, Peer, SshHost};
+use crate::ssh::settings::SshSettings;
 use crate::ssm::host::SsmHost;
 
 /// Where the document goes when neither `credpush_path` nor `--path` says otherwise. Resolved on the host.
@@ -96,6 +98,16 @@ pub fn refuse_inventory_commands(targets: &[HostTarget]) -> Result<()> {
 }
 
 impl Route {
+    /// `credpush status`'s read-only look at one host, by the transport this route names. `ssh` carries the
+    /// SSH transport's run settings (the routes it serves); a transport with settings of its own adds them here.
+    pub async fn probe(&self, ssh: &SshSettings, path: &str, config: &str, timeout: Duration) -> Probed {
+        match self {
+            Route::Ssh(host) => crate::ssh::probe::probe(Peer::Ssh(host), ssh, path, config, timeout).await,
+            Route::Local(host) => crate::ssh::probe::probe(Peer::Local(host), ssh, path, config, timeout).await,
+            Route::Ssm(host) => crate::ssm::host::probe(host),
+        }
+    }
+
     /// How the SSH transport reaches the host, for a route it serves (today, every route).
     pub fn ssh_peer(&self) -> Option<Peer<'_>> {
         match self {

@@ -107,6 +107,15 @@ pub enum DirError {
     },
 }
 
+/// The bottom layer carries the directory rule's errors without importing this layer (see
+/// [`crate::error::Carried`]); a refusal stays exit 2, a failed operation exit 4.
+impl From<DirError> for crate::error::Error {
+    fn from(e: DirError) -> Self {
+        let refusal = e.is_refusal();
+        crate::error::Error::Dir(crate::error::Carried::new(e).refusal(refusal))
+    }
+}
+
 impl DirError {
     /// True when the directory rule refused the path (who owns or may write a directory, what is there), as
     /// opposed to an operation that failed on the way: the first is the input's to fix (exit 2), the second this

@@ -14,7 +14,7 @@ pub mod path;
 pub mod profile;
 pub mod secret;
 
-// `read` and `doctor` print through `crate::term`, which is part of the CLI build.
+// `read` and `doctor` are the CLI's own reports (the module never runs them), so they stay out of its build.
 #[cfg(feature = "cli")]
 pub mod doctor;
 // `fetch` (on an SSM managed instance) is called by the CLI with what the SSM transport read.

@@ -117,6 +117,13 @@ fn show_sources(sources: &[PathBuf]) -> String {
     sources.iter().map(|s| s.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// The bottom layer carries the inventory's errors without importing this layer (see [`crate::error::Carried`]).
+impl From<InventoryError> for crate::error::Error {
+    fn from(e: InventoryError) -> Self {
+        crate::error::Error::Inventory(crate::error::Carried::new(e))
+    }
+}
+
 impl InventoryError {
     pub(crate) fn syntax(path: &std::path::Path, line: usize, message: impl Into<String>) -> Self {
         Self::Syntax { path: path.to_path_buf(), line, message: message.into() }

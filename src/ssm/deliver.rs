@@ -2,6 +2,9 @@
 //! SendCommand to each group's instances (at most 50 IDs per command, or up to 5 targets that SSM resolves), then
 //! polling the invocations until each instance is final or `--timeout` runs out. Every instance ends as one
 //! [`InstanceReport`]; one instance's failure never stops the others.
+//!
+//! This file holds the sending (parameters, command specs, batches); [`poll`] waits for the invocations, and
+//! [`outcome`] turns each instance's last SSM state into its report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -9,13 +12,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::client::{CommandSpec, InvocationState, Recipients, Ssm};
+use super::client::{CommandSpec, Recipients, Ssm};
 use super::targets::MAX_IDS_PER_COMMAND;
 use crate::error::Error;
 use crate::host::document::CredentialDocument;
+use outcome::{interrupted_reason, judge, report, target_report, unsent};
+use poll::{Sent, poll_all};
 
-/// Longest reason taken from an instance's output.
-const MAX_REASON: usize = 400;
+pub use outcome::{Ending, InstanceReport, not_sent};
+
+mod outcome;
+mod poll;
 
 /// One managed instance named by ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,53 +69,6 @@ pub struct Settings {
     pub timeout: Duration,
     /// Time between two polls of a command.
     pub poll: Duration,
-}
-
-/// How an instance ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// fetch wrote the document.
-    Ok,
-    /// The instance ran the command, and it failed (or SSM failed for it).
-    Failed,
-    /// The instance never picked the command up.
-    Unreachable,
-    /// The run was interrupted before the instance was final.
-    Skipped,
-    /// fetch left the document alone: a later rotation had written it (not a failure).
-    Superseded,
-}
-
-/// One instance's line. Holds no secret.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InstanceReport {
-    /// The report name.
-    pub name: String,
-    /// The instance ID (for a target nothing matched: the target).
-    pub instance_id: String,
-    /// How it ended.
-    pub ending: Ending,
-    /// Seconds from its SendCommand to the poll that saw it final.
-    pub seconds: f64,
-    /// The document's path on the instance.
-    pub path: String,
-    /// The document's expiration, when written.
-    pub expiration: Option<String>,
-    /// What `--install-profile` did, from fetch's line.
-    pub profile: Option<&'static str>,
-    /// Why it was not ok.
-    pub error: Option<String>,
-}
-
-struct Sent {
-    group: usize,
-    command_id: String,
-    /// The IDs sent, or None for targets (SSM resolves them).
-    ids: Option<Vec<Instance>>,
-    target_label: String,
-    at: Instant,
-    seen: HashMap<String, (InvocationState, f64)>,
-    done: bool,
 }
 
 /// Delivers `doc` (the role `role_name`'s credentials, assumed at the stamp beside it) to every group. Returns one report per instance, and
@@ -226,125 +186,6 @@ pub async fn deliver(
     (reports, aws_failed)
 }
 
-async fn poll_all(
-    ssm: &Ssm,
-    sent: &mut [Sent],
-    every: Duration,
-    deadline: Instant,
-    cancel: impl Future<Output = ()>,
-) -> bool {
-    tokio::pin!(cancel);
-    loop {
-        if sent.iter().all(|s| s.done) {
-            return false;
-        }
-        let wait = every.min(deadline.saturating_duration_since(Instant::now()));
-        tokio::select! {
-            biased;
-            () = &mut cancel => return true,
-            () = tokio::time::sleep(wait) => {}
-        }
-        for s in sent.iter_mut().filter(|s| !s.done) {
-            match ssm.invocations(&s.command_id).await {
-                Ok(states) => {
-                    let secs = s.at.elapsed().as_secs_f64();
-                    for (id, st) in states {
-                        let keep = s.seen.get(&id).is_some_and(|(old, _)| old.is_final());
-                        if !keep {
-                            s.seen.insert(id, (st, secs));
-                        }
-                    }
-                    let is_final = |id: &String| s.seen.get(id).is_some_and(|(st, _)| st.is_final());
-                    s.done = match &s.ids {
-                        Some(ids) => ids.iter().all(|i| is_final(&i.id)),
-                        None => !s.seen.is_empty() && s.seen.keys().all(is_final),
-                    };
-                }
-                // A failed poll is retried at the next round; the deadline bounds it.
-                Err(e) => tracing::warn!(command_id = s.command_id, "polling failed: {e}"),
-            }
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn judge(
-    ssm: &Ssm,
-    s: &Sent,
-    g: &Group,
-    inst: &Instance,
-    state: &InvocationState,
-    secs: f64,
-    interrupted: bool,
-    expiration: &str,
-) -> InstanceReport {
-    let status = format!("SSM status {} ({})", state.status, state.details);
-    match state.status.as_str() {
-        "Success" if state.fetch_output.as_deref().is_some_and(|o| o.contains(crate::host::fetch::SUPERSEDED)) => {
-            let line = state.fetch_output.as_deref().and_then(last_line);
-            report(g, inst, Ending::Superseded, secs, line)
-        }
-        "Success" => {
-            let mut r = report(g, inst, Ending::Ok, secs, None);
-            r.expiration = Some(expiration.to_owned());
-            r.profile = state.fetch_output.as_deref().and_then(profile_word);
-            r
-        }
-        "Failed" | "TimedOut" | "Cancelled" => {
-            if matches!(state.details.as_str(), "DeliveryTimedOut" | "Undeliverable" | "Terminated") {
-                return report(
-                    g,
-                    inst,
-                    Ending::Unreachable,
-                    secs,
-                    Some(format!("the command was not delivered: {status}")),
-                );
-            }
-            let stderr = ssm.fetch_stderr(&s.command_id, &inst.id).await.ok();
-            let from_output = state.fetch_output.as_deref().and_then(|o| o.split("----------ERROR-------").nth(1));
-            let reason = stderr.as_deref().and_then(last_line).or_else(|| from_output.and_then(last_line));
-            let why = match reason {
-                Some(line) => format!("{line} ({status})"),
-                None => status,
-            };
-            report(g, inst, Ending::Failed, secs, Some(why))
-        }
-        _ if interrupted => report(g, inst, Ending::Skipped, secs, Some(interrupted_reason())),
-        "InProgress" | "Cancelling" => {
-            report(g, inst, Ending::Failed, secs, Some(format!("still running at --timeout: {status}")))
-        }
-        _ => report(
-            g,
-            inst,
-            Ending::Unreachable,
-            secs,
-            Some(format!(
-                "the instance did not pick up the command within --timeout: {status} (is its SSM agent running and online?)"
-            )),
-        ),
-    }
-}
-
-fn interrupted_reason() -> String {
-    "interrupted while SSM was running the command; the instance may still complete it".into()
-}
-
-/// fetch's reason: the last non-empty line, without its `credpush: error: ` prefix, escaped and bounded.
-fn last_line(text: &str) -> Option<String> {
-    let line = text.lines().map(str::trim).rev().find(|l| !l.is_empty())?;
-    let line = line.strip_prefix("credpush: error: ").unwrap_or(line);
-    Some(crate::term::escape(&line.chars().take(MAX_REASON).collect::<String>()).into_owned())
-}
-
-/// The profile word of fetch's summary line (`…, profile created`).
-fn profile_word(output: &str) -> Option<&'static str> {
-    let tail = output.split(", profile ").nth(1)?;
-    ["created", "updated", "unchanged"].into_iter().find(|w| tail.starts_with(w))
-}
-
 fn command_spec(g: &Group, role_name: &str, settings: &Settings) -> CommandSpec {
     let mut parameters = vec![
         ("parameterName", g.parameter.clone()),
@@ -366,38 +207,6 @@ fn command_spec(g: &Group, role_name: &str, settings: &Settings) -> CommandSpec 
         max_concurrency: settings.max_concurrency.clone(),
         max_errors: settings.max_errors.clone(),
     }
-}
-
-fn report(g: &Group, inst: &Instance, ending: Ending, seconds: f64, error: Option<String>) -> InstanceReport {
-    InstanceReport {
-        name: inst.name.clone(),
-        instance_id: inst.id.clone(),
-        ending,
-        seconds,
-        path: g.path.clone(),
-        expiration: None,
-        profile: None,
-        error,
-    }
-}
-
-fn target_report(g: &Group, label: &str, ending: Ending, why: String) -> InstanceReport {
-    let inst = Instance { name: label.to_owned(), id: label.to_owned() };
-    report(g, &inst, ending, 0.0, Some(why))
-}
-
-/// The report of an instance (or target) whose command was never sent, e.g. its role's AssumeRole failed.
-pub fn not_sent(g: &Group, name: &str, id: &str, why: &str) -> InstanceReport {
-    report(g, &Instance { name: name.to_owned(), id: id.to_owned() }, Ending::Failed, 0.0, Some(why.to_owned()))
-}
-
-fn unsent(g: &Group, why: &str) -> Vec<InstanceReport> {
-    let mut out: Vec<InstanceReport> =
-        g.instances.iter().map(|i| report(g, i, Ending::Failed, 0.0, Some(why.to_owned()))).collect();
-    for (k, v) in &g.targets {
-        out.push(target_report(g, &format!("{k}={}", v.join(",")), Ending::Failed, why.to_owned()));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -44,6 +44,15 @@ impl SsmHost {
     }
 }
 
+/// `credpush status` for an SSM host. status reads a document without changing anything, over one ssh exec; an
+/// SSM instance can only be read by running a command on it (SendCommand, whose output SSM keeps for 30 days),
+/// which a read-only status must not do. So the host gets its own row saying so.
+pub fn probe(_host: &SsmHost) -> crate::delivery::Probed {
+    crate::delivery::Probed::Unsupported(
+        "status probes over ssh and this host is reached through SSM (ansible_connection aws_ssm), where reading the document would mean running a command on it; see its last `credpush rotate` report, or run `credpush doctor` on the instance".into(),
+    )
+}
+
 /// A user name the fetch document's allowedPattern admits.
 pub fn valid_user(name: &str) -> bool {
     let mut chars = name.chars();

@@ -42,8 +42,16 @@ Limits (what it does not model):
   DeliveryTimedOut. The real delivery timeout is separate from the execution timeout.
 - IAM: moto evaluates SSM and KMS calls against Resource "*". Statements scoped to one parameter or key, and
   conditions such as ssm:resourceTag, cannot be shown here.
-- KMS: moto's SecureString does not call KMS, so a key that the caller may not use is not refused.
+- KMS: moto's SecureString does not call KMS, so a key that the caller may not use is not refused (see
+  PutParameter below for what is checked).
 - Instance registration (hybrid activation) is the --config file. DescribeInstanceInformation is not served.
+- PutParameter of a SecureString: SSM's own use of KMS is modelled as far as moto's KMS can answer it. The key
+  (`KeyId`: ID, ARN or alias) is looked up in moto's KMS (DescribeKey, with the service's credentials) before the
+  call goes on to moto; a key that does not exist, or is not Enabled, fails the call with `InvalidKeyId`, the
+  code SSM documents for PutParameter. The caller's own kms:Encrypt permission and the key policy are not
+  evaluated (moto's SSM never calls KMS as the caller), and this check runs before moto authenticates the call.
+- The steps' PATH starts with --config's `host_path` when set: the tools a host has installed (the AWS CLI that
+  the install step's `aws s3 cp` needs). S3 GET and HEAD requests pass through to moto like every other call.
 """
 
 import argparse
@@ -72,14 +80,25 @@ def handler_for(agent):
         def do_GET(self):
             self.forward_and_reply(b"")
 
+        def do_HEAD(self):  # `aws s3 cp` asks HeadObject first (the install step's download)
+            status, headers, data = self.forward(b"", json_errors=False)
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             target = self.headers.get("X-Amz-Target", "")
             op = target.split(".", 1)[1] if target.startswith("AmazonSSM.") else ""
-            if op not in ("SendCommand", "GetCommandInvocation", "ListCommandInvocations"):
+            if op not in ("SendCommand", "GetCommandInvocation", "ListCommandInvocations", "PutParameter"):
                 return self.reply(*self.forward(body, json_errors=bool(op)))
             try:
                 request = json.loads(body or b"{}")
+                if op == "PutParameter":
+                    agent.check_key(request)
+                    return self.reply(*self.forward(body))
                 if op == "SendCommand":
                     return self.send_command(request, body)
                 status, headers, reply = self.forward(body)

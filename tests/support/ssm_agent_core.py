@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlparse
 
 import boto3
+import botocore.exceptions
 import yaml
 
 OUTPUT_LIMIT = 2500
@@ -49,13 +50,32 @@ class Agent:
         self.order = []  # keys in creation order, for listing
         self.endpoint = ""  # set once listening
         svc = config["service"]
-        self.ssm = boto3.client(
-            "ssm",
-            endpoint_url=moto,
-            region_name=config.get("region", "us-east-1"),
-            aws_access_key_id=svc["access_key_id"],
-            aws_secret_access_key=svc["secret_access_key"],
+        self.ssm, self.kms = (
+            boto3.client(
+                name,
+                endpoint_url=moto,
+                region_name=config.get("region", "us-east-1"),
+                aws_access_key_id=svc["access_key_id"],
+                aws_secret_access_key=svc["secret_access_key"],
+            )
+            for name in ("ssm", "kms")
         )
+
+    # --- parameters ------------------------------------------------------------------------------------------
+    def check_key(self, request):
+        """SSM encrypts a SecureString under its KeyId with KMS; moto's SSM skips that, so the key is looked up
+        here. A missing or not-Enabled key is SSM's InvalidKeyId."""
+        key = request.get("KeyId")
+        if request.get("Type") != "SecureString" or not key:
+            return
+        try:
+            state = self.kms.describe_key(KeyId=key)["KeyMetadata"].get("KeyState", "Enabled")
+        except self.kms.exceptions.NotFoundException:
+            raise ApiError("InvalidKeyId", f"Invalid keyId {key}: the KMS key does not exist") from None
+        except botocore.exceptions.ClientError as e:  # the emulator's own lookup failed: say so
+            raise ApiError("InternalServerError", f"emulator: DescribeKey {key}: {e}") from None
+        if state != "Enabled":
+            raise ApiError("InvalidKeyId", f"Invalid keyId {key}: the KMS key is {state}")
 
     # --- targets ---------------------------------------------------------------------------------------------
     def resolve(self, request):
@@ -166,8 +186,9 @@ class Agent:
             f.write("\n".join(sub(c) for c in commands) + "\n")
         workdir = sub(inputs.get("workingDirectory", "")) or orch
         timeout = int(sub(inputs.get("timeoutSeconds", 3600)))
+        host_path = self.config.get("host_path")
         env = {
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PATH": (host_path + ":" if host_path else "") + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": os.path.join(home, "home"),
             "AWS_SSM_INSTANCE_ID": inv.instance["id"],
             "AWS_SSM_REGION_NAME": self.config.get("region", "us-east-1"),

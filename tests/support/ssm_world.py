@@ -2,10 +2,12 @@
 on again around this script).
 
 Usage: ssm_world.py ENDPOINT AGENT_CONFIG < SPEC
-SPEC (JSON on stdin): {"document": PATH, "instances": [{"id": "mi-…", "tags": {...}, "online": true}, ...]}
+SPEC (JSON on stdin): {"document": PATH, "instances": [{"id": "mi-…", "tags": {...}, "online": true}, ...],
+  "host_path": DIR (optional: tools the instances have installed, first on their steps' PATH)}
 Writes the agent emulator's config (tests/support/ssm_agent.py) to AGENT_CONFIG, 0600, and prints JSON:
   rotator, rotator_noput: users {arn, access_key_id, secret_access_key}, both trusted by the target role;
       rotator holds the SSM and KMS actions a rotation needs, rotator_noput lacks ssm:PutParameter
+  publisher: a user that may put objects in `bucket` (credpush builds for the document's install step)
   target_role_arn: the role whose credentials are delivered (credpush-onprem)
   key_id, key_arn: the customer-managed key, aliased alias/credpush
   document_name: the fetch document, created from SPEC's document
@@ -23,13 +25,15 @@ import boto3
 
 REGION = "us-east-1"
 DOCUMENT = "credpush-fetch"
+BUCKET = "credpush-releases"
 
 
 def main() -> None:
     endpoint, config_out = sys.argv[1], sys.argv[2]
     spec = json.load(sys.stdin)
     kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="setup", aws_secret_access_key="setup")
-    iam, sts, kms, ssm = (boto3.client(s, **kw) for s in ("iam", "sts", "kms", "ssm"))
+    iam, sts, kms, ssm, s3 = (boto3.client(s, **kw) for s in ("iam", "sts", "kms", "ssm", "s3"))
+    s3.create_bucket(Bucket=BUCKET)
 
     def user(name, actions):
         arn = iam.create_user(UserName=name)["User"]["Arn"]
@@ -45,8 +49,11 @@ def main() -> None:
     world = {
         "rotator": user("rotator", rotate + ["ssm:PutParameter"]),
         "rotator_noput": user("rotator-noput", rotate),
-        "service": user("ssm-service", ["ssm:GetDocument", "ssm:DescribeDocument"]),
+        "service": user("ssm-service", ["ssm:GetDocument", "ssm:DescribeDocument", "kms:DescribeKey"]),
         "reader": user("ssm-reader", ["ssm:ListCommands", "ssm:GetParameter", "ssm:DescribeParameters"]),
+        # Publishes credpush builds to the bucket the document's install step reads (binarySource).
+        "publisher": user("credpush-publisher", ["s3:PutObject"]),
+        "bucket": BUCKET,
         "document_name": DOCUMENT,
     }
     trust = {
@@ -80,7 +87,8 @@ def main() -> None:
     host_arn = iam.create_role(RoleName="credpush-ssm-host", AssumeRolePolicyDocument=json.dumps(host_trust))["Role"]["Arn"]
     host_policy = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["ssm:GetParameter", "kms:Decrypt"], "Resource": "*"}],
+        # s3:GetObject: the document's install step downloads credpush from S3 with the agent's credentials.
+        "Statement": [{"Effect": "Allow", "Action": ["ssm:GetParameter", "kms:Decrypt", "s3:GetObject"], "Resource": "*"}],
     }
     iam.put_role_policy(RoleName="credpush-ssm-host", PolicyName="host", PolicyDocument=json.dumps(host_policy))
     instances = []
@@ -101,6 +109,7 @@ def main() -> None:
         "service": world["service"],
         "instances": instances,
         "pickup_delay": spec.get("pickup_delay", 0.2),
+        "host_path": spec.get("host_path", ""),
     }
     fd = os.open(config_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

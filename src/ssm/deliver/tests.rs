@@ -1,6 +1,6 @@
 //! Unit tests of the parent module.
 
-use super::*;
+use super::outcome::{last_line, profile_word};
 
 #[test]
 fn reasons_come_from_fetch_last_line_escaped() {

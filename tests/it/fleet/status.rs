@@ -10,10 +10,18 @@ use crate::sshd::Fleet;
 fn status_reports_every_state_without_moving_a_secret() {
     let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(8));
     // `odd"one\x` is a name from a hand-written inventory: its quote and backslash must be escaped in the labels.
-    let inv = fleet
-        .inventory("hole ansible_host=127.0.0.1 ansible_port=1\n'odd\"one\\x' ansible_host=127.0.0.1 ansible_port=1\n");
-    let mut cmd =
-        rotate(&env, &moto, &fleet, &inv, &["--json", "--install-profile", "onprem", "--limit", "onprem:!hole:!odd*"]);
+    // `ssmbox` is reached through SSM, which status cannot read without running a command: its own row says so.
+    let inv = fleet.inventory(concat!(
+        "hole ansible_host=127.0.0.1 ansible_port=1\n'odd\"one\\x' ansible_host=127.0.0.1 ansible_port=1\n",
+        "ssmbox ansible_connection=community.aws.aws_ssm ansible_aws_ssm_instance_id=mi-0123456789abcdef0\n",
+    ));
+    let mut cmd = rotate(
+        &env,
+        &moto,
+        &fleet,
+        &inv,
+        &["--json", "--install-profile", "onprem", "--limit", "onprem:!hole:!odd*:!ssmbox"],
+    );
     run(&mut cmd).expect_code(0);
     let h = |n: &str| fleet.host(n);
     let now = time::OffsetDateTime::now_utc();
@@ -105,6 +113,12 @@ fn status_reports_every_state_without_moving_a_secret() {
         ]
     );
     assert_eq!(state("hole"), "unreachable");
+    assert_eq!(state("ssmbox"), "unsupported", "{}", host("ssmbox"));
+    assert!(
+        problems("ssmbox")[0].starts_with("status probes over ssh and this host is reached through SSM"),
+        "{}",
+        host("ssmbox")
+    );
 
     let metrics = std::fs::read_to_string(&prom).expect("prometheus file");
     assert!(metrics.contains("# TYPE credpush_credentials_expiration_timestamp_seconds gauge\n"), "{metrics}");
@@ -127,6 +141,7 @@ fn status_reports_every_state_without_moving_a_secret() {
     assert!(metrics.contains("credpush_host_state{host=\"host1\",state=\"ok\"} 1\n"), "{metrics}");
     assert!(metrics.contains("credpush_host_state{host=\"host2\",state=\"expired\"} 1\n"), "{metrics}");
     assert!(metrics.contains("credpush_host_state{host=\"hole\",state=\"unreachable\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("credpush_host_state{host=\"ssmbox\",state=\"unsupported\"} 1\n"), "{metrics}");
 
     // Prometheus' own linter and parser accept the file as written.
     let file = std::fs::File::open(&prom).expect("prometheus file");

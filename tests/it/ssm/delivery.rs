@@ -192,6 +192,8 @@ fn sixty_instance_ids_go_out_as_two_commands() {
         .collect();
     sizes.sort_unstable();
     assert_eq!(sizes, [10, 50], "{commands}");
+    // The sixty share one parameter: it is written once.
+    assert_eq!(super::recorded_ssm(&w.moto, "PutParameter").len(), 1);
     // The fan-out limits pass through as SSM's own (defaults: 50 at once, and every instance runs).
     for c in commands["Commands"].as_array().expect("commands") {
         assert_eq!((c["MaxConcurrency"].as_str(), c["MaxErrors"].as_str()), (Some("50"), Some("100%")), "{c}");

@@ -1,7 +1,7 @@
 //! Failures: an instance whose fetch fails is `failed` alone with fetch's one-line reason (one a later rotation
 //! reached is `superseded`); an instance that never polls is `unreachable` within --timeout; a denied
-//! PutParameter exits 3 before any SendCommand; and `credpush fetch` itself refuses an expired document and keeps
-//! the old file.
+//! PutParameter, or a KMS key SSM cannot encrypt with, exits 3 before any SendCommand; and `credpush fetch` itself
+//! refuses an expired document and keeps the old file.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,33 @@ fn a_denied_put_parameter_exits_3_before_any_send_command() {
     assert!(!i.document().exists());
 }
 
+/// A KMS key SSM cannot encrypt with. moto's PutParameter takes any KeyId and never calls KMS, so the denial here
+/// is the agent emulator's model of SSM's own KMS use (tests/support/ssm_agent.py, PutParameter): a key moto's KMS
+/// does not know fails with `InvalidKeyId`, as SSM documents. A key that exists but that the caller may not use
+/// (its key policy, or kms:Encrypt denied) cannot be shown: neither moto nor the emulator evaluates KMS
+/// permissions for SSM's call.
+#[test]
+fn a_kms_key_ssm_cannot_use_exits_3_before_any_send_command() {
+    let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 1, offline: 0 }));
+    w.make_dirs();
+    let i = &w.instances[0];
+    let ids = format!("Key=InstanceIds,Values={}", i.id);
+    let doc = i.document();
+    let args = ["--ssm-targets", &ids, "--path", doc.to_str().expect("utf-8"), "--owner", i.user];
+    let r = run(w.rotate(&env, &args).args(["--kms-key-id", "alias/no-such-key"])).expect_code(3);
+    let report: Value = serde_json::from_str(&r.stdout).expect("json");
+    let (s, e) = status_of(&report, &i.id);
+    assert_eq!(s, "failed", "{report}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("PutParameter") && e.contains("InvalidKeyId") && e.contains("--kms-key-id"), "{e}");
+    // The reason is the report's one line; nothing else is said.
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert_eq!(super::recorded_ssm(&w.moto, "SendCommand").len(), 0);
+    let commands = w.aws_json(&env, &["ssm", "list-commands"]);
+    assert_eq!(commands["Commands"].as_array().expect("commands").len(), 0, "{commands}");
+    assert!(!i.document().exists());
+}
+
 #[test]
 fn fetch_refuses_an_expired_document_and_keeps_the_old_file() {
     let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 1, offline: 0 }));
@@ -119,6 +146,62 @@ fn fetch_refuses_an_expired_document_and_keeps_the_old_file() {
     assert!(lines[0].contains("expired at") && lines[0].contains("/credpush/credpush-onprem"), "{}", r.stderr);
     assert_eq!(std::fs::read(i.document()).expect("kept"), before);
     assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+/// An instance refuses the document it fetches (here: expired), and its rotation row is `failed` with fetch's
+/// reason while the old file stays. The refused value is put by hand (as `fetch_refuses_…` above does) between
+/// the rotation's PutParameter and the instance's pickup, which the emulator delays by 6 s for this: an
+/// overlapping writer, as SSM would let one in.
+#[test]
+fn an_instance_that_refuses_what_it_fetches_is_a_failed_row_and_keeps_its_file() {
+    let (env, w) = (Env::new(), SsmWorld::start_with_pickup(Spec { online: 1, offline: 0 }, 6.0));
+    w.make_dirs();
+    let i = &w.instances[0];
+    let ids = format!("Key=InstanceIds,Values={}", i.id);
+    let doc = i.document();
+    let args = ["--ssm-targets", &ids, "--path", doc.to_str().expect("utf-8"), "--owner", i.user, "--timeout", "40s"];
+    run(&mut w.rotate(&env, &args)).expect_code(0);
+    let before = std::fs::read(i.document()).expect("written");
+    let stale = env.path("stale.json");
+    std::fs::copy(i.document(), &stale).expect("copy");
+    crate::harness::set_expiration(&stale, time::OffsetDateTime::now_utc() - time::Duration::minutes(5));
+
+    let mut rotation = w.rotate(&env, &args);
+    rotation.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = rotation.spawn().expect("rotate");
+    // The rotation's own value is version 2; the stale one goes in on top of it before the instance picks up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = w.aws_json(&env, &["ssm", "get-parameter", "--name", "/credpush/credpush-onprem"]);
+        if p["Parameter"]["Version"] == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rotation did not put its value: {p}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut put = env.cmd(crate::harness::tool("aws"));
+    w.as_user(&mut put, &w.user("rotator")).args([
+        "ssm",
+        "put-parameter",
+        "--name",
+        "/credpush/credpush-onprem",
+        "--type",
+        "SecureString",
+        "--key-id",
+        "alias/credpush",
+        "--overwrite",
+        "--value",
+    ]);
+    put.arg(format!("file://{}", stale.display()));
+    run(&mut put).expect_code(0);
+
+    let out = child.wait_with_output().expect("rotate");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (s, e) = status_of(&report, &i.id);
+    assert_eq!(s, "failed", "{report}");
+    assert!(e.contains("version 3 expired at") && e.contains("the old file was kept"), "{e}");
+    assert_eq!(std::fs::read(i.document()).expect("kept"), before);
 }
 
 /// The shared credentials file the emulator wrote for instance `id` (after its first command).

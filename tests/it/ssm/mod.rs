@@ -6,12 +6,15 @@
 //!
 //! The emulator's limits are stated in its file. Those that matter here: moto evaluates SSM and KMS permissions
 //! against Resource "*" (so resource-scoped policies are checked as text, in `iam`); moto's SecureString calls no
-//! KMS; and all the instances share this one filesystem, so two instances given the same path write one file.
+//! KMS (the emulator looks the key up, so a missing or disabled key fails, but no KMS permission is evaluated);
+//! and all the instances share this one filesystem, so two instances given the same path write one file.
 
 mod delivery;
 mod failures;
 mod formats;
 pub(crate) mod iam;
+mod install;
+mod mixed;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -75,6 +78,11 @@ impl SsmWorld {
     /// Starts moto, adds the SSM world with `spec`'s instances (all tagged `credpush=g1`), and starts the agent
     /// emulator. Online instance `n` stands for user `USERS[n % 3]`.
     pub fn start(spec: Spec) -> Self {
+        Self::start_with_pickup(spec, 0.2)
+    }
+
+    /// [`SsmWorld::start`], with the instances waiting `seconds` after a command arrives before they run it.
+    pub fn start_with_pickup(spec: Spec, seconds: f64) -> Self {
         let moto = Moto::start();
         let port: u16 = moto.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("moto port");
         let state = tempfile::Builder::new().prefix("credpush-ssm-agent-").tempdir().expect("tempdir");
@@ -93,7 +101,16 @@ impl SsmWorld {
         let reply = http(port, "POST", "/moto-api/reset-auth", "inf").expect("reset-auth");
         assert!(reply.contains("\"status\": \"ok\""), "reset-auth: {reply}");
         let config = state.path().join("agent.json");
-        let spec_json = json!({"document": repo().join("deploy/credpush-fetch.yml"), "instances": registry});
+        // What the instances have installed besides credpush: the AWS CLI, for the install step's download.
+        let host_bin = state.path().join("host-bin");
+        std::fs::create_dir(&host_bin).expect("host-bin");
+        std::os::unix::fs::symlink(tool("aws"), host_bin.join("aws")).expect("aws on the instances");
+        let spec_json = json!({
+            "document": repo().join("deploy/credpush-fetch.yml"),
+            "instances": registry,
+            "host_path": host_bin,
+            "pickup_delay": seconds,
+        });
         let mut child = Command::new(tool("python"))
             .arg(repo().join("tests/support/ssm_world.py"))
             .arg(&moto.endpoint)
@@ -134,7 +151,7 @@ impl SsmWorld {
         Self { moto, agent, endpoint: format!("http://127.0.0.1:{port}"), world, state, instances }
     }
 
-    /// A user of the world (`rotator`, `rotator_noput`, `reader`).
+    /// A user of the world (`rotator`, `rotator_noput`, `reader`, `publisher`).
     pub fn user(&self, name: &str) -> User {
         let u = &self.world[name];
         User {
@@ -234,6 +251,19 @@ fn passwd(user: &str) -> (u32, PathBuf) {
 fn chown_to(path: &Path, user: &str) {
     let st = Command::new("chown").arg(format!("{user}:")).arg(path).status().expect("chown");
     assert!(st.success());
+}
+
+/// The SSM requests moto received for `operation` (e.g. `PutParameter`), by their X-Amz-Target header.
+pub fn recorded_ssm(moto: &Moto, operation: &str) -> Vec<Value> {
+    let target = format!("AmazonSSM.{operation}");
+    moto.recorded()
+        .into_iter()
+        .filter(|r| {
+            r["headers"].as_object().is_some_and(|h| {
+                h.iter().any(|(k, v)| k.eq_ignore_ascii_case("x-amz-target") && v.as_str() == Some(target.as_str()))
+            })
+        })
+        .collect()
 }
 
 /// A host's status and error in a `--json` report.
