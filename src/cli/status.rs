@@ -10,7 +10,7 @@ use crate::fleet::status::StatusOptions;
 
 pub(crate) const STATUS_EXIT_CODES: &str = "\
 Exit codes:
-  0  every host is ok
+  0  every host is ok (hosts that status cannot probe, SSM ones, are listed as unsupported)
   1  a host is expiring (--warn or less left), expired, broken or unreachable
   2  bad input (flags, inventory)";
 

@@ -31,7 +31,8 @@ pub enum State {
     Broken,
     /// The host did not answer.
     Unreachable,
-    /// Its route has no read-only probe (SSM); the row says why. Counts as not ok for the exit code.
+    /// Its route has no read-only probe (SSM); the row says why. It does not fail the run: nothing is known to
+    /// be wrong with the host, and an inventory that mixes SSH and SSM hosts must be able to exit 0.
     Unsupported,
 }
 
@@ -302,7 +303,7 @@ pub async fn run(cmd: StatusOptions) -> crate::error::Result<i32> {
         crate::fleet::status_report::human(&report)
     };
     crate::term::print(&text)?;
-    Ok(if report.iter().all(|h| h.state == State::Ok) {
+    Ok(if report.iter().all(|h| matches!(h.state, State::Ok | State::Unsupported)) {
         crate::error::EXIT_OK
     } else {
         crate::error::EXIT_HOSTS_FAILED

@@ -156,4 +156,12 @@ fn status_reports_every_state_without_moving_a_secret() {
         .arg(fleet.ssh_config());
     let r = run(&mut cmd).expect_code(0);
     assert!(r.stdout.contains("1 ok, 0 expiring, 0 expired, 0 broken, 0 unreachable of 1 hosts"), "{}", r.stdout);
+    // An SSM host beside it is listed as unsupported, and does not fail the run.
+    let mut cmd = env.credpush();
+    cmd.args(["status", "-i"])
+        .arg(&inv)
+        .args(["--limit", "host1:ssmbox", "--profile", "onprem", "--ssh-config"])
+        .arg(fleet.ssh_config());
+    let r = run(&mut cmd).expect_code(0);
+    assert!(r.stdout.contains("ssmbox") && r.stdout.contains("unsupported"), "{}", r.stdout);
 }
