@@ -15,7 +15,7 @@ use std::process::Command;
 use crate::harness::head_commit;
 
 /// The crate's version, which names every artifact.
-pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The release directory scripts/release wrote (CREDPUSH_DIST).
 pub(super) fn dist() -> PathBuf {
@@ -32,7 +32,7 @@ pub(super) fn dist() -> PathBuf {
 }
 
 /// A release artifact's path, which must exist.
-pub(super) fn artifact(name: &str) -> PathBuf {
+pub(crate) fn artifact(name: &str) -> PathBuf {
     let path = dist().join(name);
     assert!(path.is_file(), "{} is missing (fix: run ./scripts/release)", path.display());
     path
@@ -41,7 +41,7 @@ pub(super) fn artifact(name: &str) -> PathBuf {
 /// Checks a release binary's `--version` line: this version, and the checkout's HEAD (scripts/build-release adds
 /// "-dirty" when the tree had uncommitted changes, so a dirty tree may show either).
 #[track_caller]
-pub(super) fn check_version(line: &str) {
+pub(crate) fn check_version(line: &str) {
     let head = head_commit();
     let clean = format!("credpush {VERSION} (commit {head})\n");
     let dirty = format!("credpush {VERSION} (commit {head}-dirty)\n");
