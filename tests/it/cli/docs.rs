@@ -62,8 +62,10 @@ fn man_writes_one_page_per_command_and_each_renders_without_warnings() {
     std::fs::create_dir(&dir).expect("mkdir");
     let r = run(env.credpush().args(["man", "--out"]).arg(&dir)).expect_code(0);
     assert!(r.stdout.is_empty() && r.stderr.is_empty(), "{}\n{}", r.stdout, r.stderr);
-    let mut pages: Vec<String> =
-        std::fs::read_dir(&dir).expect("read_dir").map(|e| e.expect("entry").file_name().into_string().expect("utf-8")).collect();
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
     pages.sort();
     let mut want: Vec<String> = COMMANDS.iter().map(|c| format!("credpush-{c}.1")).collect();
     want.push("credpush.1".to_owned());
@@ -73,8 +75,13 @@ fn man_writes_one_page_per_command_and_each_renders_without_warnings() {
         let path = dir.join(page);
         assert_eq!(warnings(&env, &path), "", "{page}");
     }
-    let rendered = run(env.cmd("man").arg("-l").arg(dir.join("credpush-rotate.1")).env("MANWIDTH", "100")).expect_code(0);
-    assert!(rendered.stdout.contains("credpush-rotate") && rendered.stdout.contains("--role-arn"), "{}", rendered.stdout);
+    let rendered =
+        run(env.cmd("man").arg("-l").arg(dir.join("credpush-rotate.1")).env("MANWIDTH", "100")).expect_code(0);
+    assert!(
+        rendered.stdout.contains("credpush-rotate") && rendered.stdout.contains("--role-arn"),
+        "{}",
+        rendered.stdout
+    );
     let top = run(env.cmd("man").arg("-l").arg(dir.join("credpush.1")).env("MANWIDTH", "100")).expect_code(0);
     assert!(top.stdout.contains(&format!("credpush {}", env!("CARGO_PKG_VERSION"))), "{}", top.stdout);
     // The check can fail: a page with a macro groff does not know is caught.

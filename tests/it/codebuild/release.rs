@@ -27,7 +27,11 @@ fn a_release_tarball_installs_after_its_checksum_and_a_wrong_checksum_stops_the_
     let installed = env.path(".credpush/bin/credpush");
     let with = |sum: &str| {
         // CREDPUSH_BIN empty: the build installs credpush itself, as a real project's does.
-        let vars = ["CREDPUSH_BIN=".to_owned(), format!("CREDPUSH_BINARY_S3_URI={uri}"), format!("CREDPUSH_BINARY_SHA256={sum}")];
+        let vars = [
+            "CREDPUSH_BIN=".to_owned(),
+            format!("CREDPUSH_BINARY_S3_URI={uri}"),
+            format!("CREDPUSH_BINARY_SHA256={sum}"),
+        ];
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
         build(&env, &moto, &world, &src, &vars, None)
     };
@@ -56,7 +60,10 @@ fn a_release_tarball_installs_after_its_checksum_and_a_wrong_checksum_stops_the_
         let log = format!("{}\n{}", bad.stdout, bad.stderr);
         assert_eq!(bad.code, 1, "{log}");
         assert_eq!(log.lines().filter(|l| l.starts_with(&says)).count(), 1, "{says}\n{log}");
-        assert!(log.contains("Phase complete: INSTALL State: FAILED") && !log.contains("Entering phase PRE_BUILD"), "{log}");
+        assert!(
+            log.contains("Phase complete: INSTALL State: FAILED") && !log.contains("Entering phase PRE_BUILD"),
+            "{log}"
+        );
         assert!(!installed.exists(), "a binary was installed from a tarball that failed its check");
         assert!(!log.contains(&format!("credpush {VERSION} (commit")), "credpush ran: {log}");
         assert!(report.is_null(), "{report}");

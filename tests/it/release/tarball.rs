@@ -12,9 +12,10 @@ fn the_tarball_unpacks_and_its_static_binary_rotates_a_host() {
     let top = format!("credpush-{VERSION}-x86_64-linux");
 
     // Every member under one directory, owned by 0/0 with one timestamp (the same bytes for the same commit).
-    let listing = run(env.cmd("tar").args(["--list", "--verbose", "--numeric-owner", "--gzip", "--file"]).arg(&tarball))
-        .expect_code(0)
-        .stdout;
+    let listing =
+        run(env.cmd("tar").args(["--list", "--verbose", "--numeric-owner", "--gzip", "--file"]).arg(&tarball))
+            .expect_code(0)
+            .stdout;
     let mut names = Vec::new();
     let mut stamps = std::collections::BTreeSet::new();
     for line in listing.lines() {
@@ -62,7 +63,8 @@ fn the_tarball_unpacks_and_its_static_binary_rotates_a_host() {
     let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("report");
     assert_eq!(report["summary"]["ok"], 1, "{}\n{}", r.stdout, r.stderr);
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fleet.host("host1").document()).expect("document")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(fleet.host("host1").document()).expect("document"))
+            .expect("json");
     assert_eq!(doc["Version"], 1);
     assert!(doc["AccessKeyId"].as_str().is_some_and(|k| !k.is_empty()), "{doc}");
 }
