@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
+    // Only the CLI prints a version: the Ansible module's build (no `cli` feature) must not rebuild, with its
+    // slow size-optimised profile, at every commit.
+    if std::env::var_os("CARGO_FEATURE_CLI").is_none() {
+        println!("cargo:rerun-if-changed=build.rs");
+        return;
+    }
     println!("cargo:rerun-if-env-changed=CREDPUSH_COMMIT");
     let commit = match std::env::var("CREDPUSH_COMMIT") {
         Ok(c) if !c.trim().is_empty() => c.trim().to_owned(),
