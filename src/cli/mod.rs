@@ -3,6 +3,7 @@
 
 pub mod args;
 mod assume;
+pub mod docs;
 mod doctor;
 mod fetch;
 mod inventory;
@@ -74,10 +75,13 @@ pub struct ReadCmd {
     pub path: PathBuf,
 }
 
+/// `credpush --version`: the crate's version and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CREDPUSH_COMMIT"), ")");
+
 /// Short-lived AWS credentials for on-prem hosts: assume a least-privilege role, write the credential_process
 /// document, and point an AWS profile at it.
 #[derive(Debug, Parser)]
-#[command(name = "credpush", version, after_help = EXIT_CODES, max_term_width = 110)]
+#[command(name = "credpush", version = VERSION, after_help = EXIT_CODES, max_term_width = 110)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -123,6 +127,12 @@ pub enum Command {
     /// for containers and consumers that cannot run credential_process.
     #[command(after_help = serve::SERVE_EXIT_CODES)]
     Serve(serve::ServeCmd),
+    /// Print the shell completion script for bash, zsh or fish (e.g. credpush completions bash >
+    /// ~/.local/share/bash-completion/completions/credpush).
+    Completions(docs::CompletionsCmd),
+    /// Write the man pages (credpush.1, credpush-COMMAND.1) into a directory: how scripts/release makes them.
+    #[command(hide = true)]
+    Man(docs::ManCmd),
 }
 
 /// `credpush inventory`.
@@ -276,5 +286,7 @@ pub async fn run(cli: Cli) -> crate::error::Result<i32> {
         Command::Plan(cmd) => plan::run(cmd),
         Command::Fetch(cmd) => fetch::run(cmd).await,
         Command::Serve(cmd) => serve::run(cmd).await,
+        Command::Completions(cmd) => docs::completions(&cmd),
+        Command::Man(cmd) => docs::man(&cmd),
     }
 }

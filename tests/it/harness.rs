@@ -324,3 +324,15 @@ fn b64decode(s: &str) -> Vec<u8> {
 pub fn credpush_bin() -> std::ffi::OsString {
     std::env::var_os("CREDPUSH_BIN_UNDER_TEST").unwrap_or_else(|| env!("CARGO_BIN_EXE_credpush").into())
 }
+
+/// `git rev-parse --short=12 HEAD` of this checkout, what build.rs embeds in `--version`; "unknown" outside a
+/// git checkout, as build.rs says then.
+pub fn head_commit() -> String {
+    let out = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git");
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() && !commit.is_empty() { commit } else { "unknown".to_owned() }
+}

@@ -16,6 +16,7 @@ mod host;
 mod inventory;
 mod lambda;
 mod procs;
+mod release;
 mod sshd;
 mod ssm;
 mod trust;

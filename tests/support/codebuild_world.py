@@ -8,7 +8,8 @@ test gives, creates both roles in moto's IAM exactly as resolved, stores the two
 starting a build: it assumes the service role and returns that session's credentials. It also creates the
 report bucket (empty, without its bucket policy: the test applies the resolved `bucket_policy` when it wants it
 enforced) and returns every resource of the template resolved (`resources`): a reference to a resource this world
-does not create reads `<Name>` or `<Name.Attr>`. The caller turns auth off before (moto's reset-auth with a large
+does not create reads `<Name>` or `<Name.Attr>`. The input's `objects` are uploaded as the setup, before auth is on
+(the release tarball a build downloads). The caller turns auth off before (moto's reset-auth with a large
 count) and back on after, so that from then on every request is checked against these policies.
 
 Two places where moto and AWS differ, and what is done about them:
@@ -197,6 +198,13 @@ def main() -> None:
 
     s3 = boto3.client("s3", **kw)
     s3.create_bucket(Bucket=known["ReportBucket"])
+    # Objects the build downloads (a release tarball at CredpushBinaryS3Uri): {"uri": "s3://B/K", "file": PATH}.
+    for obj in given.get("objects", []):
+        bucket, key = obj["uri"][len("s3://"):].split("/", 1)
+        if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+            s3.create_bucket(Bucket=bucket)
+        with open(obj["file"], "rb") as f:
+            s3.put_object(Bucket=bucket, Key=key, Body=f.read())
 
     # CodeBuild starting a build: the service's session of the service role (auth is still off here).
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{SERVICE_ROLE}", RoleSessionName=SESSION)["Credentials"]

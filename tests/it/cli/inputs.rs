@@ -247,5 +247,10 @@ fn bad_invocations_are_one_error_line_with_exit_2() {
     );
     // Help and version are not errors.
     assert!(run(env.credpush().arg("--help")).expect_code(0).stdout.contains("Usage: credpush"));
-    assert!(run(env.credpush().arg("--version")).expect_code(0).stdout.starts_with("credpush "));
+    let version = run(env.credpush().arg("--version")).expect_code(0).stdout;
+    assert!(version.starts_with("credpush "), "{version}");
+    // The commit it was built from (build.rs): this checkout's HEAD, as the debug build is built without
+    // CREDPUSH_COMMIT.
+    let want = format!("credpush {} (commit {})\n", env!("CARGO_PKG_VERSION"), crate::harness::head_commit());
+    assert_eq!(version, want);
 }

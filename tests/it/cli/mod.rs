@@ -1,4 +1,5 @@
 //! Bad command lines: one error line and a documented exit code.
 
+mod docs;
 mod input;
 mod inputs;

@@ -1,12 +1,14 @@
 //! The CodeBuild deployment: `plan` and `rotate --shard` from the command line (`schedule`), buildspec.yml run
 //! locally with CodeBuild's phase semantics on the rotate path (`buildspec`) and the playbook path (`playbook`),
 //! the IAM part of deploy/credpush.yml in moto with auth enforced (`iam`), and the rest of the template around
-//! the build: alarm key, trust, report bucket, dead-letter queue (`template`). `local` runs one build.
+//! the build: alarm key, trust, report bucket, dead-letter queue (`template`). `local` runs one build; `release`
+//! installs credpush from a release tarball in S3, checked against its sha256.
 
 mod buildspec;
 mod iam;
 mod local;
 mod playbook;
+mod release;
 mod schedule;
 mod template;
 
@@ -26,6 +28,16 @@ pub(super) fn repo_file(rel: &str) -> PathBuf {
 /// The template's IAM world in `moto` (see tests/support/codebuild_world.py): auth is off while it is built and
 /// enforced again before this returns.
 pub(super) fn codebuild_world(moto: &Moto, fleet: &Fleet, dir: &Path) -> Value {
+    codebuild_world_with(moto, fleet, dir, serde_json::json!({}), serde_json::json!([]))
+}
+
+/// [`codebuild_world`] with more template parameters, and `objects` (`[{"uri": "s3://B/K", "file": PATH}]`)
+/// uploaded to moto's S3 before auth is enforced.
+pub(super) fn codebuild_world_with(moto: &Moto, fleet: &Fleet, dir: &Path, params: Value, objects: Value) -> Value {
+    let mut parameters = serde_json::json!({ "ExternalId": "credpush-ext-7f3a" });
+    for (k, v) in params.as_object().into_iter().flatten() {
+        parameters[k] = v.clone();
+    }
     let port: u16 = moto.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
     let input = dir.join("world-input.json");
     std::fs::write(
@@ -33,7 +45,8 @@ pub(super) fn codebuild_world(moto: &Moto, fleet: &Fleet, dir: &Path) -> Value {
         serde_json::json!({
             "ssh_key_file": fleet.root.path().join("client_key"),
             "known_hosts_file": fleet.known_hosts(),
-            "parameters": { "ExternalId": "credpush-ext-7f3a" },
+            "parameters": parameters,
+            "objects": objects,
         })
         .to_string(),
     )
