@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -118,8 +118,7 @@ pub async fn run(opts: ServeOptions) -> Result<i32> {
         tracing::info!(file = %opts.token_file.display(), "serve: created a new token file");
     }
     raise_fd_limit(opts.limits.max_connections);
-    let listener = TcpListener::bind(opts.listen)
-        .await
+    let listener = bind(opts.listen, opts.limits.max_connections)
         .map_err(|source| Error::Listen { addr: opts.listen.to_string(), source })?;
     let bound = listener.local_addr().map_err(|source| Error::Listen { addr: opts.listen.to_string(), source })?;
     crate::term::print(&variables(bound, &opts.token_file))?;
@@ -163,6 +162,17 @@ pub async fn run(opts: ServeOptions) -> Result<i32> {
     }
     eprintln!("credpush: serve: {name}: stopped");
     Ok(EXIT_OK)
+}
+
+/// Listens on `addr` with room in the kernel's accept queue for `backlog` connections (capped by
+/// net.core.somaxconn). A plain bind queues 128: a burst of clients beyond that (containers starting together)
+/// would have their SYNs dropped and wait a second or more for the retransmit before serve even sees them.
+fn bind(addr: SocketAddr, backlog: usize) -> std::io::Result<TcpListener> {
+    let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As std's bind does: a restarted serve can bind its port while old connections are in TIME_WAIT.
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(u32::try_from(backlog).unwrap_or(u32::MAX))
 }
 
 /// One connection: one head within the idle timeout, one answer, close.
