@@ -101,33 +101,13 @@ fn a_kms_key_ssm_cannot_use_exits_3_before_any_send_command() {
 #[test]
 fn fetch_refuses_an_expired_document_and_keeps_the_old_file() {
     let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 1, offline: 0 }));
-    w.make_dirs();
-    let i = &w.instances[0];
     // A real document in the parameter first, through a rotation; then its Expiration moved into the past.
-    let ids = format!("Key=InstanceIds,Values={}", i.id);
-    run(&mut w
-        .rotate(&env, &["--ssm-targets", &ids, "--path", i.document().to_str().expect("utf-8"), "--owner", i.user]))
-    .expect_code(0);
+    let i = w.rotate_first(&env);
     let before = std::fs::read(i.document()).expect("written");
     let stale = env.path("stale.json");
     std::fs::copy(i.document(), &stale).expect("copy");
     crate::harness::set_expiration(&stale, time::OffsetDateTime::now_utc() - time::Duration::minutes(5));
-    let mut put = env.cmd(crate::harness::tool("aws"));
-    w.as_user(&mut put, &w.user("rotator")).args([
-        "ssm",
-        "put-parameter",
-        "--name",
-        "/credpush/credpush-onprem",
-        "--type",
-        "SecureString",
-        "--key-id",
-        "alias/credpush",
-        "--overwrite",
-        "--value",
-    ]);
-    // The AWS CLI reads the value from a file, so it is not in this test's argv either.
-    put.arg(format!("file://{}", stale.display()));
-    run(&mut put).expect_code(0);
+    w.put_value_from(&env, &stale);
 
     // fetch as the agent runs it, with the agent's credentials of the instance.
     let mut fetch = env.credpush();
@@ -179,21 +159,7 @@ fn an_instance_that_refuses_what_it_fetches_is_a_failed_row_and_keeps_its_file()
         assert!(Instant::now() < deadline, "the rotation did not put its value: {p}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut put = env.cmd(crate::harness::tool("aws"));
-    w.as_user(&mut put, &w.user("rotator")).args([
-        "ssm",
-        "put-parameter",
-        "--name",
-        "/credpush/credpush-onprem",
-        "--type",
-        "SecureString",
-        "--key-id",
-        "alias/credpush",
-        "--overwrite",
-        "--value",
-    ]);
-    put.arg(format!("file://{}", stale.display()));
-    run(&mut put).expect_code(0);
+    w.put_value_from(&env, &stale);
 
     let out = child.wait_with_output().expect("rotate");
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));

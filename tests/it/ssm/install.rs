@@ -107,13 +107,8 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn install_checks_the_sha256_before_anything_runs_and_needs_one() {
     let (env, w) = (Env::new(), SsmWorld::start(Spec { online: 1, offline: 0 }));
-    w.make_dirs();
-    let i = &w.instances[0];
     // A rotation puts the parameter; the sends below fetch it again with each install setting.
-    let ids = format!("Key=InstanceIds,Values={}", i.id);
-    run(&mut w
-        .rotate(&env, &["--ssm-targets", &ids, "--path", i.document().to_str().expect("utf-8"), "--owner", i.user]))
-    .expect_code(0);
+    let i = w.rotate_first(&env);
 
     let build = env.path("credpush-build");
     std::fs::write(&build, format!("#!/bin/sh\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_credpush"))).expect("build");

@@ -183,6 +183,38 @@ impl SsmWorld {
         cmd
     }
 
+    /// Rotates the first instance by its ID, with its directory made, and expects success: a real document in
+    /// the parameter and on the instance, for the tests that then change one of them.
+    pub fn rotate_first(&self, env: &Env) -> &Instance {
+        self.make_dirs();
+        let i = &self.instances[0];
+        let ids = format!("Key=InstanceIds,Values={}", i.id);
+        let path = i.document().to_str().expect("utf-8").to_owned();
+        crate::harness::run(&mut self.rotate(env, &["--ssm-targets", &ids, "--path", &path, "--owner", i.user]))
+            .expect_code(0);
+        i
+    }
+
+    /// Puts `file`'s content over the rotation's parameter as the rotator, with the AWS CLI (the value is read
+    /// from the file, so it is in no argv).
+    pub fn put_value_from(&self, env: &Env, file: &std::path::Path) {
+        let mut put = env.cmd(tool("aws"));
+        self.as_user(&mut put, &self.user("rotator")).args([
+            "ssm",
+            "put-parameter",
+            "--name",
+            "/credpush/credpush-onprem",
+            "--type",
+            "SecureString",
+            "--key-id",
+            "alias/credpush",
+            "--overwrite",
+            "--value",
+        ]);
+        put.arg(format!("file://{}", file.display()));
+        crate::harness::run(&mut put).expect_code(0);
+    }
+
     /// An AWS CLI call as the world's read-only user, parsed.
     pub fn aws_json(&self, env: &Env, args: &[&str]) -> Value {
         let mut cmd = env.cmd(tool("aws"));
