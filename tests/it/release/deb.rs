@@ -9,13 +9,14 @@ use super::{VERSION, artifact, check_version};
 use crate::harness::{Env, files_under, run};
 
 /// What the package installs, and each file's mode.
-const FILES: [(&str, u32); 6] = [
+const FILES: [(&str, u32); 7] = [
     ("usr/bin/credpush", 0o755),
     ("usr/share/man/man1/credpush.1.gz", 0o644),
     ("usr/share/man/man1/credpush-rotate.1.gz", 0o644),
     ("usr/share/bash-completion/completions/credpush", 0o644),
     ("usr/share/zsh/vendor-completions/_credpush", 0o644),
     ("usr/share/fish/vendor_completions.d/credpush.fish", 0o644),
+    ("usr/lib/systemd/system/credpush-serve@.service", 0o644),
 ];
 
 /// `dpkg` acting on `root` only: its database under root/var/lib/dpkg, its log in the root too.
