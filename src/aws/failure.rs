@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeDeserializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_sts::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -21,6 +22,11 @@ pub(super) struct CallTrace(Arc<Mutex<Trace>>);
 pub(super) struct Trace {
     pub(super) endpoint: Option<String>,
     pub(super) status: Option<u16>,
+    /// Whether that attempt's body was read to its end.
+    pub(super) body_read: bool,
+    /// The status of an earlier attempt whose headers came but whose body never did (the SDK retried it after its
+    /// timeout): the call saw a stalled body even when its last attempt, cut by the deadline, saw nothing.
+    pub(super) stalled: Option<u16>,
     /// Attempts sent so far (the SDK retries throttling, timeouts and some 5xx; not a 501, say).
     pub(super) attempts: u32,
 }
@@ -46,7 +52,8 @@ impl Intercept for CallTrace {
         // Keep scheme, host and port only: the endpoint, never a query.
         let endpoint = uri.split('?').next().unwrap_or(uri).trim_end_matches('/').to_owned();
         if let Ok(mut t) = self.0.lock() {
-            *t = Trace { endpoint: Some(endpoint), status: None, attempts: t.attempts + 1 };
+            let stalled = t.status.filter(|_| !t.body_read).or(t.stalled);
+            *t = Trace { endpoint: Some(endpoint), status: None, body_read: false, stalled, attempts: t.attempts + 1 };
         }
         Ok(())
     }
@@ -60,6 +67,19 @@ impl Intercept for CallTrace {
     ) -> std::result::Result<(), aws_sdk_sts::error::BoxError> {
         if let Ok(mut t) = self.0.lock() {
             t.status = Some(context.response().status().as_u16());
+        }
+        Ok(())
+    }
+
+    /// Runs once the body is read and parsed: that attempt did not stall.
+    fn read_after_deserialization(
+        &self,
+        _context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), aws_sdk_sts::error::BoxError> {
+        if let Ok(mut t) = self.0.lock() {
+            t.body_read = true;
         }
         Ok(())
     }
@@ -110,7 +130,9 @@ where
         _ => false,
     };
     if timed_out {
-        return Some(match seen.status {
+        // The last attempt's headers, or an earlier attempt that stalled after its headers: a retry that the
+        // deadline cut before it got any answer must not hide what the call did see.
+        return Some(match seen.status.filter(|_| !seen.body_read).or(seen.stalled) {
             Some(status) => failure(
                 format!(
                     "it answered HTTP {status} but the response body stalled (incomplete after --sts-timeout {attempt}s \
