@@ -13,8 +13,8 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 use crate::aws::params::StsLimits;
 
-/// What one call saw on the wire: where its last attempt went, and the HTTP status of that attempt's answer once
-/// its headers arrived. Added to each call on its own, because calls run concurrently with --session-per-host.
+/// What one call saw on the wire: where its last attempt went, and the HTTP status of an answer whose headers
+/// arrived but whose body was not read (this attempt's, or an earlier one's that stalled and was retried). Added to each call on its own, because calls run concurrently with --session-per-host.
 #[derive(Debug, Default, Clone)]
 pub(super) struct CallTrace(Arc<Mutex<Trace>>);
 
@@ -22,11 +22,6 @@ pub(super) struct CallTrace(Arc<Mutex<Trace>>);
 pub(super) struct Trace {
     pub(super) endpoint: Option<String>,
     pub(super) status: Option<u16>,
-    /// Whether that attempt's body was read to its end.
-    pub(super) body_read: bool,
-    /// The status of an earlier attempt whose headers came but whose body never did (the SDK retried it after its
-    /// timeout): the call saw a stalled body even when its last attempt, cut by the deadline, saw nothing.
-    pub(super) stalled: Option<u16>,
     /// Attempts sent so far (the SDK retries throttling, timeouts and some 5xx; not a 501, say).
     pub(super) attempts: u32,
 }
@@ -52,8 +47,10 @@ impl Intercept for CallTrace {
         // Keep scheme, host and port only: the endpoint, never a query.
         let endpoint = uri.split('?').next().unwrap_or(uri).trim_end_matches('/').to_owned();
         if let Ok(mut t) = self.0.lock() {
-            let stalled = t.status.filter(|_| !t.body_read).or(t.stalled);
-            *t = Trace { endpoint: Some(endpoint), status: None, body_read: false, stalled, attempts: t.attempts + 1 };
+            // `status` stays: an earlier attempt that got headers but no body (retried after its timeout) is what
+            // the call saw, even when this attempt, cut by the deadline, sees nothing.
+            t.endpoint = Some(endpoint);
+            t.attempts += 1;
         }
         Ok(())
     }
@@ -71,7 +68,7 @@ impl Intercept for CallTrace {
         Ok(())
     }
 
-    /// Runs once the body is read and parsed: that attempt did not stall.
+    /// Runs once the body is read and parsed: that attempt did not stall, so no status is left pending.
     fn read_after_deserialization(
         &self,
         _context: &AfterDeserializationInterceptorContextRef<'_>,
@@ -79,7 +76,7 @@ impl Intercept for CallTrace {
         _cfg: &mut ConfigBag,
     ) -> std::result::Result<(), aws_sdk_sts::error::BoxError> {
         if let Ok(mut t) = self.0.lock() {
-            t.body_read = true;
+            t.status = None;
         }
         Ok(())
     }
@@ -130,9 +127,7 @@ where
         _ => false,
     };
     if timed_out {
-        // The last attempt's headers, or an earlier attempt that stalled after its headers: a retry that the
-        // deadline cut before it got any answer must not hide what the call did see.
-        return Some(match seen.status.filter(|_| !seen.body_read).or(seen.stalled) {
+        return Some(match seen.status {
             Some(status) => failure(
                 format!(
                     "it answered HTTP {status} but the response body stalled (incomplete after --sts-timeout {attempt}s \
