@@ -65,9 +65,8 @@ impl ControlDir {
         let fresh = tempfile::Builder::new().prefix(&format!("{NEW_PREFIX}{pid}-")).tempdir_in(base)?;
         let lock = std::fs::File::create(fresh.path().join(LOCK))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
-        let suffix =
-            fresh.path().file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit('-').next()).unwrap_or("x");
-        let path = base.join(format!("{DIR_PREFIX}{pid}-{suffix}"));
+        let name = fresh.path().file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let path = base.join(name.replacen(NEW_PREFIX, DIR_PREFIX, 1));
         rustix::fs::renameat_with(
             rustix::fs::CWD,
             fresh.path(),
@@ -123,10 +122,13 @@ fn remove_stale(base: &Path) {
             continue;
         }
         let old = || meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age.as_secs() > 60);
-        let stale = match std::fs::File::open(entry.path().join(LOCK)) {
-            _ if making => old(),
-            Ok(f) => rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
-            Err(_) => old(),
+        let stale = if making {
+            old()
+        } else {
+            match std::fs::File::open(entry.path().join(LOCK)) {
+                Ok(f) => rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok(),
+                Err(_) => old(),
+            }
         };
         if stale {
             tracing::debug!(dir = %entry.path().display(), "removing the control directory of a finished run");
