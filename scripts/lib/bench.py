@@ -29,7 +29,8 @@ import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
+
+from benchlib import machine_cpu, moto_api, write_section
 
 METHODS = {
     "a": "credpush rotate",
@@ -207,7 +208,7 @@ class Bench:
     # -- the whole benchmark -----------------------------------------------------------------------------------
 
     def measure(self):
-        post(self.a.endpoint + "/moto-api/recorder/start-recording")
+        moto_api(self.a.endpoint, "/moto-api/recorder/start-recording")
         if not os.path.exists(self.recording):
             open(self.recording, "w").close()
         sizes = [int(s) for s in self.a.hosts.split(",")]
@@ -230,24 +231,12 @@ class Bench:
         return sizes, results
 
 
-def machine_cpu():
-    """CPU seconds the whole machine has spent (all states but idle and iowait)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    busy = sum(fields[:8]) - fields[3] - fields[4]
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
 def close_masters(control_dir):
     """Stops the ssh masters Ansible left for ControlPersist: every run starts cold, as a scheduled one does."""
     for sock in os.listdir(control_dir):
         subprocess.run(["ssh", "-o", "ControlPath=" + os.path.join(control_dir, sock), "-O", "exit", "bench"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     shutil.rmtree(control_dir, ignore_errors=True)
-
-
-def post(url):
-    urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10).read()
 
 
 def summarize(sizes, results):
@@ -408,20 +397,9 @@ def markdown(args, info, sizes, rows, checks, plot_name):
 
 
 def write_report(path, section):
-    old = ""
-    if os.path.exists(path):
-        with open(path) as f:
-            old = f.read()
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        new = head + section.rstrip("\n") + tail
-    else:
-        new = "# Benchmarks\n\n" + section + ("\n# History\n\n" + old if old else "")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
+    # A report without this section: it goes on top, and what was there becomes the history below it.
+    write_section(path, BEGIN, END, section,
+                  lambda old, new: "# Benchmarks\n\n" + new + ("\n# History\n\n" + old if old else ""))
 
 
 def main():

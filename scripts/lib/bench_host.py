@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import machine_cpu
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NONCE = "0123abcd"
 
@@ -48,12 +50,6 @@ def writer_script():
 def framed(doc):
     sha = hashlib.sha256(doc).hexdigest()
     return f"credpush-write {sha} {len(doc)}\n".encode() + doc + b"credpush-end\n"
-
-
-def machine_cpu():
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def local_cpu():

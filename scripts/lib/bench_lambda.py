@@ -29,7 +29,8 @@ import tempfile
 import textwrap
 import time
 import urllib.parse
-import urllib.request
+
+from benchlib import moto_api, write_section
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -43,12 +44,6 @@ BEGIN = "<!-- scripts/bench-lambda: generated from here to the end marker -->"
 END = "<!-- scripts/bench-lambda: end -->"
 METHODS = ("credpush", "python")
 LABEL = {"credpush": "credpush bootstrap (Rust)", "python": "Python 3.11 + boto3 (awslambdaric)"}
-
-
-def moto_api(endpoint, path, value=None):
-    data = value.encode() if value is not None else b""
-    req = urllib.request.Request(endpoint + path, data=data, method="POST", headers={"Content-Type": "text/plain"})
-    urllib.request.urlopen(req).read()
 
 
 class Recording:
@@ -288,20 +283,16 @@ def markdown(a, info, results, calls, load):
     return "\n".join(wrapped) + "\n", ratio, med
 
 
-def write_report(path, section):
-    old = open(path).read() if os.path.exists(path) else ""
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    elif "\n# History\n" in old:
+def place(old, section):
+    """Where a report without this section gets it: before the history, else at the end."""
+    if "\n# History\n" in old:
         head, tail = old.split("\n# History\n", 1)
-        new = head.rstrip("\n") + "\n\n" + section + "\n# History\n" + tail
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old else "# Benchmarks\n\n") + section
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(new)
-    os.replace(tmp, path)
+        return head.rstrip("\n") + "\n\n" + section + "\n# History\n" + tail
+    return (old.rstrip("\n") + "\n\n" if old else "# Benchmarks\n\n") + section
+
+
+def write_report(path, section):
+    write_section(path, BEGIN, END, section, place)
 
 
 def main():
