@@ -325,6 +325,13 @@ pub fn credpush_bin() -> std::ffi::OsString {
     std::env::var_os("CREDPUSH_BIN_UNDER_TEST").unwrap_or_else(|| env!("CARGO_BIN_EXE_credpush").into())
 }
 
+/// A file's sha256, in hex: what a release's SHA256SUMS and the install steps' sha parameters hold.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `git rev-parse --short=12 HEAD` of this checkout, what build.rs embeds in `--version`; "unknown" outside a
 /// git checkout, as build.rs says then.
 pub fn head_commit() -> String {

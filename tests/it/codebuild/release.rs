@@ -6,7 +6,7 @@
 
 use super::codebuild_world_with;
 use super::local::{build, source};
-use crate::harness::{Env, Moto, run};
+use crate::harness::{Env, Moto, run, sha256_file};
 use crate::release::{VERSION, artifact};
 use crate::sshd::Fleet;
 
@@ -22,7 +22,7 @@ fn a_release_tarball_installs_after_its_checksum_and_a_wrong_checksum_stops_the_
         serde_json::json!({ "CredpushBinaryS3Uri": uri }),
         serde_json::json!([{ "uri": uri, "file": tarball }]),
     );
-    let sha = run(env.cmd("sha256sum").arg(&tarball)).expect_code(0).stdout[..64].to_owned();
+    let sha = sha256_file(&tarball);
     let src = source(&env, &std::fs::read_to_string(fleet.inventory("")).expect("inventory"));
     let installed = env.path(".credpush/bin/credpush");
     let with = |sum: &str| {

@@ -13,14 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{Spec, SsmWorld};
-use crate::harness::{Env, run, tool};
+use crate::harness::{Env, run, sha256_file, tool};
 
 const PARAMETER: &str = "/credpush/credpush-onprem";
-
-fn sha256_of(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().expect("sha256sum");
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("sum").to_owned()
-}
 
 /// An AWS CLI call as `user` (S3 straight to moto, SSM through the emulator), parsed when it prints JSON.
 fn aws(env: &Env, w: &SsmWorld, user: &str, args: &[&str]) -> Value {
@@ -112,7 +107,7 @@ fn install_checks_the_sha256_before_anything_runs_and_needs_one() {
 
     let build = env.path("credpush-build");
     std::fs::write(&build, format!("#!/bin/sh\nexec '{}' \"$@\"\n", env!("CARGO_BIN_EXE_credpush"))).expect("build");
-    let sum = sha256_of(&build);
+    let sum = sha256_file(&build);
     let bucket = w.world["bucket"].as_str().expect("bucket").to_owned();
     let source = format!("s3://{bucket}/credpush/linux-x86_64");
     aws(&env, &w, "publisher", &["s3", "cp", build.to_str().expect("utf-8"), &source]);
