@@ -16,7 +16,11 @@ absolute() {
 # marker on a line of its own even after noise without one.
 begun=
 begin() {
-  [ -n "$begun" ] || printf '\ncredpush-reply %s\n' "$nonce"
+  if [ -z "$begun" ]; then
+    printf '\ncredpush-reply %s\n' "$nonce"
+    # The SSH writer's word on its helper, when it asked for one and wrote without it.
+    [ -z "${hnote-}" ] || printf 'helper %s\n' "$hnote"
+  fi
   begun=1
 }
 end() { printf 'credpush-end %s\n' "$nonce"; }

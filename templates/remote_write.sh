@@ -1,5 +1,10 @@
-# credpush remote writer. Runs as `sh -c SCRIPT credpush TARGET MODE STAMP SECONDS NONCE [SHOW [EXPECT]]`; needs a POSIX
-# shell and coreutils (util-linux's flock, where present, serializes writers of one file).
+# credpush remote writer. Runs as `sh -c SCRIPT credpush HELPER TARGET MODE STAMP SECONDS NONCE [SHOW [EXPECT]]`;
+# needs a POSIX shell and coreutils (util-linux's flock, where present, serializes writers of one file).
+# HELPER is `-`, or the sha256 of credpush's helper program (the same writer in one process, the Ansible module's
+# static binary: src/host/helper.rs). When ~/.cache/credpush/bin/credpush-helper-HELPER is there, in a directory
+# that passes the rule below, with that checksum, this script runs it with the remaining arguments and stdin, and
+# it answers as this script would. Otherwise this script writes, and its answer says `helper missing`,
+# `helper mismatch` or `helper refused REASON` first, so that credpush can install the helper.
 # stdin: a line `credpush-write SHA256 LENGTH`, LENGTH bytes of content, a line `credpush-end`. Nothing secret is
 # in the command text. The answer is framed (see the prelude): `ok SHA256 ABSOLUTE_PATH`, `newer STAMP` when a
 # later rotation already wrote TARGET, or `error CODE MESSAGE`; the exit code is CODE.
@@ -15,8 +20,15 @@
 set -eu
 umask 077
 unset CDPATH
+helper=$1
+shift
 target=$1 mode=$2 stamp=$3 secs=$4 nonce=$5 show=${6-} expect=${7-}
+hnote='' soft=''
 fail() {
+  if [ -n "$soft" ]; then
+    hnote="refused ${2%%"$nl"*}" soft=
+    return 1
+  fi
   begin
   printf 'error %s %s\n' "$1" "$2"
   end
@@ -27,6 +39,30 @@ case $nonce in '' | *[!0-9a-f]*) echo "credpush: bad nonce" >&2; exit 64 ;; esac
 case $mode in [0-7][0-7][0-7] | 0[0-7][0-7][0-7]) mode=${mode#0} ;; *) fail 64 "mode $mode is not an octal mode" ;; esac
 case $stamp in -) ;; '' | *[!0-9]*) fail 64 "stamp $stamp is not a number" ;; esac
 case $secs in '' | *[!0-9]*) fail 64 "deadline $secs is not a number of seconds" ;; esac
+# try_helper ARGS: runs the helper in place of this shell (exec), or says in $hnote why not and returns. Its
+# directory passes the rule as a target's does (it is entered, so the file checked is the file run).
+try_helper() {
+  [ -n "${HOME-}" ] || return 0
+  h=credpush-helper-$helper
+  if ! cd -P -- "$HOME/.cache/credpush/bin" 2>/dev/null || [ ! -f "$h" ] || [ -h "$h" ]; then
+    hnote=missing
+    return 0
+  fi
+  soft=1
+  check_chain "$PWD" final || return 0
+  soft=
+  sum=$(sha256sum <"$h") || sum=
+  if [ "${sum%% *}" != "$helper" ]; then
+    hnote=mismatch
+    return 0
+  fi
+  exec "./$h" --credpush-write "$@"
+}
+case $helper in
+  -) ;;
+  *[!0-9a-f]* | '') fail 64 "helper $helper is not a sha256" ;;
+  *) try_helper "$@" ;;
+esac
 # This host's clock in whole seconds, read without a process where /proc exists.
 clock() {
   if [ -r /proc/uptime ]; then read -r now _ </proc/uptime; now=${now%.*}; else now=$(date +%s); fi

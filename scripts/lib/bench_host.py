@@ -103,7 +103,7 @@ class Host:
             run(self.ssh("-S", sock, "-O", "exit", "127.0.0.1"), check=True, stdin=dn, stderr=dn)
         elif name == "writer":
             self.stamp += 1
-            argv = ["sh", "-c", writer_script(), "credpush", self.target, "600", str(self.stamp), "30", NONCE]
+            argv = ["sh", "-c", writer_script(), "credpush", "-", self.target, "600", str(self.stamp), "30", NONCE]
             p = run(self.ssh("127.0.0.1", " ".join(shlex.quote(a) for a in argv)), input=framed(self.doc),
                     capture_output=True)
             if p.returncode != 0 or b"\nok " not in p.stdout:
@@ -134,7 +134,7 @@ def writer_programs(work, runs):
     env = {"HOME": home, "PATH": "/usr/bin:/bin"}
 
     def once(stamp, prefix=()):
-        argv = [*prefix, "sh", "-c", script, "credpush", "~/.aws/temp.json", "600", str(stamp), "30", NONCE]
+        argv = [*prefix, "sh", "-c", script, "credpush", "-", "~/.aws/temp.json", "600", str(stamp), "30", NONCE]
         p = subprocess.run(argv, input=framed(doc), capture_output=True, env=env)
         if p.returncode != 0:
             sys.exit(f"bench-host: the local writer failed: {p.stderr.decode(errors='replace')}")

@@ -1,11 +1,18 @@
 //! The credpush Ansible module (installed as the credpush.credpush collection's `plugins/modules/credpush` by
 //! `scripts/build-module`). Ansible runs it on a host as `credpush ARGS_FILE`; it prints exactly one JSON object on
-//! stdout, on every path.
+//! stdout, on every path. Run as `credpush --credpush-write ARGS…` it is the SSH writer's helper instead
+//! ([`credpush::host::helper`]).
 
 use std::io::Write;
 use std::path::Path;
 
 fn main() {
+    // The remote writer's mode (`credpush rotate` installs this binary as its helper on each host): framed
+    // answers, not JSON, so it runs before the module's panic hook is set.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == credpush::host::helper::FLAG) {
+        std::process::exit(credpush::host::helper::run(&args[1..]));
+    }
     // The module is built with panic = "abort"; the hook still runs first, so even a bug answers with one JSON
     // object. Only the location is reported: a panic message is never allowed to carry data.
     std::panic::set_hook(Box::new(|info| {

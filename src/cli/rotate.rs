@@ -60,6 +60,12 @@ pub struct RotateCmd {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// SSH hosts: the writer's helper program, installed once per host (~/.cache/credpush/bin, 0700) and run
+    /// after a checksum check in place of the shell writer: a path, or none for the shell writer alone
+    /// [default: credpush-helper beside credpush, or ../lib/credpush/ from it, when there].
+    #[arg(long, value_name = "PATH|none", env = "CREDPUSH_HELPER")]
+    pub helper: Option<String>,
+
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -151,6 +157,7 @@ pub async fn run(cmd: RotateCmd) -> Result<i32> {
             owner: cmd.owner,
         },
         format: cmd.format.into(),
+        helper: cmd.helper,
     };
     crate::fleet::rotate::rotate(options).await
 }

@@ -58,6 +58,8 @@ pub struct RotateOptions {
     pub ssm: SsmOptions,
     /// `--format`: the document, or a section of each host's credentials file.
     pub format: crate::delivery::Format,
+    /// `--helper`: the writer's helper program for SSH hosts (`none`: the shell writer alone).
+    pub helper: Option<String>,
 }
 
 mod dry_run;
@@ -142,7 +144,8 @@ pub async fn run(cmd: &RotateOptions) -> Result<Ran> {
     let roles: Vec<_> = sessions.iter().map(|s| (&s.params.role_arn, s.hosts.as_slice())).collect();
     let defaults = (cmd.path.as_deref(), cmd.install_profile.as_deref(), cmd.sts.region.as_deref());
     let ssm_groups = crate::fleet::ssm::plan(&roles, &targets, ssm_role.as_ref(), &cmd.ssm, defaults)?;
-    let ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
+    let mut ssh = SshSettings::for_run(cmd.fleet.known_hosts, timeout_secs, cmd.fleet.ssh_config.clone())?;
+    ssh.helper = crate::ssh::helper::Helper::for_run(cmd.helper.as_deref())?;
     crate::fleet::trust::check_all(&targets, &ssh, fds.forks).await?;
 
     if cmd.dry_run {

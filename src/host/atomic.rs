@@ -46,6 +46,20 @@ impl TrustedDir {
     /// rename and an fsync of the directory; the renamed file is opened again and compared. On failure the old
     /// file is untouched and the temp file removed.
     pub fn write(&self, name: &OsStr, contents: &[u8], opts: &WriteOptions) -> Result<Written, DirError> {
+        self.write_gated(name, contents, opts, |_| Ok(()))
+    }
+
+    /// [`TrustedDir::write`], with `gate` run last before the stamp and the rename (under the file's lock when
+    /// there is one): an error from it leaves the file as it was and the temp file removed. The remote writer
+    /// checks its deadline there, that the file is still what an earlier read saw, and that its caller still
+    /// listens (see [`crate::host::helper`]).
+    pub fn write_gated(
+        &self,
+        name: &OsStr,
+        contents: &[u8],
+        opts: &WriteOptions,
+        gate: impl FnOnce(&Self) -> Result<(), DirError>,
+    ) -> Result<Written, DirError> {
         let shown = self.path().join(name);
         if self.existing(name, 0)?.is_some_and(|e| e.is_dir) {
             return Err(DirError::IsDir(shown));
@@ -61,29 +75,29 @@ impl TrustedDir {
         // Only a rotation's document has a stamp and a lock; other files (a config) are written as they come.
         let lock = match opts.stamp {
             Some(stamp) => {
-                let mut lock = self.lock(name, opts)?;
+                let lock = self.lock(name, opts)?;
                 let mut text = String::new();
                 let _ = (&lock).take(64).read_to_string(&mut text);
                 let kept: u64 = text.trim().parse().unwrap_or(0);
                 if kept > stamp {
                     return Ok(Written::Newer(kept));
                 }
-                // The stamp goes first: a writer killed between the two steps leaves the older file under a newer
-                // stamp, which a later rotation replaces, never the other way round.
-                let stamped = lock
-                    .set_len(0)
-                    .and_then(|()| lock.rewind())
-                    .and_then(|()| lock.write_all(format!("{stamp}\n").as_bytes()))
-                    .and_then(|()| lock.sync_all());
-                stamped.map_err(|e| DirError::Io {
-                    action: "write the stamp beside",
-                    path: shown.clone(),
-                    source: e,
-                })?;
-                Some(lock)
+                Some((lock, stamp))
             }
             None => None,
         };
+        gate(self)?;
+        if let Some((lock, stamp)) = &lock {
+            // The stamp goes first: a writer killed between the two steps leaves the older file under a newer
+            // stamp, which a later rotation replaces, never the other way round.
+            let mut lock = lock;
+            let stamped = lock
+                .set_len(0)
+                .and_then(|()| lock.rewind())
+                .and_then(|()| lock.write_all(format!("{stamp}\n").as_bytes()))
+                .and_then(|()| lock.sync_all());
+            stamped.map_err(|e| DirError::Io { action: "write the stamp beside", path: shown.clone(), source: e })?;
+        }
         rustix::fs::renameat(&self.fd, &tmp_name, &self.fd, name).map_err(io("rename into place", &shown))?;
         drop(guard.disarm());
         rustix::fs::fsync(&self.fd).map_err(io("fsync the directory of", &shown))?;

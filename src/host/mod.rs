@@ -1,5 +1,5 @@
 //! What runs on a host, or writes for one: the credential document ([`document`]) and its secret type
-//! ([`secret`]), the atomic writer ([`fsutil`]), the AWS profile block ([`profile`]) and credentials-file section ([`credentials`]), and the on-host commands
+//! ([`secret`]), the atomic writer ([`fsutil`]) and the remote writer as one program ([`helper`]), the AWS profile block ([`profile`]) and credentials-file section ([`credentials`]), and the on-host commands
 //! `read`, `doctor` and `serve` (the container credentials endpoint). The Ansible module links this layer without the `cli` feature, so the first four stay
 //! free of the AWS SDK, tokio and the ssh stack.
 
@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod dirs;
 pub mod document;
 pub mod fsutil;
+pub mod helper;
 pub mod ids;
 pub mod input;
 pub mod path;

@@ -196,6 +196,7 @@ impl Request {
             // The function drives SSM, whose `fetch` writes the JSON document (a credentials section is asked of
             // fetch on the host, not of the rotation).
             format: crate::delivery::Format::Json,
+            helper: Some("none".to_owned()),
         })
     }
 

@@ -35,6 +35,15 @@ fn line(body: &[u8]) -> (&str, &[u8]) {
     (std::str::from_utf8(&body[..end]).unwrap_or(""), body.get(end + 1..).unwrap_or(&[]))
 }
 
+/// The shell writer's `helper NOTE` line, when the body starts with one, and the rest of the body.
+pub fn helper_note(body: &[u8]) -> (Option<&str>, &[u8]) {
+    let (first, rest) = line(body);
+    match first.strip_prefix("helper ") {
+        Some(note) => (Some(note), rest),
+        None => (None, body),
+    }
+}
+
 /// Parses the frame's body.
 pub fn parse(body: &[u8]) -> Result<Reply, String> {
     let (first, rest) = line(body);

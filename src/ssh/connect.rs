@@ -25,13 +25,16 @@ fn host_args(host: &SshHost) -> HostArgs<'_> {
 /// Connects to `peer`: for ssh, starts its master (see [`crate::ssh::master`]) and attaches the mux client to it.
 pub async fn connect(peer: Peer<'_>, settings: &SshSettings) -> Result<Connection, PushError> {
     let host = match peer {
-        Peer::Local(local) => return Ok(Connection::local(local.become_user.clone())),
+        Peer::Local(local) => return Ok(Connection::local(local.become_user.clone(), settings.helper.clone())),
         Peer::Ssh(host) => host,
     };
     let (socket, log) = settings.control.slot();
     tracing::debug!(destination = %host.destination(), "connecting");
     match master::launch(&settings.pinned(), &host_args(host), &socket, &log).await {
-        Ok(()) => Ok(Connection::ssh(Session::resume_mux(socket.into(), Some(log.into())), host.become_user.clone())),
+        Ok(()) => {
+            let session = Session::resume_mux(socket.into(), Some(log.into()));
+            Ok(Connection::ssh(session, host.become_user.clone(), settings.helper.clone()))
+        }
         Err(LaunchError::Spawn(e)) => Err(PushError::Local(format!("cannot start ssh: {e}"))),
         Err(LaunchError::Failed(text)) => Err(classify_connect_error(host, &text)),
     }

@@ -13,6 +13,7 @@ use crate::host::credentials::CredentialsSection;
 use crate::host::profile::InstallOutcome;
 use crate::ssh::connect::connect;
 use crate::ssh::error::PushError;
+use crate::ssh::helper::HelperNote;
 use crate::ssh::host::Peer;
 use crate::ssh::push::Pushed;
 use crate::ssh::settings::SshSettings;
@@ -161,6 +162,7 @@ async fn attempt(
         let show = delivery.profile.as_ref().map(|_| PROFILE_CONFIG);
         let stamp = Some(payload.stamp);
         let written = conn.write_file(&delivery.path, &payload.json, 0o600, show, stamp, at, None).await?;
+        helper(&conn, &written.helper, at).await;
         // A later rotation's document stays, and so does the profile it ensured.
         let profile = match (&delivery.profile, written.shown) {
             (Some((name, region)), Some(shown)) => {
@@ -185,6 +187,24 @@ async fn attempt(
     result
 }
 
+/// After a write: installs the run's helper where the answer said it is missing or changed, and says which
+/// writer wrote. A failed install is not the host's failure (the shell writer wrote, and goes on writing).
+async fn helper(conn: &crate::ssh::push::Connection, note: &HelperNote, at: std::time::Instant) {
+    if !conn.has_helper() {
+        return;
+    }
+    match note {
+        HelperNote::None => tracing::debug!(writer = "helper", "written by the helper"),
+        HelperNote::Refused(why) => {
+            tracing::info!(writer = "shell", reason = %why, "the helper's directory breaks the rule; not installed")
+        }
+        note => match conn.install_helper(at).await {
+            Ok(()) => tracing::info!(writer = "shell", ?note, "helper installed"),
+            Err(e) => tracing::warn!(writer = "shell", error = %e, "installing the helper failed"),
+        },
+    }
+}
+
 /// `--format credentials`: the managed section named by the delivery's profile, in the credentials file at its
 /// path, instead of the document.
 async fn credentials(
@@ -197,6 +217,7 @@ async fn credentials(
     let payload = &delivery.payload;
     let (written, outcome) =
         conn.install_credentials(&delivery.path, &section, &payload.doc, payload.stamp, at).await?;
+    helper(conn, &written.helper, at).await;
     let profile = written.superseded.is_none().then_some(outcome);
     Ok(Pushed { path: written.path, profile, superseded: written.superseded })
 }

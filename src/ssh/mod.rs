@@ -1,6 +1,6 @@
 //! The SSH transport: the ssh command line and its trust rules ([`args`]), the inventory commands
 //! `--no-inventory-commands` refuses ([`commands`]), the master's lifecycle ([`master`]),
-//! one host's connection and push ([`push`], [`deliver`]) and its status probe ([`probe`]). The fleet hands it deliveries and gets one
+//! one host's connection and push ([`push`], [`deliver`]), the writer's helper program ([`helper`]) and its status probe ([`probe`]). The fleet hands it deliveries and gets one
 //! [`crate::delivery::HostOutcome`] per host back; nothing here imports the fleet layer.
 
 pub mod answer;
@@ -10,6 +10,7 @@ pub mod connect;
 pub mod deliver;
 pub mod error;
 pub mod exec;
+pub mod helper;
 pub mod host;
 pub mod master;
 pub mod probe;

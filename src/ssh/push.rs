@@ -18,7 +18,9 @@ use crate::host::document::CredentialDocument;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use crate::host::secret::Secret;
 use crate::ssh::error::PushError;
+use crate::ssh::helper::{Helper, HelperNote};
 use crate::ssh::host::Become;
+use std::sync::Arc;
 
 /// The remote writer, after the prelude it shares with the status probe.
 pub(crate) const WRITE_SCRIPT: &str = concat!(
@@ -48,17 +50,19 @@ pub struct Connection {
     session: Option<Session>,
     /// `ansible_become`: the writer runs through `sudo -n` as this user.
     become_user: Option<Become>,
+    /// The writer's helper program, run in place of the shell writer where it is installed.
+    helper: Option<Arc<Helper>>,
 }
 
 impl Connection {
     /// A connection over an ssh master's mux socket.
-    pub(crate) fn ssh(session: Session, become_user: Option<Become>) -> Self {
-        Self { session: Some(session), become_user }
+    pub(crate) fn ssh(session: Session, become_user: Option<Become>, helper: Option<Arc<Helper>>) -> Self {
+        Self { session: Some(session), become_user, helper }
     }
 
     /// The writer on this machine.
-    pub(crate) fn local(become_user: Option<Become>) -> Self {
-        Self { session: None, become_user }
+    pub(crate) fn local(become_user: Option<Become>, helper: Option<Arc<Helper>>) -> Self {
+        Self { session: None, become_user, helper }
     }
 
     /// Writes `content` to `path` (absolute or `~/…`) atomically with `mode`, and checks that the file on the host
@@ -78,13 +82,30 @@ impl Connection {
         deadline: Instant,
         expect: Option<&str>,
     ) -> Result<Written, PushError> {
-        let bytes = content.expose().as_bytes();
+        let helper = self.helper.as_deref().map(Helper::sha256);
+        self.write_bytes(path, content.expose().as_bytes(), mode, show, stamp, deadline, expect, helper).await
+    }
+
+    /// [`Connection::write_file`] of any bytes; `helper` is the checksum of the helper to run, if installed.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_bytes(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+        show: Option<&str>,
+        stamp: Option<u64>,
+        deadline: Instant,
+        expect: Option<&str>,
+        helper: Option<&str>,
+    ) -> Result<Written, PushError> {
         let want = hex(&Sha256::digest(bytes));
         let nonce = bounded::nonce();
         // What is left of the host's time, less a margin for the answer's way back.
         let secs = deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_secs(1));
         let stamp = stamp.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        let mut argv: Vec<String> = ["-c", WRITE_SCRIPT, "credpush", path].map(str::to_owned).to_vec();
+        let mut argv: Vec<String> =
+            ["-c", WRITE_SCRIPT, "credpush", helper.unwrap_or("-"), path].map(str::to_owned).to_vec();
         argv.extend([format!("{mode:o}"), stamp, secs.as_secs().max(1).to_string(), nonce.clone()]);
         if show.is_some() || expect.is_some() {
             argv.push(show.unwrap_or_default().to_owned());
@@ -99,12 +120,28 @@ impl Connection {
         let Some(body) = bounded::frame(&answer.stdout, &nonce) else {
             return Err(remote(self.unframed(&answer)));
         };
-        match answer::parse(&body).map_err(remote)? {
+        let (note, body) = answer::helper_note(&body);
+        let helper = note.map_or(HelperNote::None, HelperNote::parse);
+        match answer::parse(body).map_err(remote)? {
             Reply::Error(detail) => Err(remote(detail)),
-            Reply::Newer(kept) => Ok(Written { path: path.to_owned(), shown: None, superseded: Some(kept) }),
+            Reply::Newer(kept) => Ok(Written { path: path.to_owned(), shown: None, superseded: Some(kept), helper }),
             Reply::Ok { sha256, .. } if sha256 != want => Err(PushError::Verify(path.to_owned())),
-            Reply::Ok { path: abs, shown, .. } => Ok(Written { path: abs, shown, superseded: None }),
+            Reply::Ok { path: abs, shown, .. } => Ok(Written { path: abs, shown, superseded: None, helper }),
         }
+    }
+
+    /// True when this run has a helper to run and install.
+    pub fn has_helper(&self) -> bool {
+        self.helper.is_some()
+    }
+
+    /// Installs the run's helper on the host (after a write said it is missing or changed), through the shell
+    /// writer: under the directory rule, 0700, checked against its sha256. Not a host's failure when it fails:
+    /// the shell writer wrote the document and goes on doing so.
+    pub async fn install_helper(&self, deadline: Instant) -> Result<(), PushError> {
+        let Some(helper) = &self.helper else { return Ok(()) };
+        self.write_bytes(&helper.remote_path(), helper.bytes(), 0o700, None, None, deadline, None, None).await?;
+        Ok(())
     }
 
     /// Why an exec gave no framed answer: sudo's refusal, the shell's own error, or the exit status.
@@ -242,6 +279,8 @@ pub struct Written {
     pub shown: Option<Shown>,
     /// A later rotation (this stamp) had already written the file, which was left alone.
     pub superseded: Option<u64>,
+    /// What the answer said of the helper.
+    pub helper: HelperNote,
 }
 
 /// sudo's own refusal, with the fix: credpush runs `sudo -n`, which never prompts.

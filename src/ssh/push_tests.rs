@@ -16,7 +16,7 @@ fn input(doc: &[u8]) -> Vec<u8> {
 fn write(home: &Path, target: &str, stamp: &str, stdin: &[u8], show: &[&str]) -> (Option<i32>, String) {
     use std::io::Write;
     let mut child = Command::new("sh")
-        .args(["-c", WRITE_SCRIPT, "credpush", target, "600", stamp, "10", NONCE])
+        .args(["-c", WRITE_SCRIPT, "credpush", "-", target, "600", stamp, "10", NONCE])
         .args(show)
         .env("HOME", home)
         .stdin(std::process::Stdio::piped())

@@ -30,6 +30,8 @@ pub struct SshSettings {
     pub control: Arc<ControlDir>,
     /// `--ssh-config`: used instead of the user's default ssh config.
     pub config_file: Option<PathBuf>,
+    /// `--helper`: the writer's helper program to install and run on each host (none: the shell writer only).
+    pub helper: Option<Arc<crate::ssh::helper::Helper>>,
 }
 
 impl SshSettings {
@@ -60,6 +62,7 @@ impl SshSettings {
             persist: Duration::from_secs(timeout_secs.max(1)),
             control: Arc::new(control),
             config_file,
+            helper: None,
         })
     }
 

@@ -26,7 +26,7 @@ pub(crate) fn repo() -> PathBuf {
 }
 
 /// Builds the module once per test binary (scripts/build-module is idempotent and quick when nothing changed).
-pub(super) fn module_binary() -> PathBuf {
+pub(crate) fn module_binary() -> PathBuf {
     static BUILT: Mutex<bool> = Mutex::new(false);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     let path = repo().join(COLLECTION).join("plugins/modules/credpush");

@@ -1,5 +1,6 @@
-//! On a host: `doctor`, the profile, and `serve`.
+//! On a host: `doctor`, the profile, `serve`, and the SSH writer's helper.
 
 mod doctor;
+mod helper;
 mod profile;
 mod serve;

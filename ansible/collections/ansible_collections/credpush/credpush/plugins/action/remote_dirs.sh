@@ -5,7 +5,9 @@
 # must be owned by root or the writing user and not writable by group or others (unless it is sticky and root's, as
 # /tmp is), and the last one must be the writing user's, as sshd's StrictModes asks of ~/.ssh. Otherwise another
 # local user could swap a directory or plant a symlink and receive the secret.
-# The including script defines `fail CODE MESSAGE` (it exits). Builtins only, but for one stat per check.
+# The including script defines `fail CODE MESSAGE`, which exits, or returns 1 to make check_chain return 1 (the
+# SSH writer's check of its helper's directory, which falls back rather than fails). Builtins only, but for one
+# stat per check.
 nl='
 '
 # The effective uid, from /proc without a process where it exists.
@@ -21,7 +23,7 @@ done </proc/self/status || true
 # DIR must also be the writing user's and be the directory this shell is in.
 check_chain() {
   d=$1 final=$2
-  case $d in *"$nl"*) fail 77 "a directory on the way to $d has a newline in its name" ;; esac
+  case $d in *"$nl"*) fail 77 "a directory on the way to $d has a newline in its name" || return 1 ;; esac
   set --
   while :; do
     set -- "$d" "$@"
@@ -30,7 +32,7 @@ check_chain() {
     [ -n "$d" ] || d=/
   done
   [ -z "$final" ] || set -- "$@" .
-  out=$(stat -c '%u:%U:%a:%d.%i:%F:%n' -- "$@") || fail 77 "cannot inspect the directories on the way to $1"
+  out=$(stat -c '%u:%U:%a:%d.%i:%F:%n' -- "$@") || fail 77 "cannot inspect the directories on the way to $1" || return 1
   rest=$out$nl here=
   while [ -n "$rest" ]; do
     line=${rest%%"$nl"*} rest=${rest#*"$nl"}
@@ -41,22 +43,22 @@ check_chain() {
     kind=${line%%:*} p=${line#*:}
     if [ "$p" = . ]; then
       # The directory checked by name is the one this shell entered: nothing was swapped in between.
-      [ "$ino" = "$here" ] || fail 77 "the directory $dp changed while it was checked"
+      [ "$ino" = "$here" ] || fail 77 "the directory $dp changed while it was checked" || return 1
       break
     fi
     here=$ino dp=$p downer=$user duid=$uid
     while [ ${#m} -lt 4 ]; do m=0$m; done
     dm=$m
-    [ "$kind" = directory ] || fail 66 "$p is not a directory"
+    [ "$kind" = directory ] || fail 66 "$p is not a directory" || return 1
     if [ "$uid" != 0 ] && [ "$uid" != "$me" ]; then
-      fail 77 "directory $p is owned by $user (uid $uid, mode $m), not by root or the writing user (uid $me), so that user could redirect what credpush writes (fix: chown root or $me $p, or choose a path whose directories only root and uid $me control)"
+      fail 77 "directory $p is owned by $user (uid $uid, mode $m), not by root or the writing user (uid $me), so that user could redirect what credpush writes (fix: chown root or $me $p, or choose a path whose directories only root and uid $me control)" || return 1
     fi
     if [ $((0$m & 022)) -ne 0 ] && { [ $((0$m & 01000)) -eq 0 ] || [ "$uid" != 0 ]; }; then
-      fail 77 "directory $p (owner $user, mode $m) is writable by group or others, so another user could swap what credpush writes (fix: chmod go-w $p)"
+      fail 77 "directory $p (owner $user, mode $m) is writable by group or others, so another user could swap what credpush writes (fix: chmod go-w $p)" || return 1
     fi
   done
   if [ -n "$final" ] && [ "$duid" != "$me" ]; then
-    fail 77 "directory $dp is owned by $downer (uid $duid, mode $dm), not by the writing user (uid $me), so that owner could swap what credpush writes (fix: chown $me $dp, or write as its owner, e.g. with ansible_become_user)"
+    fail 77 "directory $dp is owned by $downer (uid $duid, mode $dm), not by the writing user (uid $me), so that owner could swap what credpush writes (fix: chown $me $dp, or write as its owner, e.g. with ansible_become_user)" || return 1
   fi
 }
 # enter_dir DIR: creates DIR (0700, umask 077) where missing, below directories that pass the rule, and enters
