@@ -244,7 +244,7 @@ fn a_helper_that_is_missing_changed_or_exposed_is_not_run_and_the_answer_says_wh
     // A symlink in its place is not followed.
     let home = Home::new(true);
     let real = home.path().join("real-helper");
-    std::fs::rename(&installed_path(&home), &real).expect("mv");
+    std::fs::rename(installed_path(&home), &real).expect("mv");
     std::os::unix::fs::symlink(&real, installed_path(&home)).expect("symlink");
     let (_, body) = home.write(&args, &input(doc));
     assert!(body.starts_with("helper missing\nok "), "{body}");
