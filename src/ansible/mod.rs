@@ -14,8 +14,8 @@ use crate::host::ids;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::host::fsutil::sha256_hex;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::host::atomic::{self, WriteOptions, Written};
 use crate::host::dirs;
@@ -88,10 +88,6 @@ fn existing(path: &Path, owner: Option<u32>) -> Result<Option<Existing>, String>
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A document with every secret masked, for diffs: only the Expiration and the key id's last 4 characters show.
 fn masked(bytes: Option<&[u8]>, mode: Option<u32>) -> String {
     let body = match bytes.map(CredentialDocument::parse) {
@@ -149,7 +145,7 @@ fn apply(a: &ModuleArgs) -> Result<Value, String> {
     }
     let json = doc.to_json();
     let want = json.expose().as_bytes();
-    let sha = hex(&Sha256::digest(want));
+    let sha = sha256_hex(want);
     let same_content = current.as_ref().and_then(|c| c.bytes.as_deref()) == Some(want);
     let same_attrs = current
         .as_ref()

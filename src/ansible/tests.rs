@@ -46,7 +46,7 @@ fn idempotence_in_four_steps() {
     let r = module(dir.path(), args(false));
     assert_eq!((r["changed"].clone(), r["profile"].clone()), (json!(true), json!("created")), "{r}");
     let written = std::fs::read(&target).unwrap();
-    assert_eq!(r["sha256"], hex(&Sha256::digest(&written)));
+    assert_eq!(r["sha256"], sha256_hex(&written));
     assert_eq!(r["path"], target.display().to_string());
     let meta = std::fs::metadata(&target).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o600);

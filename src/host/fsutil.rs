@@ -6,6 +6,12 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::host::atomic::{self, WriteOptions};
 
+/// The sha256 of `bytes`, in lowercase hex: how every writer names and checks content.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Writes `contents` to `path` atomically with permission `mode`, under the directory rule
 /// ([`crate::host::dirs`]): a temp file in the same directory (created 0600 so the content is never readable by
 /// others, even briefly), fsync, rename over the target, fsync the directory, read back. A missing parent

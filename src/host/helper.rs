@@ -12,15 +12,15 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::host::atomic::{WriteOptions, Written};
 use crate::host::dirs::{DirError, open_dir, split};
+use crate::host::fsutil::sha256_hex;
+
+mod input;
 
 /// The first argument that selects this mode of the module's binary (Ansible runs the module with one path).
 pub const FLAG: &str = "--credpush-write";
@@ -52,12 +52,12 @@ pub fn run(args: &[OsString]) -> i32 {
 }
 
 /// Why the writer stopped: a refusal or failure to answer (code, one line), or a caller that stopped listening.
-enum Fail {
+pub(super) enum Fail {
     Said(i32, String),
     Quiet(i32),
 }
 
-fn said(code: i32, message: impl Into<String>) -> Fail {
+pub(super) fn said(code: i32, message: impl Into<String>) -> Fail {
     Fail::Said(code, message.into())
 }
 
@@ -90,11 +90,11 @@ impl Reply {
     }
 }
 
-fn is_hex(s: &str) -> bool {
+pub(super) fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn digits(s: &str) -> Option<u64> {
+pub(super) fn digits(s: &str) -> Option<u64> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
 
@@ -161,7 +161,7 @@ fn write(args: &[OsString], out: &mut Reply) -> Result<i32, Fail> {
     }
     let dir = open_dir(dir, true, None).map_err(refused)?;
 
-    let content = read_input(deadline, secs, &shown)?;
+    let (content, want) = input::read(deadline, secs, &shown)?;
     let left = |what: &str| {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -178,7 +178,7 @@ fn write(args: &[OsString], out: &mut Reply) -> Result<i32, Fail> {
             if let Some(expect) = &expect {
                 let cur = match d.existing(name, MAX_SHOWN + 1) {
                     Ok(None) => "absent".to_owned(),
-                    Ok(Some(e)) => e.bytes.map_or_else(|| "unreadable".to_owned(), |b| hex(&Sha256::digest(b))),
+                    Ok(Some(e)) => e.bytes.map_or_else(|| "unreadable".to_owned(), |b| sha256_hex(&b)),
                     Err(_) => return Err(said(73, format!("cannot read {shown} to check it is unchanged"))),
                 };
                 if &cur != expect {
@@ -209,7 +209,6 @@ fn write(args: &[OsString], out: &mut Reply) -> Result<i32, Fail> {
             Ok(0)
         }
         Ok(Written::Replaced) => {
-            let want = hex(&Sha256::digest(&content));
             answered(out.line(&format!("ok {want} {shown}")))?;
             if let Some(show) = show {
                 answered(show_file(out, show))?;
@@ -285,103 +284,6 @@ fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| "UNKNOWN".to_owned())
 }
 
-/// Reads `credpush-write SHA256 LENGTH`, LENGTH bytes and `credpush-end` from stdin by `deadline`, bounded by
-/// [`MAX_CONTENT`], and checks the checksum. Each failure is the shell writer's, with its words: a header that
-/// never came (no input), content cut short (no end marker), content that stalled (stopped); where the shell
-/// would wait on its caller to cut it (a header or end marker that never comes), the deadline ends it.
-fn read_input(deadline: Instant, secs: u64, shown: &str) -> Result<Vec<u8>, Fail> {
-    let mut input = Input { buf: Vec::new(), eof: false };
-    let kept = format!("{shown} was left as it was");
-    let late = || said(75, format!("the deadline of {secs}s passed; {kept}"));
-    let no_input = || said(65, format!("no input received; {kept}"));
-    while !input.buf.contains(&b'\n') && !input.eof && input.buf.len() < 256 {
-        input.fill(256, deadline).map_err(|e| if e == Stall::Deadline { late() } else { no_input() })?;
-    }
-    let Some(eol) = input.buf.iter().position(|&b| b == b'\n') else {
-        return Err(if input.eof {
-            no_input()
-        } else {
-            said(65, format!("the input does not start with credpush's header; {kept}"))
-        });
-    };
-    let header = String::from_utf8_lossy(&input.buf[..eol]).into_owned();
-    let mut words = header.split(' ');
-    if words.next() != Some("credpush-write") {
-        return Err(said(65, format!("the input does not start with credpush's header; {kept}")));
-    }
-    let want = words.next().filter(|w| is_hex(w)).ok_or_else(|| said(65, "bad checksum in the header"))?.to_owned();
-    let len = words.next().and_then(digits).ok_or_else(|| said(65, "bad length in the header"))?;
-    if len > MAX_CONTENT {
-        return Err(said(65, format!("the content is {len} bytes, over the {MAX_CONTENT} the writer takes; {kept}")));
-    }
-    const END: &[u8] = b"credpush-end\n";
-    let (body, len) = (eol + 1, len as usize);
-    let need = body + len + END.len();
-    let no_end = || said(65, format!("the input ended before credpush's end marker; {kept}"));
-    while input.buf.len() < need && !input.eof {
-        if let Err(e) = input.fill(need, deadline) {
-            if input.buf.len() < body + len && e == Stall::Deadline {
-                return Err(said(65, format!("the input stopped before its end (cut or stalled for {secs}s); {kept}")));
-            }
-            return Err(no_end());
-        }
-    }
-    if input.buf.get(body + len..need) != Some(END) {
-        return Err(no_end());
-    }
-    input.buf.truncate(body + len);
-    let content = input.buf.split_off(body);
-    if hex(&Sha256::digest(&content)) != want {
-        return Err(said(65, format!("received content is incomplete (checksum mismatch); {kept}")));
-    }
-    if deadline.saturating_duration_since(Instant::now()).is_zero() {
-        return Err(late());
-    }
-    Ok(content)
-}
-
-/// Why a read of stdin gave nothing.
-#[derive(Debug, PartialEq, Eq)]
-enum Stall {
-    Deadline,
-    Broken,
-}
-
-/// stdin, read as it comes, never past a bound or a deadline.
-struct Input {
-    buf: Vec<u8>,
-    eof: bool,
-}
-
-impl Input {
-    /// Reads once (waiting until `deadline`), at most up to `upto` bytes in all.
-    fn fill(&mut self, upto: usize, deadline: Instant) -> Result<(), Stall> {
-        use rustix::event::{PollFd, PollFlags, Timespec};
-        let stdin = std::io::stdin();
-        let fd = stdin.as_fd();
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Stall::Deadline);
-        }
-        let timeout = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: i64::from(left.subsec_nanos()) };
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(0) => return Err(Stall::Deadline),
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => return Ok(()),
-            Err(_) => return Err(Stall::Broken),
-        }
-        let mut chunk = vec![0u8; upto.saturating_sub(self.buf.len()).clamp(1, 1 << 16)];
-        match rustix::io::read(fd, &mut chunk) {
-            Ok(0) => self.eof = true,
-            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
-            Err(_) => return Err(Stall::Broken),
-        }
-        Ok(())
-    }
-}
-
 /// `show PATH`, then `absent`, `toolarge SIZE` (over 64 KiB, or -1 when not a regular file), or `present MODE
 /// SIZE`, that many bytes and a newline: the shell prelude's `show_file`.
 fn show_file(out: &mut Reply, show: &OsStr) -> std::io::Result<()> {
@@ -406,10 +308,6 @@ fn show_file(out: &mut Reply, show: &OsStr) -> std::io::Result<()> {
     out.line(&format!("present {:o} {}", meta.permissions().mode() & 0o7777, meta.len()))?;
     out.raw(&bytes)?;
     out.raw(b"\n")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 
 /// The largest helper credpush sends (the module's static build is about 1 MB).
@@ -49,7 +47,7 @@ impl Helper {
                 format!("{why}; name the credpush-helper file that came with credpush, or none"),
             )
         })?;
-        let sha256 = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = crate::host::fsutil::sha256_hex(&bytes);
         tracing::debug!(path = %path.display(), %sha256, size = bytes.len(), "writer helper");
         Ok(Some(Arc::new(Helper { bytes, sha256, path })))
     }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use openssh::Session;
-use sha2::{Digest, Sha256};
 
 use crate::delivery::bounded;
 pub use crate::ssh::answer::Shown;
@@ -15,6 +14,7 @@ use crate::ssh::exec::{self, Answer};
 
 use crate::host::credentials::CredentialsSection;
 use crate::host::document::CredentialDocument;
+use crate::host::fsutil::sha256_hex;
 use crate::host::profile::{InstallOutcome, ProfileSpec};
 use crate::host::secret::Secret;
 use crate::ssh::error::PushError;
@@ -99,7 +99,7 @@ impl Connection {
         expect: Option<&str>,
         helper: Option<&str>,
     ) -> Result<Written, PushError> {
-        let want = hex(&Sha256::digest(bytes));
+        let want = sha256_hex(bytes);
         let nonce = bounded::nonce();
         // What is left of the host's time, less a margin for the answer's way back.
         let secs = deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_secs(1));
@@ -212,7 +212,7 @@ impl Connection {
         }
         let (text, expect, outcome) = match existing {
             Some((_, text)) => {
-                let sha = hex(&Sha256::digest(text.as_bytes()));
+                let sha = sha256_hex(text.as_bytes());
                 (Secret::new(text), sha, InstallOutcome::Updated)
             }
             None => (Secret::new(""), "absent".to_owned(), InstallOutcome::Created),
@@ -294,10 +294,6 @@ fn sudo_failure(b: &Become, stderr: &str) -> String {
     } else {
         format!("{first} (fix: check ansible_become_user and the host's sudoers rules for {})", b.user)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

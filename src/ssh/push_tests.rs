@@ -8,7 +8,7 @@ use std::process::Command;
 const NONCE: &str = "0123abcd";
 
 fn input(doc: &[u8]) -> Vec<u8> {
-    let sha = hex(&Sha256::digest(doc));
+    let sha = sha256_hex(doc);
     [format!("credpush-write {sha} {}\n", doc.len()).as_bytes(), doc, b"credpush-end\n"].concat()
 }
 
@@ -47,7 +47,7 @@ fn home() -> tempfile::TempDir {
 fn remote_writer_is_atomic_and_rejects_short_or_unterminated_input() {
     let home = home();
     let doc = b"{\"Version\":1}\n";
-    let sha = hex(&Sha256::digest(doc));
+    let sha = sha256_hex(doc);
     let (code, body) = write(home.path(), "~/.aws/temp.json", "5", &input(doc), &[]);
     let abs = home.path().join(".aws/temp.json");
     assert_eq!((code, body), (Some(0), format!("ok {sha} {}\n", abs.display())));
@@ -122,7 +122,7 @@ fn remote_writer_shows_a_second_file_in_the_same_exec() {
 fn remote_writer_leaves_a_file_that_changed_since_it_was_read() {
     let home = home();
     let file = home.path().join(".aws/credentials");
-    let sha = |b: &[u8]| hex(&Sha256::digest(b));
+    let sha = sha256_hex;
     // Nothing there, as the reader said: written.
     let (code, body) = write(home.path(), "~/.aws/credentials", "1", &input(b"one\n"), &["", "absent"]);
     assert_eq!(code, Some(0), "{body}");

@@ -64,17 +64,7 @@ impl Home {
     /// exit code and the framed answer with this home's path written `~H`.
     fn write(&self, args: &[&str], stdin: &[u8]) -> (Option<i32>, String) {
         use std::io::Write;
-        let mut child = Command::new("sh")
-            .args(["-c", &script(), "credpush", &self.helper])
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sh");
+        let mut child = self.spawn(args);
         match child.stdin.take().expect("stdin").write_all(stdin) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
             other => other.expect("write"),
@@ -87,6 +77,21 @@ impl Home {
             _ => format!("(no frame; stderr: {})", String::from_utf8_lossy(&out.stderr)),
         };
         (out.status.code(), body)
+    }
+
+    /// The writer (`sh -c SCRIPT credpush HELPER ARGS…`) as a host runs it, with this home, its streams piped.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new("sh")
+            .args(["-c", &script(), "credpush", &self.helper])
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh")
     }
 
     /// Names below the home, with modes, and the bytes of regular files, leaving out the helper's own directory
@@ -260,16 +265,7 @@ fn the_helper_bounds_a_peer_that_sends_nothing_and_never_closes() {
     // The shell writer waits on its header until credpush cuts the exec; the helper keeps its own deadline.
     let home = Home::new(true);
     let started = std::time::Instant::now();
-    let mut child = Command::new("sh")
-        .args(["-c", &script(), "credpush", &home.helper, "~/.aws/temp.json", "600", "5", "1", NONCE])
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sh");
+    let mut child = home.spawn(&["~/.aws/temp.json", "600", "5", "1", NONCE]);
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"credpush-write ").expect("write");
     let out = child.wait_with_output().expect("wait");
