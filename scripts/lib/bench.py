@@ -366,7 +366,8 @@ def markdown(args, info, sizes, rows, checks, plot_name):
         "",
         "Methods, each with its best settings (forks = N; for Ansible: pipelining, ControlPersist within the run, "
         "`interpreter_python` set, no ssh compression):",
-        "- (a) `credpush rotate -i hosts.ini --role-arn R --ssh-config F --forks N --json`",
+        "- (a) `credpush rotate -i hosts.ini --role-arn R --ssh-config F --forks N --json`, with the writer helper "
+        "(installed on each host by the warm-up round)",
         "- (b) `ansible-playbook ansible/rotate.yml` (assume once on the controller, then the credpush module)",
         "- (c) `ansible-playbook scripts/lib/bench-copy.yml` (assume once, then `ansible.builtin.copy`)",
         "- (d) `scripts/lib/bench-ssh-loop`: `credpush assume` once, then one `ssh host 'cat > tmp && mv tmp file'` "

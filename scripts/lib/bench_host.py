@@ -10,9 +10,13 @@ CPU of the whole machine (which adds the sshd side: its session, the remote shel
                  then `-O exit`: the master's cost against plain-true (credpush's own mux client replaces the
                  second ssh process, so this is an upper bound)
   writer         ssh host sh -c WRITER with the framed document on stdin: credpush's remote writer over one plain
-                 connection; minus floor, it is what the writer's guarantees cost per host
-  rotate-1       credpush rotate on this one host (STS included): everything a one-host run costs
-Then it runs the writer locally under strace and counts the programs it starts per write, and times it there.
+                 connection, the shell doing every step (no helper); minus floor, what its guarantees cost per host
+  helper         the same with the writer helper installed on the host: the prelude checks it and execs it
+  rotate-1       credpush rotate on this one host (STS included), with the helper: everything a one-host run costs
+  rotate-shell   the same with --helper none
+  first-contact  rotate-1 on a host without the helper: the shell writes, then credpush installs the helper
+Then it runs the writer locally under strace and counts the programs it starts per write, with and without the
+helper, and times it there.
 """
 
 import argparse
@@ -35,7 +39,7 @@ NONCE = "0123abcd"
 
 def parse_args():
     p = argparse.ArgumentParser()
-    for a in ("--work", "--role", "--credpush", "--build"):
+    for a in ("--work", "--role", "--credpush", "--helper", "--build"):
         p.add_argument(a, required=True)
     p.add_argument("--runs", type=int, required=True)
     p.add_argument("--report")
@@ -78,6 +82,9 @@ class Host:
         if not self.doc.startswith(b"{"):
             sys.exit("bench-host: credpush assume printed no document")
         self.stamp = 1
+        with open(args.helper, "rb") as f:
+            self.helper_sha = hashlib.sha256(f.read()).hexdigest()
+        self.installed = os.path.join(self.home, ".cache", "credpush", "bin", f"credpush-helper-{self.helper_sha}")
 
     def ssh(self, *extra):
         return ["ssh", "-T", "-F", self.config, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-p", self.port,
@@ -101,16 +108,25 @@ class Host:
                          "ControlPersist=30s", "127.0.0.1"), check=True, stdin=dn)
             run(self.ssh("-S", sock, "127.0.0.1", "true"), check=True, stdin=dn)
             run(self.ssh("-S", sock, "-O", "exit", "127.0.0.1"), check=True, stdin=dn, stderr=dn)
-        elif name == "writer":
+        elif name in ("writer", "helper"):
             self.stamp += 1
-            argv = ["sh", "-c", writer_script(), "credpush", "-", self.target, "600", str(self.stamp), "30", NONCE]
+            if name == "helper":
+                install_helper(self.a.helper, self.installed)
+            sha = self.helper_sha if name == "helper" else "-"
+            argv = ["sh", "-c", writer_script(), "credpush", sha, self.target, "600", str(self.stamp), "30", NONCE]
             p = run(self.ssh("127.0.0.1", " ".join(shlex.quote(a) for a in argv)), input=framed(self.doc),
                     capture_output=True)
-            if p.returncode != 0 or b"\nok " not in p.stdout:
-                sys.exit(f"bench-host: the writer failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
-        elif name == "rotate-1":
+            if p.returncode != 0 or b"\nok " not in p.stdout or (name == "helper") == (b"\nhelper " in p.stdout):
+                sys.exit(f"bench-host: the {name} step failed ({p.returncode}): {p.stdout.decode(errors='replace')}"
+                         f"{p.stderr.decode(errors='replace')}")
+        elif name in ("rotate-1", "rotate-shell", "first-contact"):
+            if name == "first-contact" and os.path.exists(self.installed):
+                os.unlink(self.installed)
+            helper = "none" if name == "rotate-shell" else self.a.helper
             run([self.a.credpush, "rotate", "-i", self.inventory, "--role-arn", self.a.role, "--ssh-config",
-                 self.config, "--json"], check=True, stdout=dn)
+                 self.config, "--helper", helper, "--json"], check=True, stdout=dn)
+            if name == "first-contact" and not os.path.exists(self.installed):
+                sys.exit("bench-host: rotate did not install the helper on first contact")
 
     def measure(self, name):
         self.step(name)  # warm: page cache, moto's first request
@@ -125,18 +141,41 @@ class Host:
                 "local_cpu_ms": (local_cpu() - c0) / n * 1000, "machine_cpu_ms": (machine_cpu() - m0) / n * 1000}
 
 
-def writer_programs(work, runs):
+def install_helper(helper, installed):
+    """The helper where the prelude looks for it, owned by the host's user, in 0700 directories."""
+    if os.path.exists(installed):
+        return
+    home = installed.split("/.cache/")[0]
+    d = home
+    for part in (".cache", "credpush", "bin"):
+        d = os.path.join(d, part)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        os.chmod(d, 0o700)
+    with open(helper, "rb") as src, open(installed + ".tmp", "wb") as dst:
+        dst.write(src.read())
+    os.chmod(installed + ".tmp", 0o700)
+    os.rename(installed + ".tmp", installed)
+    if os.getuid() == 0 and os.stat(home).st_uid != 0:
+        subprocess.run(["chown", "-R", str(os.stat(home).st_uid), os.path.join(home, ".cache")], check=True)
+
+
+def writer_programs(work, runs, helper=None):
     """The programs the writer starts per write (strace, locally), and its time and CPU there without strace."""
     home = tempfile.mkdtemp(dir=work)
     os.chmod(home, 0o755)
+    sha = "-"
+    if helper:
+        with open(helper, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        install_helper(helper, os.path.join(home, ".cache", "credpush", "bin", f"credpush-helper-{sha}"))
     doc = b'{"Version":1,"AccessKeyId":"ASIA' + b"X" * 16 + b'","SecretAccessKey":"' + b"s" * 40 + b'"}\n'
     script = writer_script()
     env = {"HOME": home, "PATH": "/usr/bin:/bin"}
 
     def once(stamp, prefix=()):
-        argv = [*prefix, "sh", "-c", script, "credpush", "-", "~/.aws/temp.json", "600", str(stamp), "30", NONCE]
+        argv = [*prefix, "sh", "-c", script, "credpush", sha, "~/.aws/temp.json", "600", str(stamp), "30", NONCE]
         p = subprocess.run(argv, input=framed(doc), capture_output=True, env=env)
-        if p.returncode != 0:
+        if p.returncode != 0 or (sha != "-") == (b"\nhelper " in p.stdout):
             sys.exit(f"bench-host: the local writer failed: {p.stderr.decode(errors='replace')}")
 
     once(1)  # creates ~/.aws: the steady state is a directory that exists
@@ -153,21 +192,27 @@ def writer_programs(work, runs):
 def main():
     args = parse_args()
     host = Host(args)
-    steps = ["plain-true", "floor", "resolve", "master", "writer", "rotate-1"]
+    steps = ["plain-true", "floor", "resolve", "master", "writer", "helper", "rotate-1", "rotate-shell",
+             "first-contact"]
     rows = []
     for s in steps:
         rows.append(host.measure(s))
         r = rows[-1]
-        print(f"bench-host: {s:<11} {r['wall_ms']:8.1f} ms wall (min {r['min_ms']:.1f})  "
+        print(f"bench-host: {s:<13} {r['wall_ms']:8.1f} ms wall (min {r['min_ms']:.1f})  "
               f"{r['local_cpu_ms']:6.1f} ms local CPU  {r['machine_cpu_ms']:6.1f} ms machine CPU", flush=True)
-    local = writer_programs(args.work, args.runs)
-    print(f"bench-host: the writer starts {len(local['programs'])} programs per write: {' '.join(local['programs'])}")
-    print(f"bench-host: run locally: {local['wall_ms']:.1f} ms wall, {local['cpu_ms']:.1f} ms CPU per write")
+    local = {"shell": writer_programs(args.work, args.runs), "helper": writer_programs(args.work, args.runs,
+                                                                                        args.helper)}
+    for kind, w in local.items():
+        print(f"bench-host: the writer ({kind}) starts {len(w['programs'])} programs per write: "
+              f"{' '.join(w['programs'])}; run locally: {w['wall_ms']:.1f} ms wall, {w['cpu_ms']:.1f} ms CPU")
     by = {r["step"]: r for r in rows}
     derived = [
-        ("writer − floor (the writer's guarantees, per host)", "writer", "floor"),
+        ("writer − floor (the shell writer's guarantees, per host)", "writer", "floor"),
+        ("helper − floor (the same guarantees through the helper)", "helper", "floor"),
         ("master − plain-true (a master and a mux session instead of one ssh)", "master", "plain-true"),
-        ("rotate-1 − writer (STS, trust check, master, read-back, report)", "rotate-1", "writer"),
+        ("rotate-1 − helper (STS, trust check, master, report)", "rotate-1", "helper"),
+        ("rotate-shell − rotate-1 (the shell writer instead of the helper)", "rotate-shell", "rotate-1"),
+        ("first-contact − rotate-1 (installing the helper, once per host)", "first-contact", "rotate-1"),
     ]
     for label, a, b in derived:
         print(f"bench-host: {label}: {by[a]['wall_ms'] - by[b]['wall_ms']:+.1f} ms wall, "
@@ -180,9 +225,12 @@ def main():
         for r in rows:
             lines.append(f"| {r['step']} | {r['wall_ms']:.1f} ms | {r['min_ms']:.1f} ms | {r['local_cpu_ms']:.1f} ms | "
                          f"{r['machine_cpu_ms']:.1f} ms |")
-        lines += ["", f"The writer starts {len(local['programs'])} programs per write "
-                  f"({', '.join(local['programs'])}); run locally it takes {local['wall_ms']:.1f} ms wall and "
-                  f"{local['cpu_ms']:.1f} ms CPU per write.", ""]
+        lines.append("")
+        for kind, w in local.items():
+            lines.append(f"- The writer ({kind}) starts {len(w['programs'])} programs per write "
+                         f"({', '.join(w['programs'])}); run locally it takes {w['wall_ms']:.1f} ms wall and "
+                         f"{w['cpu_ms']:.1f} ms CPU per write.")
+        lines.append("")
         for label, a, b in derived:
             lines.append(f"- {label}: {by[a]['wall_ms'] - by[b]['wall_ms']:+.1f} ms wall, "
                          f"{by[a]['machine_cpu_ms'] - by[b]['machine_cpu_ms']:+.1f} ms machine CPU")

@@ -236,6 +236,19 @@ pub fn master_args(pinned: &Pinned, host: &HostArgs<'_>, socket: &Path, log: &Pa
     args
 }
 
+/// The command line (after `ssh`, before the remote command) of one plain connection for one exec: the same
+/// pinned options as a master's, with no control socket used or made (`ControlMaster=no`, `ControlPath=none`
+/// first, so the operator's config cannot turn this connection into a master or a mux client).
+pub fn direct_args(pinned: &Pinned, host: &HostArgs<'_>, log: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-E".into(), log.into(), "-T".into()];
+    for o in ["ControlMaster=no".to_owned(), "ControlPath=none".to_owned()].into_iter().chain(pinned_options(pinned)) {
+        args.push("-o".into());
+        args.push(o.into());
+    }
+    args.extend(host_tail(pinned, host));
+    args
+}
+
 /// `ssh -G` arguments: with the inventory's args, or (for `operator_only`) without them.
 pub fn resolve_args(pinned: &Pinned, host: &HostArgs<'_>, operator_only: bool) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-G".into()];
@@ -323,6 +336,29 @@ mod tests {
         assert_eq!(&args[args.len() - 2..], ["--", "-oProxyCommand=x"]);
         let f = args.iter().position(|a| a == "-F").unwrap();
         assert!(f < args.iter().position(|a| a == "StrictHostKeyChecking=no").unwrap());
+    }
+
+    #[test]
+    fn a_direct_connection_pins_the_same_options_and_no_control_socket() {
+        let pinned = Pinned { strict: "yes", connect_timeout_secs: 5, persist_secs: 30, operator_config: None };
+        let inv = vec!["-o".to_owned(), "ControlMaster=auto".to_owned()];
+        let host = HostArgs { address: "h", port: Some(2222), inventory: &inv, ..Default::default() };
+        let args: Vec<String> = direct_args(&pinned, &host, Path::new("/t/1.log"))
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let master: Vec<String> = master_args(&pinned, &host, Path::new("/t/1.s"), Path::new("/t/1.log"))
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for o in master.iter().filter(|a| a.contains('=') && !a.starts_with("Control")) {
+            assert!(args.contains(o), "{o} is not pinned on the direct connection: {args:?}");
+        }
+        let first = |key: &str| args.iter().find(|a| a.starts_with(key)).cloned();
+        assert_eq!(first("ControlMaster="), Some("ControlMaster=no".into()));
+        assert_eq!(first("ControlPath="), Some("ControlPath=none".into()));
+        assert!(!args.iter().any(|a| a.starts_with("ControlPersist") || a == "-f" || a == "-N"), "{args:?}");
+        assert_eq!(&args[args.len() - 2..], ["--", "h"]);
     }
 
     #[test]

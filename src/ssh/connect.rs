@@ -22,13 +22,28 @@ fn host_args(host: &SshHost) -> HostArgs<'_> {
     }
 }
 
-/// Connects to `peer`: for ssh, starts its master (see [`crate::ssh::master`]) and attaches the mux client to it.
-pub async fn connect(peer: Peer<'_>, settings: &SshSettings) -> Result<Connection, PushError> {
+/// How a connection reaches an ssh host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A master and the mux client: several execs over one connection.
+    Master,
+    /// One plain ssh per exec ([`crate::ssh::direct`]): cheaper when a host gets one exec.
+    Direct,
+}
+
+/// Connects to `peer`: for ssh, starts its master (see [`crate::ssh::master`]) and attaches the mux client to it,
+/// or, with [`Reach::Direct`], only prepares the command line each exec's ssh runs with.
+pub async fn connect(peer: Peer<'_>, settings: &SshSettings, reach: Reach) -> Result<Connection, PushError> {
     let host = match peer {
         Peer::Local(local) => return Ok(Connection::local(local.become_user.clone(), settings.helper.clone())),
         Peer::Ssh(host) => host,
     };
     let (socket, log) = settings.control.slot();
+    if reach == Reach::Direct {
+        let args = crate::ssh::args::direct_args(&settings.pinned(), &host_args(host), &log);
+        let direct = crate::ssh::direct::Direct::new(args, log, host.clone());
+        return Ok(Connection::direct(direct, host.become_user.clone(), settings.helper.clone()));
+    }
     tracing::debug!(destination = %host.destination(), "connecting");
     match master::launch(&settings.pinned(), &host_args(host), &socket, &log).await {
         Ok(()) => {
@@ -87,7 +102,8 @@ pub async fn check_trust(target: &SshHost, settings: &SshSettings) -> Result<(),
     }
 }
 
-fn classify_connect_error(target: &SshHost, log: &str) -> PushError {
+/// What ssh's log says went wrong, as the error a report shows.
+pub(crate) fn classify_connect_error(target: &SshHost, log: &str) -> PushError {
     let detail =
         log.trim().lines().filter(|l| !l.starts_with("Warning: Permanently added")).collect::<Vec<_>>().join("; ");
     if detail.contains("Host key verification failed")

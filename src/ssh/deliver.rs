@@ -11,7 +11,7 @@ use crate::delivery::stop::{GRACE, Stop, reached};
 use crate::delivery::{Delivery, Format, HostOutcome, Status, is_fd_exhaustion};
 use crate::host::credentials::CredentialsSection;
 use crate::host::profile::InstallOutcome;
-use crate::ssh::connect::connect;
+use crate::ssh::connect::{Reach, connect};
 use crate::ssh::error::PushError;
 use crate::ssh::helper::HelperNote;
 use crate::ssh::host::Peer;
@@ -138,7 +138,8 @@ fn describe(failure: &Failure, open_file_limit: Option<u64>) -> (Status, String)
 }
 
 /// One connection: connect, write (and profile), close. The connection is closed on every path, including a
-/// timeout and a cut, so no ssh master outlives its host.
+/// timeout and a cut, so no ssh master outlives its host. A `--format json` write reaches the host with one plain
+/// ssh per exec ([`crate::ssh::direct`]), whose processes end with each exec.
 async fn attempt(
     peer: Peer<'_>,
     delivery: &Delivery,
@@ -147,8 +148,10 @@ async fn attempt(
     deadline: Instant,
     stop: &mut watch::Receiver<Stop>,
 ) -> Result<Pushed, Failure> {
+    // A write that is the host's one exec goes over one plain ssh; a credentials merge reads first, then writes.
+    let reach = if delivery.format == Format::Credentials { Reach::Master } else { Reach::Direct };
     let conn = tokio::select! {
-        connected = tokio::time::timeout_at(deadline, connect(peer, ssh)) => match connected {
+        connected = tokio::time::timeout_at(deadline, connect(peer, ssh, reach)) => match connected {
             Ok(conn) => conn.map_err(Failure::Push)?,
             Err(_) => return Err(Failure::Push(PushError::ConnectTimeout(opts.timeout))),
         },
@@ -178,6 +181,15 @@ async fn attempt(
             Err(_) => Err(Failure::Push(PushError::Timeout(opts.timeout))),
         },
         () = reached(stop, Stop::Cut) => Err(Failure::Cut { connected: true }),
+    };
+    // One plain ssh per exec connects inside the write: until it took the write's input, it was still
+    // connecting, and nothing can have been written.
+    let result = match result {
+        Err(Failure::Push(PushError::Timeout(t))) if !conn.reached() => {
+            Err(Failure::Push(PushError::ConnectTimeout(t)))
+        }
+        Err(Failure::Cut { .. }) => Err(Failure::Cut { connected: conn.reached() }),
+        other => other,
     };
     match tokio::time::timeout(CLOSE_BOUND, conn.close()).await {
         Ok(Ok(())) => {}

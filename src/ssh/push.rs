@@ -10,6 +10,7 @@ use openssh::Session;
 use crate::delivery::bounded;
 pub use crate::ssh::answer::Shown;
 use crate::ssh::answer::{self, Reply};
+use crate::ssh::direct::Direct;
 use crate::ssh::exec::{self, Answer};
 
 use crate::host::credentials::CredentialsSection;
@@ -44,10 +45,19 @@ pub struct Pushed {
     pub superseded: Option<u64>,
 }
 
+/// How a connection runs its execs.
+enum Link {
+    /// A master's mux socket.
+    Mux(Session),
+    /// One plain ssh per exec.
+    Direct(Direct),
+    /// This machine, without ssh.
+    Local,
+}
+
 /// An open connection to one host (or this machine, for `ansible_connection: local`).
 pub struct Connection {
-    /// None for a local host: the same writer runs here, without ssh.
-    session: Option<Session>,
+    link: Link,
     /// `ansible_become`: the writer runs through `sudo -n` as this user.
     become_user: Option<Become>,
     /// The writer's helper program, run in place of the shell writer where it is installed.
@@ -57,12 +67,26 @@ pub struct Connection {
 impl Connection {
     /// A connection over an ssh master's mux socket.
     pub(crate) fn ssh(session: Session, become_user: Option<Become>, helper: Option<Arc<Helper>>) -> Self {
-        Self { session: Some(session), become_user, helper }
+        Self { link: Link::Mux(session), become_user, helper }
+    }
+
+    /// A connection made anew by each exec.
+    pub(crate) fn direct(direct: Direct, become_user: Option<Become>, helper: Option<Arc<Helper>>) -> Self {
+        Self { link: Link::Direct(direct), become_user, helper }
     }
 
     /// The writer on this machine.
     pub(crate) fn local(become_user: Option<Become>, helper: Option<Arc<Helper>>) -> Self {
-        Self { session: None, become_user, helper }
+        Self { link: Link::Local, become_user, helper }
+    }
+
+    /// False while nothing can have reached the host: a plain ssh per exec that has not yet authenticated and
+    /// taken any input. A master, once up, and this machine count as reached.
+    pub fn reached(&self) -> bool {
+        match &self.link {
+            Link::Direct(d) => d.reached(),
+            Link::Mux(_) | Link::Local => true,
+        }
     }
 
     /// Writes `content` to `path` (absolute or `~/…`) atomically with `mode`, and checks that the file on the host
@@ -234,9 +258,10 @@ impl Connection {
         }
         words.push("sh".into());
         words.extend(argv);
-        match &self.session {
-            Some(session) => exec::remote(session, &words, input).await,
-            None => exec::local(&words, input).await,
+        match &self.link {
+            Link::Mux(session) => exec::remote(session, &words, input).await,
+            Link::Direct(direct) => direct.exec(&words, input).await,
+            Link::Local => exec::local(&words, input).await,
         }
     }
 
@@ -261,11 +286,13 @@ impl Connection {
         }
     }
 
-    /// Closes the master connection, reporting its error.
+    /// Closes the master connection, reporting its error (a plain ssh per exec has none left open).
     pub async fn close(self) -> Result<(), PushError> {
-        match self.session {
-            Some(session) => session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}"))),
-            None => Ok(()),
+        match self.link {
+            Link::Mux(session) => {
+                session.close().await.map_err(|e| PushError::Ssh(format!("closing the connection: {e}")))
+            }
+            Link::Direct(_) | Link::Local => Ok(()),
         }
     }
 }

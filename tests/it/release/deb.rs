@@ -9,8 +9,9 @@ use super::{VERSION, artifact, check_version};
 use crate::harness::{Env, files_under, run};
 
 /// What the package installs, and each file's mode.
-const FILES: [(&str, u32); 7] = [
+const FILES: [(&str, u32); 8] = [
     ("usr/bin/credpush", 0o755),
+    ("usr/lib/credpush/credpush-helper", 0o755),
     ("usr/share/man/man1/credpush.1.gz", 0o644),
     ("usr/share/man/man1/credpush-rotate.1.gz", 0o644),
     ("usr/share/bash-completion/completions/credpush", 0o644),

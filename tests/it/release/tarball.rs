@@ -1,5 +1,6 @@
 //! The release tarball: reproducible metadata, the files a user needs, and a static binary that runs here,
-//! names its commit, resolves `localhost` and rotates a loopback host with moto's STS.
+//! names its commit, resolves `localhost` and rotates a loopback host with moto's STS, installing the
+//! `credpush-helper` beside it on the host and writing with it the next time.
 
 use super::{VERSION, artifact, check_version};
 use crate::harness::{Env, Moto, run};
@@ -29,7 +30,7 @@ fn the_tarball_unpacks_and_its_static_binary_rotates_a_host() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "members are not in sorted order");
-    for want in ["credpush", "LICENSE", "README.md", "man/credpush.1", "man/credpush-rotate.1"]
+    for want in ["credpush", "credpush-helper", "LICENSE", "README.md", "man/credpush.1", "man/credpush-rotate.1"]
         .iter()
         .map(|s| s.to_string())
         .chain(["credpush.bash", "_credpush", "credpush.fish"].iter().map(|s| format!("completions/{s}")))
@@ -51,20 +52,37 @@ fn the_tarball_unpacks_and_its_static_binary_rotates_a_host() {
     // A real rotation by the unpacked binary. STS is reached by the name `localhost`: glibc's getaddrinfo in a
     // static binary, reading /etc/hosts.
     let endpoint = moto.endpoint.replace("127.0.0.1", "localhost");
-    let mut cmd = env.cmd(&bin);
-    moto.as_user(&mut cmd, &moto.user("ci"))
-        .env("AWS_ENDPOINT_URL_STS", &endpoint)
-        .args(["rotate", "-i"])
-        .arg(fleet.inventory(""))
-        .args(["--role-arn", &moto.role("deploy"), "--ssh-config"])
-        .arg(fleet.ssh_config())
-        .arg("--json");
-    let r = run(&mut cmd).expect_code(0);
-    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("report");
-    assert_eq!(report["summary"]["ok"], 1, "{}\n{}", r.stdout, r.stderr);
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fleet.host("host1").document()).expect("document"))
-            .expect("json");
-    assert_eq!(doc["Version"], 1);
-    assert!(doc["AccessKeyId"].as_str().is_some_and(|k| !k.is_empty()), "{doc}");
+    let rotate = |verbose: &str| {
+        let mut cmd = env.cmd(&bin);
+        moto.as_user(&mut cmd, &moto.user("ci"))
+            .env("AWS_ENDPOINT_URL_STS", &endpoint)
+            .args(["rotate", verbose, "-i"])
+            .arg(fleet.inventory(""))
+            .args(["--role-arn", &moto.role("deploy"), "--ssh-config"])
+            .arg(fleet.ssh_config())
+            .arg("--json");
+        let r = run(&mut cmd).expect_code(0);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("report");
+        assert_eq!(report["summary"]["ok"], 1, "{}\n{}", r.stdout, r.stderr);
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fleet.host("host1").document()).expect("document"))
+                .expect("json");
+        assert_eq!(doc["Version"], 1);
+        assert!(doc["AccessKeyId"].as_str().is_some_and(|k| !k.is_empty()), "{doc}");
+        r.stderr
+    };
+
+    // The first write finds no helper on the host: the shell writes, then credpush installs the helper found
+    // beside the binary, named by its checksum, 0700.
+    let first = rotate("-v");
+    assert!(first.contains("helper installed"), "{first}");
+    let sum = run(env.cmd("sha256sum").arg(unpacked.join(&top).join("credpush-helper"))).expect_code(0).stdout;
+    let sha = sum.split_whitespace().next().expect("sha256sum").to_owned();
+    let installed = fleet.host("host1").home.join(format!(".cache/credpush/bin/credpush-helper-{sha}"));
+    let meta =
+        std::fs::symlink_metadata(&installed).unwrap_or_else(|e| panic!("{}: {e}\n{first}", installed.display()));
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777, 0o700);
+    // The second write is the helper's.
+    let second = rotate("-vv");
+    assert!(second.contains("written by the helper") && !second.contains("helper installed"), "{second}");
 }

@@ -153,3 +153,35 @@ fn a_signal_during_the_sts_phase_stops_the_run_with_every_host_skipped() {
     );
     assert_eq!(host_status(&report, "web1"), ("skipped".into(), SKIPPED.into()));
 }
+
+/// A host still connecting when the run is cut was never written: ssh had taken none of the document, so the
+/// host is `skipped`, not `failed`.
+#[test]
+fn a_host_cut_while_connecting_is_skipped_with_nothing_written() {
+    let (env, moto, fleet) = (Env::new(), Moto::start(), Fleet::start(1));
+    let hole = BlackHole::start();
+    let inv = fleet.inventory(&format!(
+        "hole ansible_host=127.0.0.1 ansible_port={} ansible_user={}\n",
+        hole.port,
+        crate::sshd::TEST_USER
+    ));
+    let mut cmd = rotate(&env, &moto, &fleet, &inv, &["--json", "--timeout", "60s"]);
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let doc = fleet.host("host1").document();
+    let start = Instant::now();
+    while !doc.exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "host1 was never written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "INT");
+    let report = json_of(&finish(child).expect_code(1));
+    assert_eq!(host_status(&report, "host1").0, "ok", "{report}");
+    assert_eq!(
+        host_status(&report, "hole"),
+        ("skipped".into(), "interrupted while connecting; nothing was written".into()),
+        "{report}"
+    );
+}

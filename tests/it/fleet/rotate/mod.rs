@@ -1,8 +1,10 @@
 //! `credpush rotate` against real loopback sshd hosts and moto's STS: `delivery` (documents arrive, whole and
 //! verified, and jobs keep running) and `guards` (secrets, host keys, input, STS failures, dry runs), and
-//! `commands` (what an inventory's ProxyCommand can read, and `--no-inventory-commands`).
+//! `commands` (what an inventory's ProxyCommand can read, and `--no-inventory-commands`), and `connections` (one
+//! plain ssh per write, a master where a host gets several execs).
 
 mod commands;
+mod connections;
 mod delivery;
 mod formats;
 mod guards;
