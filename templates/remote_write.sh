@@ -1,10 +1,11 @@
 # credpush remote writer. Runs as `sh -c SCRIPT credpush HELPER TARGET MODE STAMP SECONDS NONCE [SHOW [EXPECT]]`;
 # needs a POSIX shell and coreutils (util-linux's flock, where present, serializes writers of one file).
-# HELPER is `-`, or the sha256 of credpush's helper program (the same writer in one process, the Ansible module's
-# static binary: src/host/helper.rs). When ~/.cache/credpush/bin/credpush-helper-HELPER is there, in a directory
-# that passes the rule below, with that checksum, this script runs it with the remaining arguments and stdin, and
-# it answers as this script would. Otherwise this script writes, and its answer says `helper missing`,
-# `helper mismatch` or `helper refused REASON` first, so that credpush can install the helper.
+# HELPER is `-`, or SHA256:CRC:SIZE of credpush's helper program (the same writer in one process, the Ansible
+# module's static binary: src/host/helper.rs). When ~/.cache/credpush/bin/credpush-helper-SHA256 is there (put by
+# credpush's own write, which checked its sha256), in a directory that passes the rule below, owned by the writing
+# user and not writable by group or others, with that `cksum` CRC and size, this script runs it with the
+# remaining arguments and stdin, and it answers as this script would. Otherwise this script writes, and its answer
+# says `helper missing`, `helper mismatch` or `helper refused REASON` first, so that credpush can install it.
 # stdin: a line `credpush-write SHA256 LENGTH`, LENGTH bytes of content, a line `credpush-end`. Nothing secret is
 # in the command text. The answer is framed (see the prelude): `ok SHA256 ABSOLUTE_PATH`, `newer STAMP` when a
 # later rotation already wrote TARGET, or `error CODE MESSAGE`; the exit code is CODE.
@@ -41,18 +42,23 @@ case $stamp in -) ;; '' | *[!0-9]*) fail 64 "stamp $stamp is not a number" ;; es
 case $secs in '' | *[!0-9]*) fail 64 "deadline $secs is not a number of seconds" ;; esac
 # try_helper ARGS: runs the helper in place of this shell (exec), or says in $hnote why not and returns. Its
 # directory passes the rule as a target's does (it is entered, so the file checked is the file run).
+# Only the user or root can change a file there since credpush installed it; the CRC catches any change that
+# did happen (a disk, an edit) at a fifth of a sha256sum's cost.
 try_helper() {
   [ -n "${HOME-}" ] || return 0
-  h=credpush-helper-$helper
+  h=credpush-helper-${helper%%:*} hsum=${helper#*:}
   if ! cd -P -- "$HOME/.cache/credpush/bin" 2>/dev/null || [ ! -f "$h" ] || [ -h "$h" ]; then
     hnote=missing
     return 0
   fi
   soft=1
-  check_chain "$PWD" final || return 0
+  check_chain "$PWD" final "$h" || return 0
   soft=
-  sum=$(sha256sum <"$h") || sum=
-  if [ "${sum%% *}" != "$helper" ]; then
+  sum=
+  if [ "$fuid" = "$me" ] && [ "$fkind" = "regular file" ] && [ $((0$fmode & 022)) -eq 0 ]; then
+    sum=$(cksum <"$h") || sum=
+  fi
+  if [ "$sum" != "${hsum%%:*} ${hsum#*:}" ]; then
     hnote=mismatch
     return 0
   fi
@@ -60,8 +66,9 @@ try_helper() {
 }
 case $helper in
   -) ;;
-  *[!0-9a-f]* | '') fail 64 "helper $helper is not a sha256" ;;
-  *) try_helper "$@" ;;
+  *[!0-9a-f:]* | *:*:*:* | :* | *::* | *:) fail 64 "helper $helper is not SHA256:CRC:SIZE" ;;
+  *:*:*) try_helper "$@" ;;
+  *) fail 64 "helper $helper is not SHA256:CRC:SIZE" ;;
 esac
 # This host's clock in whole seconds, read without a process where /proc exists.
 clock() {

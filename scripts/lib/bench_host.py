@@ -82,8 +82,7 @@ class Host:
         if not self.doc.startswith(b"{"):
             sys.exit("bench-host: credpush assume printed no document")
         self.stamp = 1
-        with open(args.helper, "rb") as f:
-            self.helper_sha = hashlib.sha256(f.read()).hexdigest()
+        self.helper_sha, self.helper_arg = helper_arg(args.helper)
         self.installed = os.path.join(self.home, ".cache", "credpush", "bin", f"credpush-helper-{self.helper_sha}")
 
     def ssh(self, *extra):
@@ -112,11 +111,11 @@ class Host:
             self.stamp += 1
             if name == "helper":
                 install_helper(self.a.helper, self.installed)
-            sha = self.helper_sha if name == "helper" else "-"
+            sha = self.helper_arg if name == "helper" else "-"
             argv = ["sh", "-c", writer_script(), "credpush", sha, self.target, "600", str(self.stamp), "30", NONCE]
             p = run(self.ssh("127.0.0.1", " ".join(shlex.quote(a) for a in argv)), input=framed(self.doc),
                     capture_output=True)
-            if p.returncode != 0 or b"\nok " not in p.stdout or (name == "helper") == (b"\nhelper " in p.stdout):
+            if p.returncode != 0 or b"\nok " not in p.stdout or b"\nhelper " in p.stdout:
                 sys.exit(f"bench-host: the {name} step failed ({p.returncode}): {p.stdout.decode(errors='replace')}"
                          f"{p.stderr.decode(errors='replace')}")
         elif name in ("rotate-1", "rotate-shell", "first-contact"):
@@ -139,6 +138,15 @@ class Host:
         n = self.a.runs
         return {"step": name, "wall_ms": statistics.median(walls) * 1000, "min_ms": min(walls) * 1000,
                 "local_cpu_ms": (local_cpu() - c0) / n * 1000, "machine_cpu_ms": (machine_cpu() - m0) / n * 1000}
+
+
+def helper_arg(helper):
+    """The helper's sha256 (its name on a host) and the writer's HELPER argument, SHA256:CRC:SIZE (`cksum`)."""
+    with open(helper, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    with open(helper, "rb") as f:
+        crc, size = subprocess.run(["cksum"], stdin=f, capture_output=True, check=True).stdout.split()
+    return sha, f"{sha}:{crc.decode()}:{size.decode()}"
 
 
 def install_helper(helper, installed):
@@ -165,9 +173,8 @@ def writer_programs(work, runs, helper=None):
     os.chmod(home, 0o755)
     sha = "-"
     if helper:
-        with open(helper, "rb") as f:
-            sha = hashlib.sha256(f.read()).hexdigest()
-        install_helper(helper, os.path.join(home, ".cache", "credpush", "bin", f"credpush-helper-{sha}"))
+        name, sha = helper_arg(helper)
+        install_helper(helper, os.path.join(home, ".cache", "credpush", "bin", f"credpush-helper-{name}"))
     doc = b'{"Version":1,"AccessKeyId":"ASIA' + b"X" * 16 + b'","SecretAccessKey":"' + b"s" * 40 + b'"}\n'
     script = writer_script()
     env = {"HOME": home, "PATH": "/usr/bin:/bin"}
@@ -175,7 +182,7 @@ def writer_programs(work, runs, helper=None):
     def once(stamp, prefix=()):
         argv = [*prefix, "sh", "-c", script, "credpush", sha, "~/.aws/temp.json", "600", str(stamp), "30", NONCE]
         p = subprocess.run(argv, input=framed(doc), capture_output=True, env=env)
-        if p.returncode != 0 or (sha != "-") == (b"\nhelper " in p.stdout):
+        if p.returncode != 0 or b"\nhelper " in p.stdout:
             sys.exit(f"bench-host: the local writer failed: {p.stderr.decode(errors='replace')}")
 
     once(1)  # creates ~/.aws: the steady state is a directory that exists

@@ -15,10 +15,12 @@ const MAX_HELPER: u64 = 16 << 20;
 /// Where the helper lives on a host, below the writing user's home (resolved on the host).
 pub const REMOTE_DIR: &str = "~/.cache/credpush/bin";
 
-/// The helper program's bytes and checksum.
+/// The helper program's bytes and checksums.
 pub struct Helper {
     bytes: Vec<u8>,
     sha256: String,
+    /// POSIX `cksum` of the bytes (CRC-32 over the content and its length), checked before each use.
+    cksum: u32,
     path: PathBuf,
 }
 
@@ -48,8 +50,9 @@ impl Helper {
             )
         })?;
         let sha256 = crate::host::fsutil::sha256_hex(&bytes);
-        tracing::debug!(path = %path.display(), %sha256, size = bytes.len(), "writer helper");
-        Ok(Some(Arc::new(Helper { bytes, sha256, path })))
+        let cksum = posix_cksum(&bytes);
+        tracing::debug!(path = %path.display(), %sha256, cksum, size = bytes.len(), "writer helper");
+        Ok(Some(Arc::new(Helper { bytes, sha256, cksum, path })))
     }
 
     fn beside_exe() -> Option<PathBuf> {
@@ -61,6 +64,13 @@ impl Helper {
     /// Its sha256, which also names it on a host.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// The shell writer's HELPER argument: `SHA256:CKSUM:SIZE`. The sha256 names the file (and was checked
+    /// when it was installed, as every write is); before each use the prelude checks the file's owner and mode
+    /// and compares `cksum`'s CRC and size, which costs a fifth of hashing the file with `sha256sum` again.
+    pub fn check_arg(&self) -> String {
+        format!("{}:{}:{}", self.sha256, self.cksum, self.bytes.len())
     }
 
     /// Its bytes.
@@ -92,6 +102,25 @@ fn read_bounded(path: &Path) -> std::result::Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// POSIX `cksum`: CRC-32 (polynomial 0x04C11DB7, most significant bit first) over the bytes, then over their
+/// length in as few bytes as it takes (least significant first), complemented.
+pub fn posix_cksum(bytes: &[u8]) -> u32 {
+    fn feed(crc: u32, byte: u8) -> u32 {
+        let mut crc = crc ^ (u32::from(byte) << 24);
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 { (crc << 1) ^ 0x04C1_1DB7 } else { crc << 1 };
+        }
+        crc
+    }
+    let mut crc = bytes.iter().fold(0, |crc, &b| feed(crc, b));
+    let mut len = bytes.len() as u64;
+    while len != 0 {
+        crc = feed(crc, len as u8);
+        len >>= 8;
+    }
+    !crc
+}
+
 /// What a write's answer said of the helper, when one was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HelperNote {
@@ -118,5 +147,28 @@ impl HelperNote {
     /// True when credpush should send the helper.
     pub fn wants_install(&self) -> bool {
         matches!(self, Self::Missing | Self::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crc_is_the_one_cksum_prints() {
+        assert_eq!(posix_cksum(b"123456789"), 930_766_865);
+        assert_eq!(posix_cksum(b""), 4_294_967_295);
+        // Lengths that take one, two and three bytes, against the system's cksum.
+        for n in [1usize, 255, 256, 70_000] {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 7 + i / 256) as u8).collect();
+            let mut child = std::process::Command::new("cksum")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("cksum");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &bytes).expect("write");
+            let out = child.wait_with_output().expect("cksum");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("{} {n}", posix_cksum(&bytes)), "{n}");
+        }
     }
 }

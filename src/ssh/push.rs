@@ -106,11 +106,13 @@ impl Connection {
         deadline: Instant,
         expect: Option<&str>,
     ) -> Result<Written, PushError> {
-        let helper = self.helper.as_deref().map(Helper::sha256);
-        self.write_bytes(path, content.expose().as_bytes(), mode, show, stamp, deadline, expect, helper).await
+        let helper = self.helper.as_deref().map(Helper::check_arg);
+        self.write_bytes(path, content.expose().as_bytes(), mode, show, stamp, deadline, expect, helper.as_deref())
+            .await
     }
 
-    /// [`Connection::write_file`] of any bytes; `helper` is the checksum of the helper to run, if installed.
+    /// [`Connection::write_file`] of any bytes; `helper` names and checks the helper to run, if installed
+    /// ([`Helper::check_arg`]).
     #[allow(clippy::too_many_arguments)]
     async fn write_bytes(
         &self,

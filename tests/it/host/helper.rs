@@ -33,7 +33,10 @@ fn input(doc: &[u8]) -> Vec<u8> {
 /// One writer's home: 0755, with the helper installed (0700 directories, 0700 file) when asked.
 struct Home {
     dir: tempfile::TempDir,
+    /// The writer's HELPER argument: `-`, or SHA256:CRC:SIZE.
     helper: String,
+    /// The installed helper's sha256, which names it.
+    sha: String,
 }
 
 impl Home {
@@ -41,7 +44,7 @@ impl Home {
         let dir = tempfile::Builder::new().prefix("credpush-helper-").tempdir().expect("tempdir");
         std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).expect("chmod");
         if !with_helper {
-            return Self { dir, helper: "-".into() };
+            return Self { dir, helper: "-".into(), sha: String::new() };
         }
         let module = module_binary();
         let sha = sha256_file(&module);
@@ -53,7 +56,9 @@ impl Home {
         let installed = bin.join(format!("credpush-helper-{sha}"));
         std::fs::copy(&module, &installed).expect("copy the helper");
         std::fs::set_permissions(&installed, PermissionsExt::from_mode(0o700)).expect("chmod");
-        Self { dir, helper: sha }
+        let bytes = std::fs::read(&module).expect("read the helper");
+        let helper = format!("{sha}:{}:{}", credpush::ssh::helper::posix_cksum(&bytes), bytes.len());
+        Self { dir, helper, sha }
     }
 
     fn path(&self) -> &Path {
@@ -228,11 +233,25 @@ fn a_helper_that_is_missing_changed_or_exposed_is_not_run_and_the_answer_says_wh
 
     // Changed: the installed file's bytes are not the checksum asked for.
     let home = Home::new(true);
-    let installed = home.path().join(format!(".cache/credpush/bin/credpush-helper-{}", home.helper));
+    let installed = installed_path(&home);
     std::fs::write(&installed, b"#!/bin/sh\necho planted\n").expect("tamper");
     let (code, body) = home.write(&args, &input(doc));
     assert_eq!(code, Some(0), "{body}");
     assert!(body.starts_with("helper mismatch\nok "), "{body}");
+
+    // Writable by group: whoever could write it could change it, so it is not run (and credpush installs it anew).
+    let home = Home::new(true);
+    std::fs::set_permissions(installed_path(&home), PermissionsExt::from_mode(0o720)).expect("chmod");
+    let (code, body) = home.write(&args, &input(doc));
+    assert_eq!(code, Some(0), "{body}");
+    assert!(body.starts_with("helper mismatch\nok "), "{body}");
+
+    // A HELPER argument that is not SHA256:CRC:SIZE is refused before anything is read.
+    let mut home = Home::new(true);
+    home.helper = home.sha.clone();
+    let (code, body) = home.write(&args, &input(doc));
+    assert_eq!(code, Some(64), "{body}");
+    assert!(body.contains("is not SHA256:CRC:SIZE"), "{body}");
 
     // Exposed: its directory is writable by others, so whoever could write there could swap it.
     let home = Home::new(true);
@@ -256,7 +275,7 @@ fn a_helper_that_is_missing_changed_or_exposed_is_not_run_and_the_answer_says_wh
 }
 
 fn installed_path(home: &Home) -> PathBuf {
-    home.path().join(format!(".cache/credpush/bin/credpush-helper-{}", home.helper))
+    home.path().join(format!(".cache/credpush/bin/credpush-helper-{}", home.sha))
 }
 
 #[test]

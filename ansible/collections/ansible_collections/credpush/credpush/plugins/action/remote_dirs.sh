@@ -19,10 +19,11 @@ while read -r key _ euid _; do
   fi
 done </proc/self/status || true
 [ -n "$me" ] || me=$(id -u)
-# check_chain DIR FINAL: the rule for every directory from / to the physical path DIR, in one stat. With FINAL,
-# DIR must also be the writing user's and be the directory this shell is in.
+# check_chain DIR FINAL [FILE]: the rule for every directory from / to the physical path DIR, in one stat. With
+# FINAL, DIR must also be the writing user's and be the directory this shell is in. FILE (with FINAL, a name in
+# DIR) is inspected by the same stat: its owner's uid, mode and kind are left in $fuid, $fmode and $fkind.
 check_chain() {
-  d=$1 final=$2
+  d=$1 final=$2 file=${3-} fuid= fmode= fkind= dot=
   case $d in *"$nl"*) fail 77 "a directory on the way to $d has a newline in its name" || return 1 ;; esac
   set --
   while :; do
@@ -32,6 +33,7 @@ check_chain() {
     [ -n "$d" ] || d=/
   done
   [ -z "$final" ] || set -- "$@" .
+  [ -z "$final" ] || [ -z "$file" ] || set -- "$@" "$file"
   out=$(stat -c '%u:%U:%a:%d.%i:%F:%n' -- "$@") || fail 77 "cannot inspect the directories on the way to $1" || return 1
   rest=$out$nl here=
   while [ -n "$rest" ]; do
@@ -41,10 +43,16 @@ check_chain() {
     m=${line%%:*} line=${line#*:}
     ino=${line%%:*} line=${line#*:}
     kind=${line%%:*} p=${line#*:}
+    if [ -n "$dot" ]; then
+      fuid=$uid fmode=$m fkind=$kind
+      break
+    fi
     if [ "$p" = . ]; then
       # The directory checked by name is the one this shell entered: nothing was swapped in between.
       [ "$ino" = "$here" ] || fail 77 "the directory $dp changed while it was checked" || return 1
-      break
+      [ -n "$file" ] || break
+      dot=1
+      continue
     fi
     here=$ino dp=$p downer=$user duid=$uid
     while [ ${#m} -lt 4 ]; do m=0$m; done
