@@ -23,7 +23,8 @@ done </proc/self/status || true
 # FINAL, DIR must also be the writing user's and be the directory this shell is in. FILE (with FINAL, a name in
 # DIR) is inspected by the same stat: its owner's uid, mode and kind are left in $fuid, $fmode and $fkind.
 check_chain() {
-  d=$1 final=$2 file=${3-} fuid= fmode= fkind= dot=
+  # shellcheck disable=SC2034 # fuid, fmode and fkind are the caller's (remote_write.sh's helper check)
+  d=$1 final=$2 file=${3-} fuid='' fmode='' fkind='' dot=''
   case $d in *"$nl"*) fail 77 "a directory on the way to $d has a newline in its name" || return 1 ;; esac
   set --
   while :; do
@@ -44,6 +45,7 @@ check_chain() {
     ino=${line%%:*} line=${line#*:}
     kind=${line%%:*} p=${line#*:}
     if [ -n "$dot" ]; then
+      # shellcheck disable=SC2034 # read by the caller
       fuid=$uid fmode=$m fkind=$kind
       break
     fi
