@@ -165,7 +165,6 @@ async fn attempt(
         let show = delivery.profile.as_ref().map(|_| PROFILE_CONFIG);
         let stamp = Some(payload.stamp);
         let written = conn.write_file(&delivery.path, &payload.json, 0o600, show, stamp, at, None).await?;
-        helper(&conn, &written.helper, at).await;
         // A later rotation's document stays, and so does the profile it ensured.
         let profile = match (&delivery.profile, written.shown) {
             (Some((name, region)), Some(shown)) => {
@@ -173,6 +172,7 @@ async fn attempt(
             }
             _ => None,
         };
+        helper(&conn, &written.helper, at).await;
         Ok(Pushed { path: written.path, profile, superseded: written.superseded })
     };
     let result = tokio::select! {
@@ -199,8 +199,12 @@ async fn attempt(
     result
 }
 
-/// After a write: installs the run's helper where the answer said it is missing or changed, and says which
-/// writer wrote. A failed install is not the host's failure (the shell writer wrote, and goes on writing).
+/// What an install of the helper leaves of the host's time, so that its own limit, not the host's, ends it.
+const INSTALL_MARGIN: Duration = Duration::from_secs(1);
+
+/// After the host's work: installs the run's helper where the answer said it is missing or changed, and says
+/// which writer wrote. A failed or unfinished install is not the host's failure (the shell writer wrote, and goes
+/// on writing): it gets what is left of the host's time less [`INSTALL_MARGIN`], and the next run tries again.
 async fn helper(conn: &crate::ssh::push::Connection, note: &HelperNote, at: std::time::Instant) {
     if !conn.has_helper() {
         return;
@@ -210,10 +214,20 @@ async fn helper(conn: &crate::ssh::push::Connection, note: &HelperNote, at: std:
         HelperNote::Refused(why) => {
             tracing::info!(writer = "shell", reason = %why, "the helper's directory breaks the rule; not installed")
         }
-        note => match conn.install_helper(at).await {
-            Ok(()) => tracing::info!(writer = "shell", ?note, "helper installed"),
-            Err(e) => tracing::warn!(writer = "shell", error = %e, "installing the helper failed"),
-        },
+        note => {
+            let Some(by) = at.checked_sub(INSTALL_MARGIN).filter(|by| *by > std::time::Instant::now()) else {
+                tracing::info!(writer = "shell", "no time left to install the helper; the next run will");
+                return;
+            };
+            match tokio::time::timeout_at(by.into(), conn.install_helper(by)).await {
+                Ok(Ok(())) => tracing::info!(writer = "shell", ?note, "helper installed"),
+                Ok(Err(e)) => tracing::warn!(writer = "shell", error = %e, "installing the helper failed"),
+                Err(_) => tracing::warn!(
+                    writer = "shell",
+                    "installing the helper did not finish within the host's time; the next run tries again"
+                ),
+            }
+        }
     }
 }
 
