@@ -202,6 +202,11 @@ async fn attempt(
 /// What an install of the helper leaves of the host's time, so that its own limit, not the host's, ends it.
 const INSTALL_MARGIN: Duration = Duration::from_secs(1);
 
+/// Installs of the helper at once, run-wide: first contact with a large fleet sends 1.3 MB over one more
+/// connection per host, and unbounded that competes with every host's write for the CPU. Hosts that find no
+/// slot within their time are installed by a later run.
+static INSTALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// After the host's work: installs the run's helper where the answer said it is missing or changed, and says
 /// which writer wrote. A failed or unfinished install is not the host's failure (the shell writer wrote, and goes
 /// on writing): it gets what is left of the host's time less [`INSTALL_MARGIN`], and the next run tries again.
@@ -219,7 +224,11 @@ async fn helper(conn: &crate::ssh::push::Connection, note: &HelperNote, at: std:
                 tracing::info!(writer = "shell", "no time left to install the helper; the next run will");
                 return;
             };
-            match tokio::time::timeout_at(by.into(), conn.install_helper(by)).await {
+            let install = async {
+                let _slot = INSTALLS.acquire().await;
+                conn.install_helper(by).await
+            };
+            match tokio::time::timeout_at(by.into(), install).await {
                 Ok(Ok(())) => tracing::info!(writer = "shell", ?note, "helper installed"),
                 Ok(Err(e)) => tracing::warn!(writer = "shell", error = %e, "installing the helper failed"),
                 Err(_) => tracing::warn!(

@@ -62,7 +62,7 @@ impl Direct {
     }
 
     /// Runs `words` on the host (one connection), `input` on stdin, both streams through the bounded reader.
-    pub(crate) async fn exec(&self, words: &[String], input: &[u8]) -> Result<Answer, PushError> {
+    pub(crate) async fn exec(&self, words: &[String], input: &[&[u8]]) -> Result<Answer, PushError> {
         let command = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
         let (read, write) = std::io::pipe().map_err(local("make a pipe for ssh"))?;
         let watch: OwnedFd = read.try_clone().map_err(local("make a pipe for ssh"))?.into();

@@ -28,12 +28,13 @@ fn flood(stream: &str, c: &Captured) -> PushError {
     ))
 }
 
-/// Sends `input` and reads both streams, all at once; stops at the first stream over its bound.
+/// Sends `input` (its parts one after another, so that a large shared part, the helper, is never copied) and
+/// reads both streams, all at once; stops at the first stream over its bound.
 pub(crate) async fn exchange<W, O, E>(
     stdin: Option<W>,
     stdout: Option<O>,
     stderr: Option<E>,
-    input: &[u8],
+    input: &[&[u8]],
 ) -> Result<(Captured, Captured), PushError>
 where
     W: AsyncWrite + Unpin,
@@ -43,7 +44,14 @@ where
     let send = async {
         if let Some(mut s) = stdin {
             // A writer that exits early (a refused directory) closes its stdin: not an error of ours.
-            if let Err(e) = s.write_all(input).await.and(s.shutdown().await) {
+            let mut sent = Ok(());
+            for part in input {
+                sent = s.write_all(part).await;
+                if sent.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = sent.and(s.shutdown().await) {
                 tracing::debug!(error = %e, "stdin closed early");
             }
         }
@@ -87,7 +95,7 @@ where
 }
 
 /// `words` over the mux session: argv words, each escaped by the openssh crate, never command text.
-pub(crate) async fn remote(session: &openssh::Session, words: &[String], input: &[u8]) -> Result<Answer, PushError> {
+pub(crate) async fn remote(session: &openssh::Session, words: &[String], input: &[&[u8]]) -> Result<Answer, PushError> {
     use openssh::Stdio;
     let mut cmd = session.command(&words[0]);
     cmd.args(&words[1..]);
@@ -107,7 +115,7 @@ pub(crate) async fn remote(session: &openssh::Session, words: &[String], input: 
 }
 
 /// `ansible_connection: local`: the same script on this machine. `kill_on_drop` ends it with the host's task.
-pub(crate) async fn local(words: &[String], input: &[u8]) -> Result<Answer, PushError> {
+pub(crate) async fn local(words: &[String], input: &[&[u8]]) -> Result<Answer, PushError> {
     let mut child = tokio::process::Command::new(&words[0])
         .args(&words[1..])
         .stdin(std::process::Stdio::piped())

@@ -140,8 +140,7 @@ impl Connection {
         // A header with the checksum and length, the content, an end marker: a stream cut short, or one whose end
         // never comes, changes nothing on the host.
         let header = format!("credpush-write {want} {}\n", bytes.len());
-        let input = [header.as_bytes(), bytes, b"credpush-end\n"].concat();
-        let answer = self.run_writer(argv, &input).await?;
+        let answer = self.run_writer(argv, &[header.as_bytes(), bytes, b"credpush-end\n"]).await?;
         let remote = |detail: String| PushError::Remote { path: path.to_owned(), detail };
         let Some(body) = bounded::frame(&answer.stdout, &nonce) else {
             return Err(remote(self.unframed(&answer)));
@@ -251,7 +250,7 @@ impl Connection {
     /// Runs `sh ARGV` (through `sudo -n -H -u USER` under become) over ssh or locally, with `input` on stdin,
     /// both output streams read through the bounded reader. Arguments are passed as words (the openssh crate
     /// escapes each one), never as command text.
-    async fn run_writer(&self, argv: Vec<String>, input: &[u8]) -> Result<Answer, PushError> {
+    async fn run_writer(&self, argv: Vec<String>, input: &[&[u8]]) -> Result<Answer, PushError> {
         let mut words: Vec<String> = Vec::new();
         if let Some(b) = &self.become_user {
             words.extend(["sudo", "-n", "-H", "-u", &b.user].map(str::to_owned));
