@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::AsyncWrite;
 
 use crate::ssh::connect::classify_connect_error;
 use crate::ssh::error::PushError;
 use crate::ssh::exec::{Answer, exchange};
 use crate::ssh::host::SshHost;
+use crate::ssh::master::GroupGuard;
 
 /// ssh's own exit code for its failures (connect, authentication, a dropped connection); credpush's scripts and
 /// sudo never exit with it.
@@ -83,7 +83,7 @@ impl Direct {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| PushError::Local(format!("cannot start ssh: {e}")))?;
-        let mut group = Group(child.id().and_then(|id| Pid::from_raw(id as i32)));
+        let mut group = GroupGuard::of(&child);
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((watch, sent.clone()));
         let stdin = Counted { inner: stdin, sent };
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -174,23 +174,6 @@ fn consumed(read: &OwnedFd, sent: &AtomicUsize) -> bool {
 
 fn local(what: &'static str) -> impl Fn(std::io::Error) -> PushError {
     move |e| PushError::Local(format!("cannot {what}: {e}"))
-}
-
-/// Kills ssh's process group when the exec ends, however it ends: ssh and a `ProxyCommand` it started.
-struct Group(Option<Pid>);
-
-impl Group {
-    fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            let _ = kill_process_group(pgid, Signal::KILL);
-        }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A writer that counts the bytes it passed on.

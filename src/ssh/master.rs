@@ -137,15 +137,28 @@ fn remove_stale(base: &Path) {
     }
 }
 
-/// Kills the launcher's process group unless disarmed: the launcher and a `ProxyCommand` it started, when the
-/// connect attempt is abandoned (timeout, Ctrl-C) or failed.
-struct GroupGuard(Option<Pid>);
+/// Kills an ssh's process group (ssh and a `ProxyCommand` it started) when dropped, unless disarmed, or at
+/// [`GroupGuard::kill`]: a master's launcher whose connect attempt is abandoned (timeout, Ctrl-C) or failed, and
+/// each plain ssh of [`crate::ssh::direct`] however its exec ends.
+pub(crate) struct GroupGuard(Option<Pid>);
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
+impl GroupGuard {
+    /// Guards the group that `child` (started with `process_group(0)`) leads.
+    pub(crate) fn of(child: &tokio::process::Child) -> Self {
+        Self(child.id().and_then(|id| Pid::from_raw(id as i32)))
+    }
+
+    /// Kills the group now (once).
+    pub(crate) fn kill(&mut self) {
         if let Some(pgid) = self.0.take() {
             let _ = kill_process_group(pgid, Signal::KILL);
         }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -171,7 +184,7 @@ pub async fn launch(pinned: &Pinned, host: &HostArgs<'_>, socket: &Path, log: &P
         .process_group(0)
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(LaunchError::Spawn)?;
-    let mut guard = GroupGuard(child.id().and_then(|id| Pid::from_raw(id as i32)));
+    let mut guard = GroupGuard::of(&child);
     let status = child.wait().await.map_err(LaunchError::Spawn)?;
     if status.success() {
         // The master forked away into its own session; its ProxyCommand, if any, stays in this group and is
