@@ -33,8 +33,11 @@ fn idempotence_in_four_steps() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("aws/temp.json");
     let config = dir.path().join("aws/config");
+    // One document for all four steps: built per step, a second boundary between two steps changed its
+    // Expiration and turned "unchanged" into "changed" (CI, stop 26).
+    let content = doc("ASIAEXAMPLEKEY9876");
     let args = |check: bool| {
-        json!({"path": target, "content": doc("ASIAEXAMPLEKEY9876"), "profile": "onprem", "config_file": config,
+        json!({"path": target, "content": content, "profile": "onprem", "config_file": config,
             "region": "us-east-1", "_ansible_check_mode": check, "_ansible_diff": true, "_ansible_no_log": true,
             "_ansible_verbosity": 4})
     };
@@ -200,8 +203,11 @@ fn the_profile_diff_shows_only_the_managed_block() {
         format!("[profile legacy]\naws_access_key_id = AKIAOLD\naws_secret_access_key = {static_key}\n"),
     )
     .unwrap();
+    // One document for all four steps: built per step, a second boundary between two steps changed its
+    // Expiration and turned "unchanged" into "changed" (CI, stop 26).
+    let content = doc("ASIAEXAMPLEKEY9876");
     let args = |check: bool| {
-        json!({"path": target, "content": doc("ASIAEXAMPLEKEY9876"), "profile": "onprem", "config_file": config,
+        json!({"path": target, "content": content, "profile": "onprem", "config_file": config,
             "_ansible_check_mode": check, "_ansible_diff": true})
     };
     for check in [true, false] {
