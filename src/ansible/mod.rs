@@ -41,6 +41,31 @@ pub fn run(args_path: &Path) -> Value {
     }
 }
 
+/// Run with this flag, the module reads its args (the same JSON object) from stdin, up to its end, instead of a
+/// file: the Ansible action runs the copy `credpush rotate` or an earlier task kept on the host that way, so that
+/// neither the module nor an args file is sent and written for each task.
+pub const STDIN_FLAG: &str = "--credpush-ansible-stdin";
+
+/// Runs the module on the args read from stdin (see [`STDIN_FLAG`]); returns the result object.
+pub fn run_stdin() -> Value {
+    let mut text = Vec::new();
+    let read = std::io::stdin()
+        .lock()
+        .take(args::MAX_ARGS_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("cannot read the module args from stdin: {e}"));
+    match read.and_then(|_| {
+        if text.len() as u64 > args::MAX_ARGS_BYTES {
+            return Err(format!("the module args on stdin are over {} bytes", args::MAX_ARGS_BYTES));
+        }
+        let args = args::parse(&text, time::OffsetDateTime::now_utc())?;
+        apply(&args)
+    }) {
+        Ok(result) => result,
+        Err(msg) => json!({ "failed": true, "changed": false, "msg": msg }),
+    }
+}
+
 fn read_args(path: &Path) -> Result<Vec<u8>, String> {
     let mut text = Vec::new();
     std::fs::File::open(path)

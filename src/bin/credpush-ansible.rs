@@ -1,7 +1,8 @@
 //! The credpush Ansible module (installed as the credpush.credpush collection's `plugins/modules/credpush` by
 //! `scripts/build-module`). Ansible runs it on a host as `credpush ARGS_FILE`; it prints exactly one JSON object on
-//! stdout, on every path. Run as `credpush --credpush-write ARGS…` it is the SSH writer's helper instead
-//! ([`credpush::host::helper`]).
+//! stdout, on every path. Run as `credpush --credpush-ansible-stdin` it reads the same args from stdin (the action
+//! plugin runs the copy kept on the host that way). Run as `credpush --credpush-write ARGS…` it is the SSH
+//! writer's helper instead ([`credpush::host::helper`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -23,6 +24,7 @@ fn main() {
     }));
     let mut argv = std::env::args_os().skip(1);
     let result = match (argv.next(), argv.next()) {
+        (Some(flag), None) if flag == credpush::ansible::STDIN_FLAG => credpush::ansible::run_stdin(),
         (Some(args_file), None) => credpush::ansible::run(Path::new(&args_file)),
         _ => serde_json::json!({
             "failed": true,

@@ -5,6 +5,7 @@
 
 mod collection;
 mod formats;
+mod kept;
 mod module;
 mod playbook;
 mod signals;

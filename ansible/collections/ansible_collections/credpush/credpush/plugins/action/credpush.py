@@ -6,15 +6,21 @@
 #   - with `role_arn`, the role is assumed on the controller with `credpush assume`, once per role and run however
 #     many hosts share it (a lock in Ansible's private per-run temp directory, which Ansible removes at exit), so
 #     the document never appears in the task's arguments and no_log is not needed: failures and results show;
-#   - the module's arguments (one JSON line) and the module itself travel on the stdin of one command, which
-#     makes a private temp dir under remote_tmp, runs the module and removes the dir, under become if set.
+#   - the module's arguments (one JSON line) travel on the stdin of one command, under become if set. That
+#     command runs the copy of the module kept on the host (~/.cache/credpush/bin/credpush-helper-SHA256, the
+#     file `credpush rotate` installs as its writer's helper: the same binary) when it passes the checks the SSH
+#     writer makes of its helper. Otherwise (first contact, another build) it exits 78 having read nothing, and a
+#     second command gets the args and the module itself: it makes a private temp dir under remote_tmp, runs the
+#     module there, keeps a copy for later tasks, and removes the dir.
 # `content` may still be given instead of `role_arn` (then the task needs no_log: the document is an argument).
 # Secrets never enter a command line: the command text holds only the quoted remote_tmp.
 # The task's arguments are checked here, against the options ansible-doc shows (../modules/credpush.yml), before
 # any role is assumed.
 from __future__ import annotations
 
+import copy
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -39,6 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DIRS_RULE = os.path.join(HERE, "remote_dirs.sh")
 # The module's documentation, which is also the task's argument spec.
 MODULE_DOC = os.path.join(HERE, "..", "modules", "credpush.yml")
+# The module itself, as this collection ships it: identified once per run (see module_identity).
+MODULE_FILE = os.path.join(HERE, "..", "modules", "credpush")
 # This collection's name for the module, from where the plugin loader put this file
 # (ansible_collections.NAMESPACE.NAME.plugins.action.credpush).
 MODULE = ".".join(__name__.split(".")[1:3] + ["credpush"]) if __name__.startswith("ansible_collections.") else "credpush"
@@ -47,6 +55,9 @@ ASSUME_FLAGS = ("duration", "external_id", "session_name")
 # Options whose value is secret: Ansible masks them in anything it prints.
 NO_LOG = ("content",)
 TRUST_EXIT = 77
+# The kept module's script found no usable copy and read nothing: the task sends the module.
+NOT_KEPT_EXIT = 78
+NOT_KEPT = "credpush-module-not-kept"
 
 # The remote script. Its only data is the base directory, quoted by the caller; the args and the module arrive on
 # stdin, the args first as one line (JSON has no raw newlines). After the rule holds for remote_tmp it works
@@ -54,14 +65,52 @@ TRUST_EXIT = 77
 SCRIPT = (
     "umask 077; unset CDPATH; fail() {{ printf 'credpush: %s\\n' \"$2\" >&2; exit \"$1\"; }}\n"
     "{rule}\n"
+    "{keep}"
     "base={base}\n"
     "enter_dir \"$base\"\n"
     "d=$(mktemp -d ./credpush.XXXXXXXX) || fail 73 \"cannot create a temp directory in $PWD\"\n"
     "top=$PWD; trap 'cd / && rm -rf -- \"$top/${{d#./}}\"' EXIT\n"
     "cd -P -- \"$d\" && check_chain \"$PWD\" final && set -C"
     " && IFS= read -r a && printf '%s\\n' \"$a\" >args && cat >credpush && chmod 700 credpush"
-    " && ./credpush \"$PWD/args\""
+    " && {{ src=$PWD/credpush; ./credpush \"$PWD/args\"; rc=$?; keep; exit $rc; }}"
 )
+# Run by SCRIPT after the module: a copy of the module for later tasks, where the SSH writer keeps its helper.
+# The directory passes the rule (enter_dir makes it 0700); the copy is made under a temp name with O_EXCL, must
+# have the module's sha256, and is renamed into place, so a task never runs a partial copy. Failing, it says why
+# on stderr (`credpush-keep: REASON`) and the task still succeeds: the next one sends the module again.
+KEEP = (
+    "keep() {{\n"
+    "  [ -n \"${{HOME-}}\" ] || {{ echo 'credpush-keep: HOME is not set' >&2; return 0; }}\n"
+    "  why=$( (\n"
+    "    enter_dir \"$HOME/.cache/credpush/bin\"\n"
+    "    t=.credpush-helper.$$.tmp\n"
+    "    trap 'rm -f -- \"$t\"' EXIT; trap 'rm -f -- \"$t\"; exit 129' HUP INT TERM PIPE\n"
+    "    rm -f -- \"$t\"; set -C\n"
+    "    cat -- \"$src\" >\"$t\" || fail 73 \"cannot write a file in $PWD\"\n"
+    "    chmod 700 -- \"$t\" || fail 73 \"cannot change a file's mode in $PWD\"\n"
+    "    s=$(sha256sum <\"$t\") && [ \"${{s%% *}}\" = {sha} ] || fail 65 \"the copy in $PWD is not the module\"\n"
+    "    sync -- \"$t\" 2>/dev/null || sync\n"
+    "    mv -f -- \"$t\" credpush-helper-{sha} || fail 73 \"cannot rename a file in $PWD\"\n"
+    "  ) 2>&1 >/dev/null ) || printf 'credpush-keep: %s\\n' \"${{why##*credpush: }}\" >&2\n"
+    "}}\n"
+)
+# The kept module's script: the SSH writer's own check of its helper (templates/remote_write.sh, try_helper): a
+# regular file of the (become) user, not writable by group or others, in a directory that passes the rule,
+# with the module's `cksum` CRC and size (only that user or root could have changed it since a sha256-checked
+# write put it there under its sha256's name). Nothing is read from stdin unless the module runs.
+KEPT_SCRIPT = (
+    "umask 077; unset CDPATH; soft=1; fail() {{ [ -z \"$soft\" ] || return 1; printf 'credpush: %s\\n' \"$2\" >&2;"
+    " exit \"$1\"; }}\n"
+    "{rule}\n"
+    "h=credpush-helper-{sha}\n"
+    "if [ -n \"${{HOME-}}\" ] && cd -P -- \"$HOME/.cache/credpush/bin\" 2>/dev/null && [ -f \"$h\" ] && [ ! -h \"$h\" ]"
+    " && check_chain \"$PWD\" final \"$h\" && [ \"$fuid\" = \"$me\" ] && [ \"$fkind\" = 'regular file' ]"
+    " && [ $((0$fmode & 022)) -eq 0 ] && [ \"$(cksum <\"$h\")\" = '{crc} {size}' ]; then\n"
+    "  exec \"./$h\" {flag}\n"
+    "fi\n"
+    "echo {not_kept}; exit {code}"
+)
+STDIN_FLAG = "--credpush-ansible-stdin"
 ASSUME_TIMEOUT = 120
 
 # The sudo flags a become may carry (as credpush rotate's src/fleet/sudo.rs): those that change how sudo behaves,
@@ -146,22 +195,52 @@ class ActionModule(ActionBase):
 
     def _run_module(self, args, task_vars, base):
         self._update_module_args(MODULE, args, task_vars)
-        built, _path = self._configure_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        built, path = self._configure_module(module_name=MODULE, module_args=args, task_vars=task_vars)
         encoder = get_module_encoder(built.serialization_profile, Direction.CONTROLLER_TO_MODULE)
-        line = json.dumps(args, cls=encoder)
-        cmd = self._compute_environment_string() + SCRIPT.format(rule=dirs_rule(), base=base)
-        res = self._low_level_execute_command(cmd, sudoable=True, in_data=line.encode() + b"\n" + built.b_module_data)
+        line = json.dumps(args, cls=encoder).encode() + b"\n"
+        env = self._compute_environment_string()
+        ident = module_identity(path, built.b_module_data)
+        res = None
+        if ident is not None:
+            sha, crc, size = ident
+            cmd = env + KEPT_SCRIPT.format(rule=dirs_rule(), sha=sha, crc=crc, size=size, flag=STDIN_FLAG,
+                                           not_kept=NOT_KEPT, code=NOT_KEPT_EXIT)
+            res = self._low_level_execute_command(cmd, sudoable=True, in_data=line)
+            if res.get("rc") == NOT_KEPT_EXIT and str(res.get("stdout", "")).strip() == NOT_KEPT:
+                res = None
+        warnings = []
+        if res is None:
+            keep = KEEP.format(sha=ident[0]) if ident is not None else "keep() { :; }\n"
+            cmd = env + SCRIPT.format(rule=dirs_rule(), keep=keep, base=base)
+            res = self._low_level_execute_command(cmd, sudoable=True, in_data=line + built.b_module_data)
+            warnings = [f"the credpush module was not kept on the host for later tasks ({why}); the next task sends "
+                        "it again" for why in keep_failures(res)]
         refused = trust_refusal(res)
         if refused:
             return dict(failed=True, changed=False, msg=refused)
         data = self._parse_returned_data(res, built.serialization_profile)
         remove_internal_keys(data)
+        if warnings:
+            data["warnings"] = list(data.get("warnings") or []) + warnings
         return data
 
 
 def argument_spec():
     """The task's argument spec, from the module's documented options (one source: what ansible-doc shows is what
-    a task may pass)."""
+    a task may pass). Read once per run: ansible-playbook imports this file before it forks a worker per host."""
+    if "spec" not in _SPEC:
+        try:
+            _SPEC["spec"] = read_argument_spec()
+        except AnsibleActionFail as e:
+            _SPEC["error"] = e
+            _SPEC["spec"] = None
+    if _SPEC["spec"] is None:
+        raise _SPEC["error"]
+    return copy.deepcopy(_SPEC["spec"])
+
+
+def read_argument_spec():
+    """The spec, read from MODULE_DOC."""
     try:
         with open(MODULE_DOC, encoding="utf-8") as f:
             options = yaml.safe_load(f)["DOCUMENTATION"]["options"]
@@ -175,8 +254,39 @@ def argument_spec():
     return spec
 
 
+def module_identity(path, data):
+    """(sha256, cksum CRC, size) of the module `data` read from `path`, or None where `cksum` cannot run here (the
+    task then always sends the module). Cached by the file's identity: this collection's module is done once per
+    run, before the workers fork; hashing per host would cost about a millisecond of CPU each."""
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except (OSError, TypeError):
+        key = None
+    if key is not None and key in _IDENT and _IDENT[key][2] == len(data):
+        return _IDENT[key]
+    try:
+        proc = subprocess.run(["cksum"], input=data, capture_output=True, timeout=30, check=True)
+        crc, size = proc.stdout.decode().split()
+        ident = (hashlib.sha256(data).hexdigest(), int(crc), int(size))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    if ident[2] != len(data):
+        return None
+    if key is not None:
+        _IDENT[key] = ident
+    return ident
+
+
+def keep_failures(res):
+    """Why SCRIPT's copy of the module for later tasks failed (its `credpush-keep: ` lines)."""
+    prefix = "credpush-keep: "
+    return [line[len(prefix):] for line in str(res.get("stderr", "")).splitlines() if line.startswith(prefix)]
+
+
+@functools.cache
 def dirs_rule():
-    """The shell text of the directory rule (DIRS_RULE)."""
+    """The shell text of the directory rule (DIRS_RULE), read once per run."""
     with open(DIRS_RULE, encoding="utf-8") as f:
         return f.read()
 
@@ -251,3 +361,15 @@ def assume_once(binary, role, opts):
             stamp = f.read().strip()
         with open(doc) as f:
             return f.read(), stamp, None
+
+
+# Filled in at import, in ansible-playbook's own process, so every worker forked from it has them.
+_SPEC = {}
+_IDENT = {}
+try:
+    argument_spec()
+    dirs_rule()
+    with open(MODULE_FILE, "rb") as _f:
+        module_identity(MODULE_FILE, _f.read())
+except (OSError, AnsibleActionFail):
+    pass
