@@ -11,14 +11,16 @@ pub async fn run(cmd: AssumeCmd) -> Result<i32> {
     let flags: params::StsFlags = cmd.sts.into();
     let params = params::AssumeParams::from_flags(&cmd.role_arn, &flags)?;
     let limits = params::StsLimits::from_flags(&flags)?;
-    if let Some(path) = &cmd.output {
+    // `--output -` is standard output, as for most tools: the same as no `--output`, never a file named `-`.
+    let output = cmd.output.filter(|p| p.as_os_str() != "-");
+    if let Some(path) = &output {
         fsutil::check_writable("--output", path)?;
     }
     let sts = sts::Sts::connect(flags.region.as_deref(), limits).await?;
     let caller = sts.caller_identity().await?;
     let doc = sts.assume_role(&caller, &params).await?;
     let json = doc.to_json();
-    match &cmd.output {
+    match &output {
         Some(path) => {
             fsutil::write_atomic(path, json.expose().as_bytes(), 0o600)?;
             eprintln!(
@@ -26,7 +28,7 @@ pub async fn run(cmd: AssumeCmd) -> Result<i32> {
                 params.role_arn,
                 params.session_name,
                 doc.expiration_rfc3339(),
-                path.display()
+                term::escape(&path.to_string_lossy())
             );
         }
         None => term::print(json.expose())?,

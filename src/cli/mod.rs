@@ -204,7 +204,7 @@ pub struct AssumeCmd {
     #[command(flatten)]
     pub sts: StsArgs,
 
-    /// Write the document to FILE atomically (0600, parent created 0700) instead of printing it.
+    /// Write the document to FILE atomically (0600, parent created 0700) instead of printing it; `-` prints it.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

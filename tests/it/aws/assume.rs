@@ -76,6 +76,24 @@ fn output_document_drives_the_aws_cli_through_a_rendered_profile() {
 }
 
 #[test]
+fn output_dash_is_standard_output_never_a_file_named_dash() {
+    let (env, moto) = (Env::new(), Moto::start());
+    let ci = moto.user("ci");
+    let cwd = env.path("cwd");
+    std::fs::create_dir_all(&cwd).expect("cwd");
+    let mut cmd = env.credpush();
+    cmd.current_dir(&cwd);
+    moto.as_user(&mut cmd, &ci).args(["assume", "--role-arn", &moto.role("deploy"), "--output", "-"]);
+    let r = run(&mut cmd).expect_code(0);
+    let doc = doc_of(&r.stdout);
+    assert_eq!(doc["Version"], 1);
+    assert!(doc["SessionToken"].as_str().is_some_and(|t| !t.is_empty()), "{}", r.stdout);
+    assert!(!r.stderr.contains("wrote credentials"), "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(&cwd).expect("read cwd").flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "`--output -` left files in the working directory: {left:?}");
+}
+
+#[test]
 fn a_document_with_a_wrong_secret_is_rejected() {
     let (env, moto) = (Env::new(), Moto::start());
     let mut doc = assume_as(&env, &moto, &moto.user("ci"), &moto.role("deploy"), &["--session-name", "it-wrong"]);
