@@ -23,8 +23,16 @@
 //!
 //! Also pinned, because credpush's connection handling relies on them: `BatchMode=yes`, the control socket
 //! (`ControlMaster`, `ControlPath`, `ControlPersist`), `LogLevel=ERROR` (errors are read from the log),
-//! `RemoteCommand=none`, `RequestTTY=no`. Refused flags are anything but `-o`, `-J`, `-i`, `-p`, `-l`, `-F`, `-4`,
-//! `-6`, `-C`, `-A`; `-q`, `-v`, `-T` and `-n` are dropped (they would only change the master's log).
+//! `RemoteCommand=none`, `RequestTTY=no`.
+//!
+//! Pinned too, because a host may be compromised and a push needs none of them: `ForwardAgent=no` (a host given
+//! the operator's agent can log in wherever its keys open, for as long as the connection lasts), `ForwardX11=no`
+//! and `ClearAllForwardings=yes` (no `RemoteForward` opens a way from the host back into the central job's
+//! network; `LocalForward` and `DynamicForward` go too, from the inventory and the operator's config alike).
+//!
+//! Refused flags are anything but `-o`, `-J`, `-i`, `-p`, `-l`, `-F`, `-4`, `-6`, `-C`; `-q`, `-v`, `-T` and `-n`
+//! are dropped (they would only change the master's log), and so is `-A`, which ssh applies over an earlier
+//! `-o ForwardAgent=no` (it is accepted so that an Ansible inventory that forwards its agent still works).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -108,12 +116,12 @@ pub fn parse_inventory_args(raw: &str) -> Result<InventoryArgs, Refusal> {
                 out.tokens.push(flag);
                 out.tokens.push(value);
             }
-            "-4" | "-6" | "-C" | "-A" if joined.is_none() => out.tokens.push(flag),
-            "-q" | "-T" | "-n" if joined.is_none() => {}
+            "-4" | "-6" | "-C" if joined.is_none() => out.tokens.push(flag),
+            "-q" | "-T" | "-n" | "-A" if joined.is_none() => {}
             _ if tok.starts_with("-v") && tok[1..].bytes().all(|b| b == b'v') => {}
             _ => {
                 return Err(format!(
-                    "unsupported ssh flag {tok:?} (credpush passes -o, -J, -i, -p, -l, -F, -4, -6, -C, -A)"
+                    "unsupported ssh flag {tok:?} (credpush passes -o, -J, -i, -p, -l, -F, -4, -6, -C and ignores -q, -v, -T, -n, -A)"
                 ));
             }
         }
@@ -186,6 +194,9 @@ fn pinned_options(pinned: &Pinned) -> Vec<String> {
         "LogLevel=ERROR".into(),
         "RemoteCommand=none".into(),
         "RequestTTY=no".into(),
+        "ForwardAgent=no".into(),
+        "ForwardX11=no".into(),
+        "ClearAllForwardings=yes".into(),
         format!("ConnectTimeout={}", pinned.connect_timeout_secs.max(1)),
         "ServerAliveInterval=15".into(),
         "ServerAliveCountMax=3".into(),
@@ -311,6 +322,39 @@ mod tests {
         ] {
             let err = parse_inventory_args(raw).unwrap_err();
             assert!(err.contains(want), "{raw}: {err}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_forwarded_whatever_the_inventory_asks_as_ssh_itself_resolves_it() {
+        let raw = "-A -o ForwardAgent=yes -o ForwardX11=yes '-o RemoteForward 9000 localhost:22' \
+                   -o 'LocalForward 8080 localhost:80' -o DynamicForward=1080";
+        let inv = parse_inventory_args(raw).unwrap();
+        assert!(!inv.tokens.iter().any(|t| t == "-A"), "{:?}", inv.tokens);
+        let pinned = Pinned {
+            strict: "yes",
+            connect_timeout_secs: 5,
+            persist_secs: 30,
+            operator_config: Some("/dev/null".into()),
+        };
+        let host = HostArgs { address: "h.example", port: Some(2222), inventory: &inv.tokens, ..Default::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("ssh.log");
+        for (what, args) in [
+            ("direct", direct_args(&pinned, &host, &log)),
+            ("master", master_args(&pinned, &host, &dir.path().join("s"), &log)),
+        ] {
+            // The very command line credpush runs, with -G first: ssh prints what it resolved and connects nowhere.
+            let args: Vec<OsString> = args.into_iter().filter(|a| a != "-f" && a != "-N").collect();
+            let out = std::process::Command::new("ssh").arg("-G").args(&args).output().expect("run ssh -G");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+            for want in ["forwardagent no", "forwardx11 no", "clearallforwardings yes"] {
+                assert!(text.lines().any(|l| l == want), "{what}: no {want:?} in\n{text}");
+            }
+            for gone in ["remoteforward", "localforward", "dynamicforward"] {
+                assert!(!text.lines().any(|l| l.starts_with(gone)), "{what}: {gone} survived in\n{text}");
+            }
         }
     }
 

@@ -11,8 +11,8 @@
 //! | `-J`, `-o ProxyJump` | ssh itself, to the jump host, with the operator's config and known_hosts | allowed when the value is only host specs (`[user@]host[:port]`, comma-separated, or `ssh://` URIs): ssh pastes it into a command line |
 //!
 //! `Match` and `Include` are not accepted by ssh in `-o` at all. `PermitLocalCommand` alone only lets the
-//! operator's own config's `LocalCommand` run. Port forwards and agent forwarding run nothing here and stay
-//! allowed.
+//! operator's own config's `LocalCommand` run. Port forwards and agent forwarding run nothing here; they are
+//! accepted and then turned off by the options [`crate::ssh::args`] pins (`ClearAllForwardings`, `ForwardAgent`).
 
 /// Keywords whose value (or effect) is a command or code, with what runs.
 const COMMANDS: &[(&str, &str)] = &[
