@@ -1,5 +1,9 @@
 //! The command line: the clap types, and one thin file per subcommand that turns parsed flags into domain options
 //! and a domain call. This is the only module that sees clap types; the layers below take plain values.
+//!
+//! The doc comments on clap's fields are `--help` text, written for a terminal: `[NAME]`, `<host>` and
+//! `[default: …]` there are what the user reads, not Markdown links or HTML, so rustdoc is told not to parse them.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 pub mod args;
 mod assume;

@@ -12,7 +12,7 @@
 //!
 //! No roll-back: a write may carry a stamp (nanoseconds since the epoch at which its rotation assumed the role),
 //! kept in `.NAME.credpush-stamp` beside the file under an exclusive `flock`; a write whose stamp is older than
-//! the kept one leaves the file alone ([`Written::Newer`]).
+//! the kept one leaves the file alone ([`Written::Newer`](crate::host::atomic::Written::Newer)).
 
 use std::ffi::OsStr;
 use std::fs::File;

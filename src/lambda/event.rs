@@ -131,7 +131,7 @@ impl Request {
 
     /// Checks what can be checked without AWS and builds the rotation. The role ARN, the targets and the
     /// duration are checked here by name; the rest by the rotation itself, before its first call, whose
-    /// errors [`rename`] maps back to the keys.
+    /// errors [`rename`](Self::rename) maps back to the keys.
     pub fn options(&self) -> Result<RotateOptions, EventError> {
         let role_arn = self.required("role_arn")?;
         RoleArn::parse(&role_arn).map_err(|e| self.rename(&e))?;

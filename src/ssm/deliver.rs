@@ -3,8 +3,8 @@
 //! polling the invocations until each instance is final or `--timeout` runs out. Every instance ends as one
 //! [`InstanceReport`]; one instance's failure never stops the others.
 //!
-//! This file holds the sending (parameters, command specs, batches); [`poll`] waits for the invocations, and
-//! [`outcome`] turns each instance's last SSM state into its report.
+//! This file holds the sending (parameters, command specs, batches); `poll` waits for the invocations, and
+//! `outcome` turns each instance's last SSM state into its report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
