@@ -148,3 +148,90 @@ fn the_built_tarball_installs_and_its_playbook_rotates_loopback_hosts() {
         }
     }
 }
+
+/// `scripts/build-collection OUTDIR`, with `SOURCE_DATE_EPOCH` set to `epoch` or unset; returns the tarball.
+fn build_collection(out: &Path, epoch: Option<&str>) -> PathBuf {
+    let mut cmd = Command::new(repo().join("scripts/build-collection"));
+    cmd.arg(out).env_remove("SOURCE_DATE_EPOCH");
+    if let Some(e) = epoch {
+        cmd.env("SOURCE_DATE_EPOCH", e);
+    }
+    let built = cmd.output().expect("build-collection");
+    assert!(built.status.success(), "scripts/build-collection: {}", String::from_utf8_lossy(&built.stderr));
+    PathBuf::from(String::from_utf8_lossy(&built.stdout).trim())
+}
+
+#[test]
+fn the_collection_tarball_is_the_same_bytes_for_the_same_commit_and_verifies() {
+    let env = Env::new();
+    super::module_binary();
+    // Two builds in different seconds: ansible-galaxy alone stamps each with its own time.
+    let first = build_collection(&env.path("one"), None);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = build_collection(&env.path("two"), None);
+    let (a, b) = (std::fs::read(&first).expect("first"), std::fs::read(&second).expect("second"));
+    assert!(a == b, "two builds of one commit differ: {} and {}", first.display(), second.display());
+    // The gzip header carries the epoch (bytes 4..8) and no file name (FLG bit 3 clear).
+    let commit_time: u32 = run(env.cmd("git").arg("-C").arg(repo()).args(["log", "-1", "--format=%ct"]))
+        .expect_code(0)
+        .stdout
+        .trim()
+        .parse()
+        .expect("ct");
+    assert_eq!(u32::from_le_bytes(a[4..8].try_into().expect("4 bytes")), commit_time);
+    assert_eq!(a[3] & 0x08, 0, "the gzip header names a file");
+
+    // With SOURCE_DATE_EPOCH: that time on every member, owner 0/0, the two manifests first, the rest sorted.
+    let pinned = build_collection(&env.path("pinned"), Some("1700000000"));
+    let listing = run(env
+        .cmd("tar")
+        .args(["--list", "--verbose", "--numeric-owner", "--full-time", "--gzip", "--file"])
+        .arg(&pinned))
+    .expect_code(0)
+    .stdout;
+    let mut names = Vec::new();
+    for line in listing.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert!(f.len() >= 6, "{line}");
+        assert_eq!(f[1], "0/0", "{line}");
+        assert_eq!(format!("{} {}", f[3], f[4]), "2023-11-14 22:13:20", "{line}");
+        names.push(f[5].trim_end_matches('/').to_owned());
+    }
+    assert_eq!(names[..2], ["MANIFEST.json", "FILES.json"], "{listing}");
+    let mut sorted = names[2..].to_vec();
+    sorted.sort();
+    assert_eq!(names[2..], sorted[..], "{listing}");
+    let files: Value =
+        serde_json::from_str(&run(env.cmd("tar").args(["-xzOf"]).arg(&pinned).arg("FILES.json")).expect_code(0).stdout)
+            .expect("FILES.json");
+    let listed: Vec<&str> =
+        files["files"].as_array().expect("files").iter().filter_map(|f| f["name"].as_str()).collect();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed, listed_sorted, "FILES.json is not sorted");
+
+    // What was rewritten still installs, and ansible-galaxy finds MANIFEST.json, FILES.json and every file
+    // consistent; one changed byte is caught.
+    let installed = env.path("collections");
+    let cfg = empty_config(&env);
+    run(ansible_cmd(&env, "ansible-galaxy", &cfg)
+        .args(["collection", "install", "--offline"])
+        .arg(&pinned)
+        .arg("-p")
+        .arg(&installed))
+    .expect_code(0);
+    let verify = |code: i32| {
+        run(ansible_cmd(&env, "ansible-galaxy", &cfg)
+            .env("ANSIBLE_COLLECTIONS_PATH", &installed)
+            .args(["collection", "verify", "--offline", "credpush.credpush", "-p"])
+            .arg(&installed))
+        .expect_code(code)
+        .stdout
+    };
+    assert!(verify(0).contains("internally consistent with its manifest"));
+    let readme = installed.join("ansible_collections/credpush/credpush/README.md");
+    let mut text = std::fs::read(&readme).expect("README");
+    text.push(b'\n');
+    std::fs::write(&readme, text).expect("write");
+    assert!(verify(1).contains("README.md"));
+}
